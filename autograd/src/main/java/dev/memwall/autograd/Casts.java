@@ -1,0 +1,56 @@
+package dev.memwall.autograd;
+
+import dev.memwall.format.Bf16;
+import dev.memwall.format.Fp16;
+import dev.memwall.format.Fp8E4M3;
+import dev.memwall.format.Fp8E5M2;
+import dev.memwall.format.Overflow;
+import dev.memwall.memory.Category;
+
+/** Conversions between floating storage formats; arithmetic happens in FP32, storage may be compact. */
+final class Casts {
+    private Casts() {
+    }
+
+    static Tensor convert(Tensor x, DType target, Overflow overflow) {
+        x.checkAlive("to");
+        if (!target.isFloating() || !x.dtype().isFloating()) {
+            throw new IllegalArgumentException("to: conversion between " + x.dtype() + " and " + target + " is not supported");
+        }
+        Category category = x.storage().category() == Category.ACTIVATION ? Category.TEMPORARY : x.storage().category();
+        Tensor out = Tensor.empty(target, category, "to_" + target.name().toLowerCase(), x.shape());
+        float[] src;
+        int off;
+        if (x.dtype() == DType.FP32) {
+            src = x.data();
+            off = x.offset();
+        } else {
+            src = decode(x);
+            off = 0;
+        }
+        int n = x.numel();
+        switch (target) {
+            case FP32 -> System.arraycopy(src, off, out.data(), 0, n);
+            case FP16 -> Fp16.encode(src, off, out.shortData(), 0, n, overflow);
+            case BF16 -> Bf16.encode(src, off, out.shortData(), 0, n, overflow);
+            case FP8_E4M3 -> Fp8E4M3.encode(src, off, out.byteData(), 0, n, overflow);
+            case FP8_E5M2 -> Fp8E5M2.encode(src, off, out.byteData(), 0, n, overflow);
+            default -> throw new IllegalArgumentException("to: unsupported target " + target);
+        }
+        return out;
+    }
+
+    static float[] decode(Tensor x) {
+        int n = x.numel(), off = x.offset();
+        float[] r = new float[n];
+        switch (x.dtype()) {
+            case FP32 -> System.arraycopy(x.data(), off, r, 0, n);
+            case FP16 -> Fp16.decode(x.shortData(), off, r, 0, n);
+            case BF16 -> Bf16.decode(x.shortData(), off, r, 0, n);
+            case FP8_E4M3 -> Fp8E4M3.decode(x.byteData(), off, r, 0, n);
+            case FP8_E5M2 -> Fp8E5M2.decode(x.byteData(), off, r, 0, n);
+            default -> throw new IllegalArgumentException("cannot decode " + x.dtype() + " as floats");
+        }
+        return r;
+    }
+}

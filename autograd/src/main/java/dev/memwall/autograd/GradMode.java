@@ -1,0 +1,37 @@
+package dev.memwall.autograd;
+
+/**
+ * Whether ops record autograd nodes on this thread. {@code try (var g = GradMode.noGrad()) { ... }} is PyTorch's
+ * {@code torch.no_grad()}: nothing is recorded, nothing is saved for backward.
+ */
+public final class GradMode {
+    private static final ThreadLocal<boolean[]> ENABLED = ThreadLocal.withInitial(() -> new boolean[]{true});
+
+    private GradMode() {
+    }
+
+    public static boolean isEnabled() {
+        return ENABLED.get()[0];
+    }
+
+    /** Handle that restores the previous mode when closed. */
+    public interface Guard extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    public static Guard noGrad() {
+        return set(false);
+    }
+
+    public static Guard enableGrad() {
+        return set(true);
+    }
+
+    public static Guard set(boolean on) {
+        boolean[] cell = ENABLED.get();
+        boolean previous = cell[0];
+        cell[0] = on;
+        return () -> cell[0] = previous;
+    }
+}

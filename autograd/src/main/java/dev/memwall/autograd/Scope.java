@@ -1,0 +1,83 @@
+package dev.memwall.autograd;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A region whose temporaries are released when it closes, like an arena for one training step:
+ * <pre>{@code
+ * try (Scope step = Scope.open()) {
+ *     Tensor loss = model.forward(x, y);
+ *     loss.backward();
+ *     optimizer.step();
+ * }   // every temporary tensor handle created above is released here
+ * }</pre>
+ * Closing releases each handle that is still held (a storage that a live node still saves survives until that node
+ * is freed) and frees the saved tensors of every node recorded in the scope, so a graph never outlives the scope
+ * that built it. Persistent tensors (parameters, gradients, optimizer state) are never registered. Use
+ * {@link #keep(Tensor)} to let a result escape.
+ */
+public final class Scope implements AutoCloseable {
+    private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
+
+    private final List<Tensor> tensors = new ArrayList<>();
+    private final List<Node> nodes = new ArrayList<>();
+    private boolean closed;
+
+    private Scope() {
+    }
+
+    public static Scope open() {
+        Scope s = new Scope();
+        STACK.get().push(s);
+        return s;
+    }
+
+    static void register(Tensor t) {
+        Scope s = STACK.get().peek();
+        if (s != null) s.tensors.add(t);
+    }
+
+    static void register(Node n) {
+        Scope s = STACK.get().peek();
+        if (s != null) s.nodes.add(n);
+    }
+
+    /** Removes {@code t} from this scope so that closing it leaves the handle alone; the caller now owns it. */
+    public Tensor keep(Tensor t) {
+        for (int k = tensors.size() - 1; k >= 0; k--) {
+            if (tensors.get(k) == t) {
+                tensors.remove(k);
+                Scope outer = outer();
+                if (outer != null) outer.tensors.add(t);
+                return t;
+            }
+        }
+        return t;
+    }
+
+    private Scope outer() {
+        boolean seen = false;
+        for (Scope s : STACK.get()) {
+            if (seen) return s;
+            if (s == this) seen = true;
+        }
+        return null;
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        ArrayDeque<Scope> stack = STACK.get();
+        if (stack.peek() != this) throw new IllegalStateException("scopes must be closed innermost first");
+        stack.pop();
+        for (Node n : nodes) n.freeSaved();
+        for (Tensor t : tensors) {
+            if (!t.nodeOwned) t.releaseIfAlive();
+        }
+        nodes.clear();
+        tensors.clear();
+    }
+}

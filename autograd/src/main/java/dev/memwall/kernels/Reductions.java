@@ -1,0 +1,81 @@
+package dev.memwall.kernels;
+
+/** Sums along axes. A tensor is seen as [outer, len, inner] around the reduced axis. */
+public final class Reductions {
+    private Reductions() {
+    }
+
+    /** out[o, i] = sum_a x[o, a, i]. */
+    public static void sumAxis(float[] x, int offX, int outer, int len, int inner, float[] out, int offOut) {
+        if (inner == 1) {
+            Parallel.range(outer, len, (from, to) -> {
+                for (int o = from; o < to; o++) {
+                    float s = 0f;
+                    int base = offX + o * len;
+                    for (int a = 0; a < len; a++) s += x[base + a];
+                    out[offOut + o] = s;
+                }
+            });
+            return;
+        }
+        // Accumulate whole rows so the inner loop runs over contiguous memory; split over the inner columns when
+        // there is a single outer block (the common [N, D] -> [D] bias-gradient case), else over outer blocks.
+        if (outer == 1) {
+            Parallel.range(inner, len, (from, to) -> {
+                java.util.Arrays.fill(out, offOut + from, offOut + to, 0f);
+                for (int a = 0; a < len; a++) {
+                    int base = offX + a * inner;
+                    for (int i = from; i < to; i++) out[offOut + i] += x[base + i];
+                }
+            });
+            return;
+        }
+        Parallel.range(outer, (long) len * inner, (from, to) -> {
+            for (int o = from; o < to; o++) {
+                int ob = offOut + o * inner;
+                java.util.Arrays.fill(out, ob, ob + inner, 0f);
+                for (int a = 0; a < len; a++) {
+                    int base = offX + (o * len + a) * inner;
+                    for (int i = 0; i < inner; i++) out[ob + i] += x[base + i];
+                }
+            }
+        });
+    }
+
+    /** Sum of all elements, accumulated in double so the result does not depend on the split. */
+    public static float sumAll(float[] x, int off, int n) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += x[off + i];
+        return (float) s;
+    }
+
+    /**
+     * Reduces {@code g} of shape {@code gShape} onto a broadcastable {@code out} whose element strides in g's shape are
+     * {@code outStrides} (0 along broadcast axes): the backward of broadcasting.
+     */
+    public static void sumTo(float[] g, int offG, int[] gShape, float[] out, int offOut, int outLen, int[] outStrides) {
+        java.util.Arrays.fill(out, offOut, offOut + outLen, 0f);
+        int r = gShape.length;
+        int inner = r == 0 ? 1 : gShape[r - 1];
+        if (inner == 0) return;
+        int rows = 1;
+        for (int d = 0; d < r - 1; d++) rows *= gShape[d];
+        int so = r == 0 ? 0 : outStrides[r - 1];
+        for (int row = 0; row < rows; row++) {
+            int io = offOut, rem = row;
+            for (int d = r - 2; d >= 0; d--) {
+                int idx = rem % gShape[d];
+                rem /= gShape[d];
+                io += idx * outStrides[d];
+            }
+            int ig = offG + row * inner;
+            if (so == 1) {
+                for (int j = 0; j < inner; j++) out[io + j] += g[ig + j];
+            } else {
+                float s = 0f;
+                for (int j = 0; j < inner; j++) s += g[ig + j];
+                out[io] += s;
+            }
+        }
+    }
+}

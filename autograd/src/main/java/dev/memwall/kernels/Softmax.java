@@ -1,0 +1,68 @@
+package dev.memwall.kernels;
+
+/** Softmax and log-softmax over the last axis of a [rows, n] array, forward and backward; rows split over cores. */
+public final class Softmax {
+    private Softmax() {
+    }
+
+    public static void forward(float[] x, int offX, float[] y, int offY, int rows, int n) {
+        Parallel.range(rows, 3L * n, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int xi = offX + r * n, yi = offY + r * n;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < n; j++) max = Math.max(max, x[xi + j]);
+                float sum = 0f;
+                for (int j = 0; j < n; j++) {
+                    float e = (float) Math.exp(x[xi + j] - max);
+                    y[yi + j] = e;
+                    sum += e;
+                }
+                float inv = 1f / sum;
+                for (int j = 0; j < n; j++) y[yi + j] *= inv;
+            }
+        });
+    }
+
+    /** dx = y * (g - sum(g * y)). */
+    public static void backward(float[] y, int offY, float[] g, int offG, float[] dx, int offDx, int rows, int n) {
+        Parallel.range(rows, 3L * n, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int yi = offY + r * n, gi = offG + r * n, di = offDx + r * n;
+                float dot = 0f;
+                for (int j = 0; j < n; j++) dot += g[gi + j] * y[yi + j];
+                for (int j = 0; j < n; j++) dx[di + j] = y[yi + j] * (g[gi + j] - dot);
+            }
+        });
+    }
+
+    public static void logForward(float[] x, int offX, float[] y, int offY, int rows, int n) {
+        Parallel.range(rows, 3L * n, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int xi = offX + r * n, yi = offY + r * n;
+                float lse = logSumExp(x, xi, n);
+                for (int j = 0; j < n; j++) y[yi + j] = x[xi + j] - lse;
+            }
+        });
+    }
+
+    /** dx = g - exp(y) * sum(g). */
+    public static void logBackward(float[] y, int offY, float[] g, int offG, float[] dx, int offDx, int rows, int n) {
+        Parallel.range(rows, 3L * n, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int yi = offY + r * n, gi = offG + r * n, di = offDx + r * n;
+                float sum = 0f;
+                for (int j = 0; j < n; j++) sum += g[gi + j];
+                for (int j = 0; j < n; j++) dx[di + j] = g[gi + j] - (float) Math.exp(y[yi + j]) * sum;
+            }
+        });
+    }
+
+    public static float logSumExp(float[] x, int off, int n) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) max = Math.max(max, x[off + j]);
+        if (max == Float.NEGATIVE_INFINITY) return max;
+        float sum = 0f;
+        for (int j = 0; j < n; j++) sum += (float) Math.exp(x[off + j] - max);
+        return max + (float) Math.log(sum);
+    }
+}

@@ -1,0 +1,164 @@
+package dev.memwall.memory;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Counts every buffer the framework allocates, from allocation to release, by {@link Category}.
+ *
+ * <p>Counting is exact and deterministic: the tensor layer reports each allocation, each release and each change
+ * of category (a temporary becoming an activation when a node saves it). Nothing depends on the garbage collector,
+ * so the same model and input give the same figures on every run.
+ *
+ * <p>One tracker is current per process ({@link #current()}); tests and tools install their own with
+ * {@link #install(MemoryTracker)}. Methods are synchronized because kernels may run on worker threads, but
+ * allocation happens on the calling thread in practice, so the lock is uncontended.
+ */
+public final class MemoryTracker {
+    private static final int N = Category.values().length;
+    private static volatile MemoryTracker current = new MemoryTracker();
+
+    private final long[] bytes = new long[N];
+    private final long[] peak = new long[N];
+    private long total;
+    private long totalPeak;
+    private long allocations;
+    private long releases;
+    private long allocatedBytes;
+    private Phase phase = Phase.SETUP;
+    private boolean recording;
+    private int maxEvents = 1_000_000;
+    private final List<MemoryEvent> events = new ArrayList<>();
+    private long seq;
+
+    public static MemoryTracker current() {
+        return current;
+    }
+
+    /** Makes {@code tracker} current until the returned handle is closed, which restores the previous one. */
+    public static Installed install(MemoryTracker tracker) {
+        MemoryTracker previous = current;
+        current = tracker;
+        return () -> current = previous;
+    }
+
+    /** Handle returned by {@link #install}; closing it restores the tracker that was current before. */
+    public interface Installed extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    public synchronized void allocated(Category c, long n, String op) {
+        allocations++;
+        allocatedBytes += n;
+        add(c, n, op);
+    }
+
+    public synchronized void released(Category c, long n, String op) {
+        releases++;
+        add(c, -n, op);
+    }
+
+    /** Moves {@code n} bytes from one category to another without an allocation (e.g. TEMPORARY to ACTIVATION). */
+    public synchronized void moved(Category from, Category to, long n, String op) {
+        if (from == to) return;
+        add(from, -n, op);
+        add(to, n, op);
+    }
+
+    private void add(Category c, long n, String op) {
+        int i = c.ordinal();
+        bytes[i] += n;
+        total += n;
+        if (bytes[i] < 0) throw new IllegalStateException("memory accounting went negative for " + c + " (" + op + ")");
+        if (bytes[i] > peak[i]) peak[i] = bytes[i];
+        if (total > totalPeak) totalPeak = total;
+        if (recording && events.size() < maxEvents) events.add(new MemoryEvent(seq++, op, phase, c, n, bytes.clone()));
+    }
+
+    public synchronized long current(Category c) {
+        return bytes[c.ordinal()];
+    }
+
+    public synchronized long peak(Category c) {
+        return peak[c.ordinal()];
+    }
+
+    public synchronized long currentTotal() {
+        return total;
+    }
+
+    public synchronized long peakTotal() {
+        return totalPeak;
+    }
+
+    public synchronized long allocationCount() {
+        return allocations;
+    }
+
+    public synchronized long releaseCount() {
+        return releases;
+    }
+
+    public synchronized long allocatedBytes() {
+        return allocatedBytes;
+    }
+
+    public synchronized Map<Category, Long> currentByCategory() {
+        Map<Category, Long> m = new EnumMap<>(Category.class);
+        for (Category c : Category.values()) m.put(c, bytes[c.ordinal()]);
+        return m;
+    }
+
+    public synchronized Map<Category, Long> peakByCategory() {
+        Map<Category, Long> m = new EnumMap<>(Category.class);
+        for (Category c : Category.values()) m.put(c, peak[c.ordinal()]);
+        return m;
+    }
+
+    /** Starts a new peak window: peaks are set to the current figures (e.g. at the start of each step). */
+    public synchronized void resetPeaks() {
+        System.arraycopy(bytes, 0, peak, 0, N);
+        totalPeak = total;
+    }
+
+    public synchronized Phase phase() {
+        return phase;
+    }
+
+    /** Sets the phase and returns the previous one, so callers can restore it. */
+    public synchronized Phase phase(Phase p) {
+        Phase old = phase;
+        phase = p;
+        return old;
+    }
+
+    /** Starts or stops recording the event timeline; starting clears any previous timeline. */
+    public synchronized void record(boolean on) {
+        if (on && !recording) {
+            events.clear();
+            seq = 0;
+        }
+        recording = on;
+    }
+
+    public synchronized void maxEvents(int n) {
+        maxEvents = n;
+    }
+
+    public synchronized List<MemoryEvent> events() {
+        return Collections.unmodifiableList(new ArrayList<>(events));
+    }
+
+    @Override
+    public synchronized String toString() {
+        StringBuilder sb = new StringBuilder("MemoryTracker{");
+        for (Category c : Category.values()) {
+            sb.append(c).append('=').append(bytes[c.ordinal()]).append("/peak ").append(peak[c.ordinal()]).append(", ");
+        }
+        return sb.append("total=").append(total).append("/peak ").append(totalPeak).append('}').toString();
+    }
+}
