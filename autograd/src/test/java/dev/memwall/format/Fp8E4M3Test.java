@@ -2,6 +2,7 @@ package dev.memwall.format;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class Fp8E4M3Test extends FormatContract {
@@ -25,7 +26,7 @@ class Fp8E4M3Test extends FormatContract {
     @Override
     int[] encodeBulk(float[] src, int srcOff, int dstLen, int dstOff, int n, Overflow mode, int fill) {
         byte[] dst = new byte[dstLen];
-        java.util.Arrays.fill(dst, (byte) fill);
+        Arrays.fill(dst, (byte) fill);
         Fp8E4M3.encode(src, srcOff, dst, dstOff, n, mode);
         int[] out = new int[dstLen];
         for (int i = 0; i < dstLen; i++) {
@@ -41,7 +42,7 @@ class Fp8E4M3Test extends FormatContract {
             s[i] = (byte) src[i];
         }
         float[] dst = new float[dstLen];
-        java.util.Arrays.fill(dst, fill);
+        Arrays.fill(dst, fill);
         Fp8E4M3.decode(s, srcOff, dst, dstOff, n);
         return dst;
     }

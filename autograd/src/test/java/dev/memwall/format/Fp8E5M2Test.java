@@ -2,6 +2,7 @@ package dev.memwall.format;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 
 class Fp8E5M2Test extends FormatContract {
@@ -25,7 +26,7 @@ class Fp8E5M2Test extends FormatContract {
     @Override
     int[] encodeBulk(float[] src, int srcOff, int dstLen, int dstOff, int n, Overflow mode, int fill) {
         byte[] dst = new byte[dstLen];
-        java.util.Arrays.fill(dst, (byte) fill);
+        Arrays.fill(dst, (byte) fill);
         Fp8E5M2.encode(src, srcOff, dst, dstOff, n, mode);
         int[] out = new int[dstLen];
         for (int i = 0; i < dstLen; i++) {
@@ -41,7 +42,7 @@ class Fp8E5M2Test extends FormatContract {
             s[i] = (byte) src[i];
         }
         float[] dst = new float[dstLen];
-        java.util.Arrays.fill(dst, fill);
+        Arrays.fill(dst, fill);
         Fp8E5M2.decode(s, srcOff, dst, dstOff, n);
         return dst;
     }
@@ -117,7 +118,7 @@ class Fp8E5M2Test extends FormatContract {
             }
             for (Overflow mode : MODES) {
                 int want = q > 0x7B ? REF.overflowResult(sign, mode) : sign | q;
-                check(mm, x, mode, want, "FP16 " + Integer.toHexString(h));
+                check(mm, x, mode, want, "FP16 value");
             }
         }
         mm.assertNone("E5M2 vs FP16 truncation");

@@ -1,0 +1,45 @@
+package dev.memwall.autograd;
+
+import dev.memwall.memory.Category;
+
+/**
+ * One contiguous accounted buffer that many tensors view at offsets: all parameters of a model in one array, all
+ * their gradients in another. A sharded optimizer or a collective then works on plain ranges [from, to) of it.
+ */
+public final class FlatBuffer {
+    private final Tensor whole;
+    private int used;
+
+    public FlatBuffer(DType dtype, Category category, int length, String op) {
+        this.whole = Tensor.empty(dtype, category, op, length);
+    }
+
+    /** The next {@code numel(shape)} elements as a tensor of that shape. */
+    public Tensor allocate(int... shape) {
+        int n = Shape.numel(shape);
+        if (used + n > whole.numel()) {
+            throw new IllegalStateException("flat buffer of " + whole.numel() + " elements is full (asked for " + n + " more at " + used + ")");
+        }
+        Tensor v = Tensor.view(whole, used, shape);
+        used += n;
+        return v;
+    }
+
+    /** The whole buffer as one 1-D tensor. */
+    public Tensor whole() {
+        return whole;
+    }
+
+    public int length() {
+        return whole.numel();
+    }
+
+    public int used() {
+        return used;
+    }
+
+    /** Drops the buffer's own handle; the storage goes when every view has been released too. */
+    public void release() {
+        whole.releaseIfAlive();
+    }
+}

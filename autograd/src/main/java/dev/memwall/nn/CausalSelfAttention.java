@@ -1,0 +1,54 @@
+package dev.memwall.nn;
+
+import dev.memwall.autograd.Tensor;
+import dev.memwall.ops.F;
+import dev.memwall.rng.Rng;
+
+/**
+ * Multi-head causal self-attention. {@code qkv} produces [B, T, 3D]: channels [0, D) are q, [D, 2D) k, [2D, 3D) v,
+ * and head h uses channels [h·D/H, (h+1)·D/H) of each — PyTorch's layout, so weights load by name.
+ *
+ * <p>Saved for backward: the qkv input, q, k and v in head layout, the attention probabilities (once, though two
+ * ops read them) and the proj input.
+ */
+public final class CausalSelfAttention extends Module {
+    private final int dim, heads;
+    private final Linear qkv, proj;
+    private final Dropout attnDrop;
+
+    public CausalSelfAttention(int dim, int heads, float dropout, Rng rng) {
+        this.dim = dim;
+        this.heads = heads;
+        this.qkv = child("qkv", new Linear(dim, 3 * dim, true, rng));
+        this.proj = child("proj", new Linear(dim, dim, true, rng));
+        this.attnDrop = child("attn_drop", new Dropout(dropout, rng));
+    }
+
+    public Tensor forward(Tensor x) {
+        int b = x.size(0), t = x.size(1), hd = dim / heads;
+        Tensor all = qkv.forward(x);
+        Tensor q = heads(all, 0, b, t, hd), k = heads(all, 1, b, t, hd), v = heads(all, 2, b, t, hd);
+        all.release();
+        Tensor scores = F.matmul(q, k, false, true); // [B, H, T, T]
+        Tensor scaled = scores.mul((float) (1.0 / Math.sqrt(hd)));
+        Tensor masked = F.causalMask(scaled, Float.NEGATIVE_INFINITY);
+        Tensor probs = F.softmax(masked);
+        Tensor dropped = attnDrop.forward(probs);
+        Tensor y = F.matmul(dropped, v, false, false); // [B, H, T, hd]
+        Tensor merged = F.permute(y, 0, 2, 1, 3);
+        Tensor flat = merged.reshape(b, t, dim);
+        Tensor out = proj.forward(flat);
+        for (Tensor tmp : new Tensor[]{q, k, v, scores, scaled, masked, probs, dropped, y, merged, flat}) tmp.release();
+        return out;
+    }
+
+    /** Slice {@code which} (0 = q, 1 = k, 2 = v) of [B, T, 3D] into head layout [B, H, T, hd]. */
+    private Tensor heads(Tensor all, int which, int b, int t, int hd) {
+        Tensor part = F.slice(all, 2, which * dim, (which + 1) * dim);
+        Tensor split = part.reshape(b, t, heads, hd);
+        Tensor r = F.permute(split, 0, 2, 1, 3);
+        part.release();
+        split.release();
+        return r;
+    }
+}

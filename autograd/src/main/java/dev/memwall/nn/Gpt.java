@@ -1,0 +1,82 @@
+package dev.memwall.nn;
+
+import dev.memwall.autograd.Tensor;
+import dev.memwall.ops.F;
+import dev.memwall.rng.Rng;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A GPT: token and learned position embeddings, pre-LN blocks, a final LayerNorm and an untied LM head without bias.
+ * Parameter names follow PyTorch ({@code tok.weight}, {@code blocks.0.attn.qkv.weight}, {@code head.weight}, ...).
+ */
+public final class Gpt extends Module {
+    private final GptConfig config;
+    private final Embedding tok, pos;
+    private final List<Block> blocks = new ArrayList<>();
+    private final LayerNorm lnf;
+    private final Linear head;
+
+    public Gpt(GptConfig c, Rng rng) {
+        this.config = c;
+        this.tok = child("tok", new Embedding(c.vocab(), c.dim(), rng));
+        this.pos = child("pos", new Embedding(c.context(), c.dim(), rng));
+        ModuleList list = child("blocks", new ModuleList());
+        for (int i = 0; i < c.layers(); i++) blocks.add(list.add(new Block(c, rng)));
+        this.lnf = child("lnf", new LayerNorm(c.dim()));
+        this.head = child("head", new Linear(c.dim(), c.vocab(), false, rng));
+    }
+
+    public GptConfig config() {
+        return config;
+    }
+
+    public List<Block> blocks() {
+        return Collections.unmodifiableList(blocks);
+    }
+
+    /** Token + position embeddings of INT32 ids [B, T]: [B, T, D]. */
+    public Tensor embed(Tensor ids) {
+        int t = ids.size(1);
+        if (t > config.context()) throw new IllegalArgumentException("sequence length " + t + " exceeds context " + config.context());
+        Tensor te = tok.forward(ids);
+        Tensor pe = F.slice(pos.weight(), 0, 0, t);
+        Tensor x = te.add(pe);
+        te.release();
+        pe.release();
+        return x;
+    }
+
+    /** Final LayerNorm and LM head: logits [B, T, V]. Does not release {@code x}. */
+    public Tensor logits(Tensor x) {
+        Tensor h = lnf.forward(x);
+        Tensor y = head.forward(h);
+        h.release();
+        return y;
+    }
+
+    /** Logits [B, T, V] for ids [B, T]. */
+    public Tensor forward(Tensor ids) {
+        Tensor x = embed(ids);
+        for (Block b : blocks) {
+            Tensor next = b.forward(x);
+            x.release();
+            x = next;
+        }
+        Tensor y = logits(x);
+        x.release();
+        return y;
+    }
+
+    /** Mean cross-entropy of next-token prediction: ids [B, T], targets [B, T] (INT32). */
+    public Tensor loss(Tensor ids, Tensor targets) {
+        Tensor y = forward(ids);
+        Tensor flat = y.reshape(-1, config.vocab());
+        Tensor loss = F.crossEntropy(flat, targets);
+        y.release();
+        flat.release();
+        return loss;
+    }
+}

@@ -1,0 +1,24 @@
+package dev.memwall.nn;
+
+import dev.memwall.autograd.Tensor;
+import dev.memwall.ops.F;
+import dev.memwall.rng.Rng;
+
+/** fc (D → 4D), GELU (tanh), out (4D → D). Saves fc's input, GELU's input and out's input. */
+public final class Mlp extends Module {
+    private final Linear fc, out;
+
+    public Mlp(int dim, Rng rng) {
+        this.fc = child("fc", new Linear(dim, 4 * dim, true, rng));
+        this.out = child("out", new Linear(4 * dim, dim, true, rng));
+    }
+
+    public Tensor forward(Tensor x) {
+        Tensor h = fc.forward(x);
+        Tensor a = F.gelu(h);
+        Tensor y = out.forward(a);
+        h.release();
+        a.release();
+        return y;
+    }
+}
