@@ -9,23 +9,26 @@ public final class AdamWKernel {
     }
 
     /**
+     * Hyper-parameters are doubles and every derived constant is formed in double before rounding once to float, as
+     * PyTorch does (1 - 0.999f in float would be off by 5e-5 relative).
+     *
      * @param step 1-based step number, for bias correction
      */
     public static void step(float[] p, int offP, float[] g, int offG, float[] m, int offM, float[] v, int offV, int n,
-                            float lr, float beta1, float beta2, float eps, float weightDecay, long step) {
-        float bc1 = (float) (1.0 - Math.pow(beta1, step));
-        float bc2 = (float) (1.0 - Math.pow(beta2, step));
-        float stepSize = lr / bc1;
-        float bc2Sqrt = (float) Math.sqrt(bc2);
-        float decay = 1f - lr * weightDecay;
+                            double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+        float stepSize = (float) (lr / (1.0 - Math.pow(beta1, step)));
+        float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(beta2, step));
+        float decay = (float) (1.0 - lr * weightDecay);
+        float b1 = (float) beta1, b2 = (float) beta2, c1 = (float) (1.0 - beta1), c2 = (float) (1.0 - beta2);
+        float epsF = (float) eps;
         Parallel.range(n, 8, (from, to) -> {
             for (int i = from; i < to; i++) {
                 float gi = g[offG + i];
-                float mi = beta1 * m[offM + i] + (1f - beta1) * gi;
-                float vi = beta2 * v[offV + i] + (1f - beta2) * gi * gi;
+                float mi = b1 * m[offM + i] + c1 * gi;
+                float vi = b2 * v[offV + i] + c2 * gi * gi;
                 m[offM + i] = mi;
                 v[offV + i] = vi;
-                float denom = (float) Math.sqrt(vi) / bc2Sqrt + eps;
+                float denom = (float) Math.sqrt(vi) / bc2Sqrt + epsF;
                 p[offP + i] = p[offP + i] * decay - stepSize * mi / denom;
             }
         });

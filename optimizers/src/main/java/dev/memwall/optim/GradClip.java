@@ -1,0 +1,32 @@
+package dev.memwall.optim;
+
+import dev.memwall.nn.FlatParameters;
+
+/** Global-norm gradient clipping over the flat gradient buffer, like {@code torch.nn.utils.clip_grad_norm_}. */
+public final class GradClip {
+    private GradClip() {
+    }
+
+    /** L2 norm of grads[from, to), accumulated in double. */
+    public static double norm(FlatParameters params, int from, int to) {
+        float[] g = params.grads().whole().data();
+        double s = 0;
+        for (int i = from; i < to; i++) s += (double) g[i] * g[i];
+        return Math.sqrt(s);
+    }
+
+    /**
+     * Scales all gradients by maxNorm / (norm + 1e-6) when the global norm exceeds {@code maxNorm}; returns the norm
+     * before clipping.
+     */
+    public static double clipGradNorm(FlatParameters params, double maxNorm) {
+        if (!(maxNorm > 0)) throw new IllegalArgumentException("max norm must be > 0, got " + maxNorm);
+        double norm = norm(params, 0, params.length());
+        if (norm > maxNorm) {
+            float scale = (float) (maxNorm / (norm + 1e-6));
+            float[] g = params.grads().whole().data();
+            for (int i = 0; i < params.length(); i++) g[i] *= scale;
+        }
+        return norm;
+    }
+}
