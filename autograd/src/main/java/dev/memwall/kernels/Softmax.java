@@ -65,4 +65,40 @@ public final class Softmax {
         for (int j = 0; j < n; j++) sum += (float) Math.exp(x[off + j] - max);
         return max + (float) Math.log(sum);
     }
+
+    /**
+     * y = softmax over each row of x·scale with future positions (column > row) masked out, for x of [mats, t, t].
+     * Masked entries of y are exactly 0. Only the visible triangle is read, so this costs about half a full softmax.
+     */
+    public static void causalForward(float[] x, int offX, float[] y, int offY, int mats, int t, float scale) {
+        Parallel.range(mats * t, 2L * t, (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int i = row % t, xi = offX + row * t, yi = offY + row * t;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j <= i; j++) max = Math.max(max, x[xi + j] * scale);
+                float sum = 0f;
+                for (int j = 0; j <= i; j++) {
+                    float e = (float) Math.exp(x[xi + j] * scale - max);
+                    y[yi + j] = e;
+                    sum += e;
+                }
+                float inv = 1f / sum;
+                for (int j = 0; j <= i; j++) y[yi + j] *= inv;
+                java.util.Arrays.fill(y, yi + i + 1, yi + t, 0f);
+            }
+        });
+    }
+
+    /** dx = scale · y · (g − Σ g·y) over the visible triangle; masked entries of dx are 0. */
+    public static void causalBackward(float[] y, int offY, float[] g, int offG, float[] dx, int offDx, int mats, int t, float scale) {
+        Parallel.range(mats * t, 2L * t, (from, to) -> {
+            for (int row = from; row < to; row++) {
+                int i = row % t, yi = offY + row * t, gi = offG + row * t, di = offDx + row * t;
+                float dot = 0f;
+                for (int j = 0; j <= i; j++) dot += g[gi + j] * y[yi + j];
+                for (int j = 0; j <= i; j++) dx[di + j] = scale * y[yi + j] * (g[gi + j] - dot);
+                java.util.Arrays.fill(dx, di + i + 1, di + t, 0f);
+            }
+        });
+    }
 }

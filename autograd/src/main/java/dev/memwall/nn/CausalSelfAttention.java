@@ -30,15 +30,13 @@ public final class CausalSelfAttention extends Module {
         Tensor q = heads(all, 0, b, t, hd), k = heads(all, 1, b, t, hd), v = heads(all, 2, b, t, hd);
         all.release();
         Tensor scores = F.matmul(q, k, false, true); // [B, H, T, T]
-        Tensor scaled = scores.mul((float) (1.0 / Math.sqrt(hd)));
-        Tensor masked = F.causalMask(scaled, Float.NEGATIVE_INFINITY);
-        Tensor probs = F.softmax(masked);
+        Tensor probs = F.causalSoftmax(scores, (float) (1.0 / Math.sqrt(hd)));
         Tensor dropped = attnDrop.forward(probs);
         Tensor y = F.matmul(dropped, v, false, false); // [B, H, T, hd]
         Tensor merged = F.permute(y, 0, 2, 1, 3);
         Tensor flat = merged.reshape(b, t, dim);
         Tensor out = proj.forward(flat);
-        for (Tensor tmp : new Tensor[]{q, k, v, scores, scaled, masked, probs, dropped, y, merged, flat}) tmp.release();
+        for (Tensor tmp : new Tensor[]{q, k, v, scores, probs, dropped, y, merged, flat}) tmp.release();
         return out;
     }
 

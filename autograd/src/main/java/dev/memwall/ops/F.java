@@ -38,13 +38,7 @@ public final class F {
     public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) { return MatMul.matmul(a, b, transA, transB); }
 
     /** x · wᵀ + b with PyTorch's layout: w is [out, in], b is [out] or null. */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
-        Tensor y = MatMul.matmul(x, w, false, true);
-        if (b == null) return y;
-        Tensor r = Arith.add(y, b);
-        y.release();
-        return r;
-    }
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return Linear.linear(x, w, b); }
 
     public static Tensor reshape(Tensor x, int... shape) { return Views.reshape(x, shape); }
     public static Tensor permute(Tensor x, int... axes) { return Views.permute(x, axes); }
@@ -66,6 +60,8 @@ public final class F {
     public static Tensor scatterAddRows(Tensor g, Tensor ids, int rows) { return Index.scatterAddRows(g, ids, rows); }
 
     public static Tensor softmax(Tensor x) { return Nn.softmax(x); }
+    /** softmax(causalMask(x · scale, -inf)) over the last two (square) axes, fused: saves only the probabilities. */
+    public static Tensor causalSoftmax(Tensor x, float scale) { return Attention.causalSoftmax(x, scale); }
     public static Tensor logSoftmax(Tensor x) { return Nn.logSoftmax(x); }
     public static Tensor layerNorm(Tensor x, Tensor w, Tensor b, float eps) { return Nn.layerNorm(x, w, b, eps); }
     public static Tensor gelu(Tensor x) { return Nn.gelu(x); }

@@ -25,6 +25,9 @@ final class Reduce {
         Tensor out = Tensor.empty("sum_to", shape);
         if (shape.length == 0 || Shape.numel(shape) == 1) {
             out.data()[0] = Reductions.sumAll(g.data(), g.offset(), g.numel());
+        } else if (isTrailing(shape, gs)) { // [.., N] -> [N] (bias gradients): columns split over the cores
+            int inner = Shape.numel(shape);
+            Reductions.sumAxis(g.data(), g.offset(), 1, g.numel() / inner, inner, out.data(), 0);
         } else {
             Reductions.sumTo(g.data(), g.offset(), gs, out.data(), 0, out.numel(), Shape.broadcastStrides(shape, gs));
         }
@@ -35,6 +38,16 @@ final class Reduce {
                 return new Tensor[]{expand(gg, gs)};
             }
         }.attach(out);
+    }
+
+    /** Whether {@code shape} equals the trailing axes of {@code of} (ignoring leading 1s). */
+    private static boolean isTrailing(int[] shape, int[] of) {
+        int lead = 0;
+        while (lead < shape.length && shape[lead] == 1) lead++;
+        int n = shape.length - lead;
+        if (n == 0 || n > of.length) return false;
+        for (int k = 0; k < n; k++) if (shape[lead + k] != of[of.length - n + k]) return false;
+        return true;
     }
 
     /** Broadcasts {@code x} to {@code shape} (materialized: tensors are contiguous). */

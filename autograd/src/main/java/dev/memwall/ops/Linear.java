@@ -1,0 +1,85 @@
+package dev.memwall.ops;
+
+import dev.memwall.autograd.Node;
+import dev.memwall.autograd.Tensor;
+import dev.memwall.kernels.Gemm;
+import dev.memwall.kernels.Parallel;
+
+import java.util.Arrays;
+
+/**
+ * y = x · Wᵀ + b as one op: a single GEMM over all rows of x, then the bias added in place, so the layer costs one
+ * output buffer and one pass fewer than matmul followed by add. Saves x and W (W is a parameter, not an activation).
+ * The backward rule is three differentiable ops (two GEMMs and a column sum), so it serves second order as well.
+ */
+final class Linear {
+    private Linear() {
+    }
+
+    static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        Rel.requireFp32("linear", x, w);
+        int[] xs = x.shape(), ws = w.shape();
+        if (ws.length != 2 || xs.length < 1 || xs[xs.length - 1] != ws[1]) {
+            throw new IllegalArgumentException("linear: input " + Arrays.toString(xs) + " does not match weight " + Arrays.toString(ws)
+                    + " (weight is [out, in])");
+        }
+        int in = ws[1], out = ws[0], rows = x.numel() / Math.max(1, in);
+        if (b != null) {
+            Rel.requireFp32("linear", b);
+            if (b.dim() != 1 || b.shape()[0] != out) {
+                throw new IllegalArgumentException("linear: bias " + Arrays.toString(b.shape()) + " does not match weight " + Arrays.toString(ws));
+            }
+        }
+        int[] outShape = xs.clone();
+        outShape[xs.length - 1] = out;
+        Tensor y = Tensor.empty("linear", outShape);
+        float[] yd = y.data();
+        Gemm.sgemm(false, true, rows, out, in, 1f, x.data(), x.offset(), w.data(), w.offset(), 0f, yd, 0);
+        if (b != null) {
+            float[] bd = b.data();
+            int bo = b.offset();
+            Parallel.range(rows, out, (from, to) -> {
+                for (int r = from; r < to; r++) {
+                    int base = r * out;
+                    for (int j = 0; j < out; j++) yd[base + j] += bd[bo + j];
+                }
+            });
+        }
+        if (!Node.shouldRecord(x, w, b)) return y;
+        return new LinearNode(x, w, b).attach(y);
+    }
+
+    private static final class LinearNode extends Node {
+        private final int[] xs, ws, bs;
+        private final int savedX, savedW;
+
+        LinearNode(Tensor x, Tensor w, Tensor b) {
+            super("linear", x, w, b);
+            xs = x.shape();
+            ws = w.shape();
+            bs = b == null ? null : b.shape();
+            savedW = needsGrad(0) ? save(w) : -1;
+            savedX = needsGrad(1) ? save(x) : -1;
+        }
+
+        @Override
+        protected Tensor[] backward(Tensor g) {
+            Tensor dx = null, dw = null, db = null;
+            int in = ws[1], out = ws[0];
+            Tensor g2 = Views.reshape(g, -1, out);
+            if (needsGrad(0)) {
+                Tensor d2 = MatMul.matmul(g2, saved(savedW), false, false);
+                dx = Views.reshape(d2, xs);
+                d2.release();
+            }
+            if (needsGrad(1)) {
+                Tensor x2 = Views.reshape(saved(savedX), -1, in);
+                dw = MatMul.matmul(g2, x2, true, false);
+                x2.release();
+            }
+            if (needsGrad(2)) db = Reduce.sumTo(g2, bs);
+            g2.release();
+            return new Tensor[]{dx, dw, db};
+        }
+    }
+}
