@@ -26,6 +26,8 @@ public final class LayerNormKernel {
                     for (int j = 0; j < n; j++) y[yi + j] = (x[xi + j] - mu) * rs * w[offW + j] + b[offB + j];
                 } else if (w != null) {
                     for (int j = 0; j < n; j++) y[yi + j] = (x[xi + j] - mu) * rs * w[offW + j];
+                } else if (b != null) {
+                    for (int j = 0; j < n; j++) y[yi + j] = (x[xi + j] - mu) * rs + b[offB + j];
                 } else {
                     for (int j = 0; j < n; j++) y[yi + j] = (x[xi + j] - mu) * rs;
                 }

@@ -15,7 +15,7 @@ final class Reduce {
 
     /** Sums {@code g} down to {@code shape}, the inverse of broadcasting. Same shape: a shared handle, no copy. */
     static Tensor sumTo(Tensor g, int[] shape) {
-        if (Arrays.equals(g.shape(), shape)) return g.share();
+        if (Arrays.equals(g.shape(), shape)) return Node.shouldRecord(g) ? g.share() : g.detach();
         Rel.requireFp32("sum_to", g);
         int[] gs = g.shape();
         int[] check = Shape.broadcast(shape, gs, "sum_to");
@@ -53,7 +53,7 @@ final class Reduce {
     /** Broadcasts {@code x} to {@code shape} (materialized: tensors are contiguous). */
     static Tensor expand(Tensor x, int[] shape) {
         Rel.requireFp32("expand", x);
-        if (Arrays.equals(x.shape(), shape)) return x.share();
+        if (Arrays.equals(x.shape(), shape)) return Node.shouldRecord(x) ? x.share() : x.detach();
         int[] xs = x.shape();
         int[] check = Shape.broadcast(xs, shape, "expand");
         if (!Arrays.equals(check, shape)) {

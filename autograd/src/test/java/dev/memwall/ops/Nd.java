@@ -51,7 +51,11 @@ final class Nd {
 
     /** The multi-index of flat position {@code f}. */
     int[] index(int f) {
-        int[] idx = new int[shape.length];
+        return index(f, new int[shape.length]);
+    }
+
+    /** The multi-index of flat position {@code f}, written into {@code idx}. */
+    int[] index(int f, int[] idx) {
         for (int k = 0; k < shape.length; k++) {
             idx[k] = f / strides[k];
             f %= strides[k];

@@ -33,17 +33,21 @@ final class Ref {
 
     /** The element of an operand of {@code shape} that broadcasts to output index {@code idx}. */
     static int[] project(int[] idx, int[] shape) {
+        return project(idx, shape, new int[shape.length]);
+    }
+
+    static int[] project(int[] idx, int[] shape, int[] r) {
         int off = idx.length - shape.length;
-        int[] r = new int[shape.length];
         for (int k = 0; k < shape.length; k++) r[k] = shape[k] == 1 ? 0 : idx[k + off];
         return r;
     }
 
     static Nd zip(Nd a, Nd b, DoubleBinaryOperator f) {
         Nd o = Nd.zeros(broadcastShape(a.shape, b.shape));
+        int[] idx = new int[o.rank()], ia = new int[a.rank()], ib = new int[b.rank()];
         for (int i = 0; i < o.d.length; i++) {
-            int[] idx = o.index(i);
-            o.d[i] = f.applyAsDouble(a.get(project(idx, a.shape)), b.get(project(idx, b.shape)));
+            o.index(i, idx);
+            o.d[i] = f.applyAsDouble(a.get(project(idx, a.shape, ia)), b.get(project(idx, b.shape, ib)));
         }
         return o;
     }
@@ -153,8 +157,9 @@ final class Ref {
         int[] os = new int[axes.length];
         for (int d = 0; d < axes.length; d++) os[d] = x.shape[axes[d]];
         Nd o = Nd.zeros(os);
+        int[] idx = new int[axes.length], src = new int[axes.length];
         for (int f = 0; f < o.d.length; f++) {
-            int[] idx = o.index(f), src = new int[axes.length];
+            o.index(f, idx);
             for (int d = 0; d < axes.length; d++) src[axes[d]] = idx[d];
             o.d[f] = x.get(src);
         }
@@ -176,8 +181,9 @@ final class Ref {
         int[] os = x.shape.clone();
         os[a] = end - start;
         Nd o = Nd.zeros(os);
+        int[] idx = new int[os.length];
         for (int f = 0; f < o.d.length; f++) {
-            int[] idx = o.index(f);
+            o.index(f, idx);
             idx[a] += start;
             o.d[f] = x.get(idx);
         }
@@ -189,8 +195,9 @@ final class Ref {
         int[] os = x.shape.clone();
         os[a] = len;
         Nd o = Nd.zeros(os);
+        int[] idx = new int[os.length];
         for (int f = 0; f < x.d.length; f++) {
-            int[] idx = x.index(f);
+            x.index(f, idx);
             idx[a] += start;
             o.set(x.d[f], idx);
         }
@@ -303,8 +310,9 @@ final class Ref {
     static Nd causalMask(Nd x, double value) {
         Nd o = Nd.zeros(x.shape);
         int r = x.rank();
+        int[] idx = new int[r];
         for (int f = 0; f < x.d.length; f++) {
-            int[] idx = x.index(f);
+            x.index(f, idx);
             o.d[f] = idx[r - 1] > idx[r - 2] ? value : x.d[f];
         }
         return o;
