@@ -20,13 +20,15 @@ public final class Reductions {
         }
         // Accumulate whole rows so the inner loop runs over contiguous memory; split over the inner columns when
         // there is a single outer block (the common [N, D] -> [D] bias-gradient case), else over outer blocks.
-        if (outer == 1) {
+        if (outer == 1) { // accumulate into a local array: a store to it never aliases x, so the loop vectorizes
             Parallel.range(inner, len, (from, to) -> {
-                java.util.Arrays.fill(out, offOut + from, offOut + to, 0f);
+                int w = to - from;
+                float[] acc = new float[w];
                 for (int a = 0; a < len; a++) {
-                    int base = offX + a * inner;
-                    for (int i = from; i < to; i++) out[offOut + i] += x[base + i];
+                    int base = offX + a * inner + from;
+                    for (int i = 0; i < w; i++) acc[i] += x[base + i];
                 }
+                System.arraycopy(acc, 0, out, offOut + from, w);
             });
             return;
         }
