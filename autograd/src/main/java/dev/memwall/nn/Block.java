@@ -12,11 +12,11 @@ public final class Block extends Module {
     private final CausalSelfAttention attn;
     private final Mlp mlp;
 
-    public Block(GptConfig c, Rng rng) {
+    public Block(GptConfig c, Rng rng, Rng dropout) {
         this.ln1 = child("ln1", new LayerNorm(c.dim()));
-        this.attn = inline(new CausalSelfAttention(c.dim(), c.heads(), c.dropout(), rng));
+        this.attn = inline(new CausalSelfAttention(c.dim(), c.heads(), c.dropout(), rng, dropout));
         this.ln2 = child("ln2", new LayerNorm(c.dim()));
-        this.mlp = inline(new Mlp(c.dim(), rng));
+        this.mlp = inline(new Mlp(c.dim(), c.dropout(), rng, dropout));
     }
 
     /** Does not release {@code x}: the caller owns it. */

@@ -14,14 +14,15 @@ import dev.memwall.rng.Rng;
 public final class CausalSelfAttention extends Module {
     private final int dim, heads;
     private final Linear qkv, proj;
-    private final Dropout attnDrop;
+    private final Dropout attnDrop, residDrop;
 
-    public CausalSelfAttention(int dim, int heads, float dropout, Rng rng) {
+    public CausalSelfAttention(int dim, int heads, float dropout, Rng rng, Rng dropoutRng) {
         this.dim = dim;
         this.heads = heads;
         this.qkv = child("qkv", new Linear(dim, 3 * dim, true, rng));
         this.proj = child("proj", new Linear(dim, dim, true, rng));
-        this.attnDrop = child("attn_drop", new Dropout(dropout, rng));
+        this.attnDrop = child("attn_drop", new Dropout(dropout, dropoutRng));
+        this.residDrop = child("resid_drop", new Dropout(dropout, dropoutRng));
     }
 
     public Tensor forward(Tensor x) {
@@ -35,8 +36,9 @@ public final class CausalSelfAttention extends Module {
         Tensor y = F.matmul(dropped, v, false, false); // [B, H, T, hd]
         Tensor merged = F.permute(y, 0, 2, 1, 3);
         Tensor flat = merged.reshape(b, t, dim);
-        Tensor out = proj.forward(flat);
-        for (Tensor tmp : new Tensor[]{q, k, v, scores, probs, dropped, y, merged, flat}) tmp.release();
+        Tensor projected = proj.forward(flat);
+        Tensor out = residDrop.forward(projected);
+        for (Tensor tmp : new Tensor[]{q, k, v, scores, probs, dropped, y, merged, flat, projected}) tmp.release();
         return out;
     }
 

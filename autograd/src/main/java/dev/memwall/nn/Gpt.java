@@ -18,13 +18,22 @@ public final class Gpt extends Module {
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm lnf;
     private final Linear head;
+    private final Dropout embDrop;
 
+    /** Initialises from {@code rng}; dropout masks (when {@code c.dropout() > 0}) come from {@link Rng#defaultRng()}. */
     public Gpt(GptConfig c, Rng rng) {
+        this(c, rng, Rng.defaultRng());
+    }
+
+    /** Initialises from {@code init}; dropout masks come from {@code dropout}, whose state a checkpoint saves. */
+    public Gpt(GptConfig c, Rng init, Rng dropout) {
+        Rng rng = init;
         this.config = c;
         this.tok = child("tok", new Embedding(c.vocab(), c.dim(), rng));
         this.pos = child("pos", new Embedding(c.context(), c.dim(), rng));
         ModuleList list = child("blocks", new ModuleList());
-        for (int i = 0; i < c.layers(); i++) blocks.add(list.add(new Block(c, rng)));
+        for (int i = 0; i < c.layers(); i++) blocks.add(list.add(new Block(c, rng, dropout)));
+        this.embDrop = child("emb_drop", new Dropout(c.dropout(), dropout));
         this.lnf = child("lnf", new LayerNorm(c.dim()));
         this.head = child("head", new Linear(c.dim(), c.vocab(), false, rng));
     }
@@ -43,9 +52,11 @@ public final class Gpt extends Module {
         if (t > config.context()) throw new IllegalArgumentException("sequence length " + t + " exceeds context " + config.context());
         Tensor te = tok.forward(ids);
         Tensor pe = F.slice(pos.weight(), 0, 0, t);
-        Tensor x = te.add(pe);
+        Tensor sum = te.add(pe);
+        Tensor x = embDrop.forward(sum);
         te.release();
         pe.release();
+        sum.release();
         return x;
     }
 

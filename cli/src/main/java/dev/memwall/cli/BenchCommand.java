@@ -1,0 +1,176 @@
+package dev.memwall.cli;
+
+import dev.memwall.data.Batch;
+import dev.memwall.kernels.Gemm;
+import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryTracker;
+import dev.memwall.nn.FlatParameters;
+import dev.memwall.nn.Gpt;
+import dev.memwall.nn.GptConfig;
+import dev.memwall.optim.AdamW;
+import dev.memwall.optim.LrSchedule;
+import dev.memwall.rng.Rng;
+import dev.memwall.train.StepStats;
+import dev.memwall.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * Times training steps of the GPT benchmark model (random tokens, AdamW lr 3e-4, FP32), the same workload as the
+ * PyTorch peer in {@code shared/peers/torch_gpt.py}.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Time training steps of the GPT benchmark model.")
+final class BenchCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--warmup", description = "untimed steps first (default: ${DEFAULT-VALUE})")
+    int warmup = 3;
+    @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})")
+    int steps = 10;
+    @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
+    long seed = 0;
+    @Option(names = "--json", description = "print one JSON object")
+    boolean json;
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        model.validate(spec.commandLine());
+        if (warmup < 0 || steps < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
+        GptConfig c = model.config(256, 0f);
+        Result r = run(c, model.batch, warmup, steps, seed, json ? null : System.out);
+        if (json) System.out.println(Json.line(r.toJson()));
+        else System.out.println(r.summary());
+        return 0;
+    }
+
+    /** The measurement, callable from other commands and tests. */
+    record Result(GptConfig config, int batch, long params, double[] stepMs, double stepMsMedian, double tokensPerS,
+                  double modelGflops, double sgemmPeakGflops, StepStats last, long jvmHeapPeak) {
+        Map<String, Object> toJson() {
+            Map<String, Object> cfg = new LinkedHashMap<>();
+            cfg.put("vocab", config.vocab());
+            cfg.put("ctx", config.context());
+            cfg.put("dim", config.dim());
+            cfg.put("heads", config.heads());
+            cfg.put("layers", config.layers());
+            cfg.put("batch", batch);
+            cfg.put("params", params);
+            cfg.put("dtype", "fp32");
+            cfg.put("optimizer", "adamw");
+            cfg.put("threads", dev.memwall.kernels.Parallel.threads());
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("config", cfg);
+            m.put("step_ms_median", round(stepMsMedian));
+            m.put("step_ms", Arrays.stream(stepMs).map(BenchCommand::round).toArray());
+            m.put("tokens_per_s", Math.round(tokensPerS));
+            m.put("model_gflops_per_s", round(modelGflops));
+            m.put("sgemm_peak_gflops", round(sgemmPeakGflops));
+            m.put("mfu", Math.round(modelGflops / sgemmPeakGflops * 1000) / 1000.0);
+            m.put("peak_bytes", Json.bytes(last.peakBytes(), last.peakTotalBytes()));
+            m.put("jvm_heap_peak_bytes", jvmHeapPeak);
+            return m;
+        }
+
+        String summary() {
+            return String.format("GPT L=%d D=%d H=%d B=%d T=%d (%,d params): %.1f ms/step median, %,.0f tokens/s, %.1f model GFLOP/s, "
+                            + "sgemm peak %.1f GFLOP/s, MFU %.1f%%, peak %s MiB (activations %s MiB), JVM heap peak %s MiB",
+                    config.layers(), config.dim(), config.heads(), batch, config.context(), params, stepMsMedian, tokensPerS,
+                    modelGflops, sgemmPeakGflops, 100 * modelGflops / sgemmPeakGflops, mib(last.peakTotalBytes()),
+                    mib(last.peakBytes().get(Category.ACTIVATION)), mib(jvmHeapPeak));
+        }
+    }
+
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed, java.io.PrintStream progress) {
+        Gpt gpt = new Gpt(c, new Rng(seed));
+        FlatParameters flat = gpt.flatten();
+        AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
+        Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
+        Rng data = new Rng(seed + 1);
+        int n = batch * c.context();
+        int[] ids = new int[n], targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = data.nextInt(c.vocab());
+            targets[i] = data.nextInt(c.vocab());
+        }
+        Batch b = new Batch(ids, targets, batch, c.context());
+        for (int i = 0; i < warmup; i++) {
+            StepStats s = trainer.step(b);
+            if (progress != null) progress.printf("warm-up %d/%d: %.1f ms%n", i + 1, warmup, s.millis());
+        }
+        resetHeapPeaks();
+        double[] ms = new double[steps];
+        StepStats last = null;
+        for (int i = 0; i < steps; i++) {
+            last = trainer.step(b);
+            ms[i] = last.millis();
+            if (progress != null) progress.printf("step %d/%d: %.1f ms, loss %.4f%n", i + 1, steps, ms[i], last.loss());
+        }
+        long heapPeak = heapPeak();
+        double median = median(ms);
+        long params = gpt.parameterCount();
+        double flops = 6.0 * params * n + 12.0 * c.layers() * batch * (double) c.context() * c.context() * c.dim();
+        double peak = sgemmPeakGflops();
+        opt.release();
+        return new Result(c, batch, params, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak);
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        int k = s.length / 2;
+        return s.length % 2 == 1 ? s[k] : (s[k - 1] + s[k]) / 2;
+    }
+
+    /** Best of several 2048³ OpenBLAS sgemms through the project's kernel, in GFLOP/s. */
+    static double sgemmPeakGflops() {
+        int n = 2048;
+        float[] a = new float[n * n], b = new float[n * n], c = new float[n * n];
+        Rng r = new Rng(3);
+        r.fillUniform(a, 0, a.length, -1, 1);
+        r.fillUniform(b, 0, b.length, -1, 1);
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < 6; i++) {
+            long t0 = System.nanoTime();
+            Gemm.sgemm(false, false, n, n, n, 1f, a, 0, b, 0, 0f, c, 0);
+            best = Math.min(best, (System.nanoTime() - t0) / 1e9);
+        }
+        return 2.0 * n * n * n / best / 1e9;
+    }
+
+    private static void resetHeapPeaks() {
+        for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) if (p.getType() == MemoryType.HEAP) p.resetPeakUsage();
+    }
+
+    private static long heapPeak() {
+        long sum = 0;
+        for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (p.getType() == MemoryType.HEAP) sum += p.getPeakUsage().getUsed();
+        }
+        return sum;
+    }
+
+    static double round(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+
+    static String mib(Long bytes) {
+        return bytes == null ? "?" : String.format("%.1f", bytes / 1048576.0);
+    }
+
+    static MemoryTracker tracker() {
+        return MemoryTracker.current();
+    }
+}

@@ -1,0 +1,38 @@
+package dev.memwall.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code memwall} command. Exit codes: 0 success, 1 a bad file or a failed run (one line naming the file and
+ * the problem; the stack trace only with --verbose), 2 bad arguments (usage is printed).
+ */
+@Command(name = "memwall", mixinStandardHelpOptions = true, version = "memwall 0.1.0",
+        description = "Train neural networks when memory, not arithmetic, is the bottleneck.",
+        subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval)");
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the command line and returns the exit code (tests call this instead of {@link #main}). */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            boolean verbose = false;
+            for (String a : args) verbose |= a.equals("--verbose");
+            if (verbose) ex.printStackTrace(cmd.getErr());
+            else cmd.getErr().println("memwall: " + CliErrors.describe(ex));
+            return 1;
+        });
+        return cl.execute(args);
+    }
+}

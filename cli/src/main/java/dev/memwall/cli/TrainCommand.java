@@ -1,0 +1,239 @@
+package dev.memwall.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.memwall.data.AdditionTask;
+import dev.memwall.data.Batch;
+import dev.memwall.data.ByteDataset;
+import dev.memwall.memory.MemoryTracker;
+import dev.memwall.nn.FlatParameters;
+import dev.memwall.nn.Gpt;
+import dev.memwall.nn.GptConfig;
+import dev.memwall.optim.AdamW;
+import dev.memwall.optim.LrSchedule;
+import dev.memwall.rng.Rng;
+import dev.memwall.train.StepStats;
+import dev.memwall.train.Trainer;
+import dev.memwall.train.TrainingState;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * Trains a GPT: by default on the built-in addition task (no download), or as a byte-level language model on any
+ * file with --data. Shows a progress bar, evaluates every --eval-every steps, and ends with a memory table.
+ */
+@Command(name = "train", mixinStandardHelpOptions = true, description = "Train a GPT (default: the built-in addition task).")
+final class TrainCommand implements Callable<Integer> {
+    @Option(names = "--data", description = "train a byte-level language model on this file instead of the addition task")
+    Path data;
+    @Option(names = "--digits", description = "digits per operand of the addition task (default: ${DEFAULT-VALUE})")
+    int digits = 3;
+    @Option(names = "--steps", description = "optimizer steps (default: ${DEFAULT-VALUE})")
+    int steps = 1500;
+    @Option(names = "--batch", description = "sequences per step (default: ${DEFAULT-VALUE})")
+    int batch = 64;
+    @Option(names = "--accum", description = "micro-batches accumulated per step (default: ${DEFAULT-VALUE})")
+    int accum = 1;
+    @Option(names = "--ctx", description = "context length (default: the task's example length, 128 with --data)")
+    Integer ctx;
+    @Option(names = "--dim", description = "model width (default: ${DEFAULT-VALUE})")
+    int dim = 128;
+    @Option(names = "--layers", description = "Transformer blocks (default: ${DEFAULT-VALUE})")
+    int layers = 2;
+    @Option(names = "--heads", description = "attention heads (default: ${DEFAULT-VALUE})")
+    int heads = 4;
+    @Option(names = "--dropout", description = "dropout probability (default: ${DEFAULT-VALUE})")
+    float dropout = 0f;
+    @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})")
+    double lr = 3e-3;
+    @Option(names = "--warmup", description = "learning-rate warm-up steps (default: ${DEFAULT-VALUE})")
+    int warmup = 50;
+    @Option(names = "--clip", description = "global gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
+    double clip = 1.0;
+    @Option(names = "--seed", description = "seed of initialisation and data (default: ${DEFAULT-VALUE})")
+    long seed = 0;
+    @Option(names = "--eval-every", description = "evaluate every N steps, 0 = only at the end (default: ${DEFAULT-VALUE})")
+    int evalEvery = 250;
+    @Option(names = "--eval-examples", description = "held-out examples (or windows) per evaluation (default: ${DEFAULT-VALUE})")
+    int evalExamples = 512;
+    @Option(names = "--save", description = "write a checkpoint to this directory at every evaluation and at the end")
+    Path save;
+    @Option(names = "--resume", description = "continue from the newest checkpoint in this directory")
+    Path resume;
+    @Option(names = "--memory-report", description = "write per-step memory figures and one step's timeline as JSON")
+    Path memoryReport;
+    @Option(names = "--memory-chart", description = "draw one training step's memory by category (.png or .svg)")
+    Path memoryChart;
+    @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
+    boolean json;
+    @Option(names = "--no-progress", description = "no progress bar")
+    boolean noProgress;
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        validate();
+        Rng dataRng = new Rng(seed + 1);
+        AdditionTask task = data == null ? new AdditionTask(digits) : null;
+        ByteDataset[] split = data == null ? null : ByteDataset.open(data).split(0.9);
+        int context = ctx != null ? ctx : task != null ? task.context() : 128;
+        GptConfig config = new GptConfig(256, context, dim, heads, layers, dropout);
+        if (resume != null) config = TrainingState.inspect(resume).config();
+        if (task != null && config.context() < task.context()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--ctx " + config.context() + " is shorter than one addition example (" + task.context() + ")");
+        }
+        final int contextF = config.context();
+        Gpt model = new Gpt(config, new Rng(seed));
+        FlatParameters flat = model.flatten();
+        AdamW optimizer = new AdamW(flat, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        Trainer trainer = new Trainer(model, flat, optimizer, LrSchedule.warmupCosine(lr, Math.min(warmup, steps), steps, lr / 10), clip);
+        Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
+        if (resume != null) {
+            TrainingState.resume(resume, trainer, rngs);
+            log("resumed from %s at step %d", resume, trainer.step());
+        }
+        log("model: %,d parameters (L=%d D=%d H=%d T=%d), %s, %d steps of %d×%d tokens",
+                model.parameterCount(), config.layers(), config.dim(), config.heads(), config.context(),
+                task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps, batch * accum, contextF);
+
+        MemoryTracker tracker = MemoryTracker.current();
+        MemoryReport report = new MemoryReport();
+        List<Map<String, Object>> evals = new ArrayList<>();
+        double evalLoss = Double.NaN, evalAcc = Double.NaN;
+        StepStats last = null;
+        long tokens = 0;
+        double millis = 0;
+        long start = trainer.step();
+        try (ProgressBar bar = progressBar(steps, start)) {
+            while (trainer.step() < steps) {
+                Batch[] micro = new Batch[accum];
+                for (int i = 0; i < accum; i++) {
+                    micro[i] = task != null ? task.trainBatch(batch, dataRng) : split[0].randomBatch(batch, contextF, dataRng);
+                }
+                boolean recordTimeline = trainer.step() == steps - 1;
+                if (recordTimeline) tracker.record(true);
+                last = trainer.step(micro);
+                if (recordTimeline) {
+                    tracker.record(false);
+                    report.timeline(last.step(), tracker.events());
+                }
+                report.add(last);
+                tokens += last.tokens();
+                millis += last.millis();
+                if (bar != null) {
+                    bar.stepTo(trainer.step());
+                    bar.setExtraMessage(String.format("loss %.4f  %,.0f tok/s  mem %.1f MiB", last.loss(), last.tokensPerSecond(),
+                            last.peakTotalBytes() / 1048576.0));
+                }
+                boolean end = trainer.step() == steps;
+                if (end || (evalEvery > 0 && trainer.step() % evalEvery == 0)) {
+                    evalLoss = evalLoss(trainer, task, split, contextF);
+                    evalAcc = task != null ? task.exactMatchAccuracy(model, evalExamples, 256) : Double.NaN;
+                    Map<String, Object> e = new LinkedHashMap<>();
+                    e.put("step", trainer.step());
+                    e.put("train_loss", last.loss());
+                    e.put("eval_loss", evalLoss);
+                    if (task != null) e.put("eval_accuracy", evalAcc);
+                    evals.add(e);
+                    {
+                        log("step %d: train loss %.4f, eval loss %.4f%s", trainer.step(), last.loss(), evalLoss,
+                                task != null ? String.format(", held-out exact match %.1f%%", 100 * evalAcc) : "");
+                    }
+                    if (save != null) TrainingState.save(save, trainer, rngs, settings());
+                }
+            }
+        }
+        if (task != null) log("sample: %s", task.sampleCompletion(model, 123, 456));
+        System.err.print(report.table());
+        if (memoryReport != null) {
+            dev.memwall.io.AtomicFiles.write(memoryReport, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(report.toJson()));
+        }
+        if (memoryChart != null) dev.memwall.io.AtomicFiles.write(memoryChart, report.chart(memoryChart.getFileName().toString()));
+        if (json) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("steps", trainer.step());
+            out.put("final_loss", last == null ? null : last.loss());
+            out.put("eval_loss", evalLoss);
+            if (task != null) out.put("eval_accuracy", evalAcc);
+            out.put("tokens_per_s", millis > 0 ? Math.round(tokens / (millis / 1000)) : 0);
+            out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
+            out.put("evals", evals);
+            System.out.println(Json.line(out));
+        }
+        return 0;
+    }
+
+    private void validate() {
+        CommandLine cl = spec.commandLine();
+        if (steps < 1 || batch < 1 || accum < 1 || dim < 1 || layers < 1 || heads < 1 || evalEvery < 0 || evalExamples < 1) {
+            throw new CommandLine.ParameterException(cl, "--steps, --batch, --accum, --dim, --layers, --heads, --eval-examples must be positive");
+        }
+        if (ctx != null && ctx < 1) throw new CommandLine.ParameterException(cl, "--ctx must be positive");
+        if (dim % heads != 0) throw new CommandLine.ParameterException(cl, "--dim " + dim + " is not divisible by --heads " + heads);
+        if (!(lr > 0)) throw new CommandLine.ParameterException(cl, "--lr must be > 0");
+        if (dropout < 0 || dropout >= 1) throw new CommandLine.ParameterException(cl, "--dropout must be in [0, 1)");
+        if (digits < 1 || digits > 9) throw new CommandLine.ParameterException(cl, "--digits must be in 1..9");
+        if (memoryChart != null) {
+            try {
+                MemoryReport.checkChartName(memoryChart);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cl, e.getMessage());
+            }
+        }
+        if (data != null && !Files.isRegularFile(data)) {
+            throw new CommandLine.ExecutionException(cl, data + ": no such file", new java.nio.file.NoSuchFileException(data.toString()));
+        }
+    }
+
+    private double evalLoss(Trainer trainer, AdditionTask task, ByteDataset[] split, int context) {
+        List<Batch> batches = new ArrayList<>();
+        int perBatch = 64;
+        int n = Math.max(1, evalExamples / perBatch);
+        if (task != null) {
+            for (int i = 0; i < n; i++) batches.add(task.evalBatch(i, perBatch));
+        } else {
+            int available = split[1].sequentialBatches(perBatch, context);
+            if (available == 0) return Double.NaN;
+            for (int i = 0; i < Math.min(n, available); i++) batches.add(split[1].sequentialBatch(i, perBatch, context));
+        }
+        return trainer.evalLoss(batches);
+    }
+
+    private ObjectNode settings() {
+        ObjectNode o = Json.MAPPER.createObjectNode();
+        o.put("data", data == null ? null : data.toString());
+        o.put("digits", digits);
+        o.put("steps", steps);
+        o.put("batch", batch);
+        o.put("accum", accum);
+        o.put("lr", lr);
+        o.put("seed", seed);
+        return o;
+    }
+
+    private ProgressBar progressBar(int total, long start) {
+        if (noProgress) return null;
+        ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
+                .setUpdateIntervalMillis(250).continuousUpdate().build();
+        bar.stepTo(start);
+        return bar;
+    }
+
+    private void log(String fmt, Object... args) {
+        System.err.println(String.format(fmt, args));
+    }
+}
