@@ -107,6 +107,7 @@ final class MemoryReport {
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Area);
         chart.getStyler().setMarkerSize(0);
         chart.getStyler().setChartBackgroundColor(Color.WHITE);
+        chart.getStyler().setYAxisMin(0.0);
         int n = Math.max(1, timeline.size());
         double[] x = new double[n];
         for (int i = 0; i < n; i++) x[i] = i;
@@ -125,7 +126,9 @@ final class MemoryReport {
             XYSeries s = chart.addSeries(order[k].name().toLowerCase(), x, cumulative[k]);
             s.setMarker(SeriesMarkers.NONE);
         }
-        addPhaseLabels(chart);
+        double top = 0;
+        for (double v : cumulative[order.length - 1]) top = Math.max(top, v);
+        addPhaseLabels(chart, top * 1.04);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         if (fileName.toLowerCase().endsWith(".svg")) {
             VectorGraphicsEncoder.saveVectorGraphic(chart, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
@@ -135,13 +138,14 @@ final class MemoryReport {
         return out.toByteArray();
     }
 
-    private void addPhaseLabels(XYChart chart) {
+    /** Names each phase where it starts, just above the highest stack. */
+    private void addPhaseLabels(XYChart chart, double y) {
         Phase current = null;
         for (int i = 0; i < timeline.size(); i++) {
             Phase p = timeline.get(i).phase();
             if (p != current) {
                 current = p;
-                chart.addAnnotation(new org.knowm.xchart.AnnotationText(p.name().toLowerCase(), i, 0, false));
+                chart.addAnnotation(new org.knowm.xchart.AnnotationText("▼ " + p.name().toLowerCase(), i + 12, y, false));
             }
         }
     }
