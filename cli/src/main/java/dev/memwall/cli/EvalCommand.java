@@ -53,7 +53,12 @@ final class EvalCommand implements Callable<Integer> {
         if (heads < 1 || ctx < 1 || batch < 1 || batches < 1) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--heads, --ctx, --batch and --batches must be positive");
         }
-        GptConfig config = configFrom(SafeTensors.inspect(weights), heads, weights);
+        GptConfig config;
+        try {
+            config = configFrom(SafeTensors.inspect(weights), heads, weights);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         if (ctx > config.context()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--ctx " + ctx + " exceeds the model's context " + config.context() + " (pos.weight rows)");
         }
@@ -92,7 +97,9 @@ final class EvalCommand implements Callable<Integer> {
         if (pos == null || pos.length != 2 || pos[1] != tok[1]) throw new IOException(where + ": pos.weight [T, D] missing or its D differs from tok.weight");
         int layers = 0;
         while (shape(file, "blocks." + layers + ".qkv.weight") != null) layers++;
-        if (tok[1] % heads != 0) throw new IOException(where + ": model width " + tok[1] + " is not divisible by --heads " + heads);
+        if (tok[1] % heads != 0) {
+            throw new IllegalArgumentException("--heads " + heads + " does not divide the model width " + tok[1] + " of " + where);
+        }
         return new GptConfig(tok[0], pos[0], tok[1], heads, layers, 0f);
     }
 

@@ -33,6 +33,9 @@ public final class Main implements Runnable {
             else cmd.getErr().println("memwall: " + CliErrors.describe(ex));
             return 1;
         });
-        return cl.execute(args);
+        // Each run counts its own memory, as a fresh process would, also when called repeatedly in one JVM.
+        try (var tracker = dev.memwall.memory.MemoryTracker.install(new dev.memwall.memory.MemoryTracker())) {
+            return cl.execute(args);
+        }
     }
 }

@@ -102,7 +102,7 @@ final class MemoryReport {
     /** Bytes by category stacked over the recorded step's events, as PNG or SVG by the file's extension. */
     byte[] chart(String fileName) throws IOException {
         XYChart chart = new XYChartBuilder().width(1000).height(560)
-                .title("Memory during training step " + timelineStep + " (forward, backward, optimizer)")
+                .title("Memory during training step " + timelineStep + ", by category")
                 .xAxisTitle("event").yAxisTitle("MiB").build();
         chart.getStyler().setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Area);
         chart.getStyler().setMarkerSize(0);

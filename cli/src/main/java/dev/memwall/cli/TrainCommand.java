@@ -103,8 +103,14 @@ final class TrainCommand implements Callable<Integer> {
         Trainer trainer = new Trainer(model, flat, optimizer, LrSchedule.warmupCosine(lr, Math.min(warmup, steps), steps, lr / 10), clip);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
-            TrainingState.resume(resume, trainer, rngs);
+            TrainingState.Info info = TrainingState.resume(resume, trainer, rngs);
             log("resumed from %s at step %d", resume, trainer.step());
+            long plannedSteps = info.extra().path("steps").asLong(steps);
+            if (plannedSteps != steps) {
+                log("note: the checkpoint was made by a run of %d steps; with --steps %d the learning-rate schedule differs, "
+                        + "so the continuation is not the one that run would have made", plannedSteps, steps);
+            }
+            if (trainer.step() >= steps) log("note: the checkpoint is already at step %d of --steps %d; nothing to train", trainer.step(), steps);
         }
         log("model: %,d parameters (L=%d D=%d H=%d T=%d), %s, %d steps of %d×%d tokens",
                 model.parameterCount(), config.layers(), config.dim(), config.heads(), config.context(),
@@ -157,7 +163,10 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
         }
-        if (task != null) log("sample: %s", task.sampleCompletion(model, 123, 456));
+        if (task != null) {
+            int limit = (int) Math.pow(10, task.digits());
+            log("sample: %s", task.sampleCompletion(model, 123 % limit, 456 % limit));
+        }
         System.err.print(report.table());
         if (memoryReport != null) {
             dev.memwall.io.AtomicFiles.write(memoryReport, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(report.toJson()));
@@ -167,14 +176,19 @@ final class TrainCommand implements Callable<Integer> {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("steps", trainer.step());
             out.put("final_loss", last == null ? null : last.loss());
-            out.put("eval_loss", evalLoss);
-            if (task != null) out.put("eval_accuracy", evalAcc);
+            out.put("eval_loss", finite(evalLoss));
+            if (task != null) out.put("eval_accuracy", finite(evalAcc));
             out.put("tokens_per_s", millis > 0 ? Math.round(tokens / (millis / 1000)) : 0);
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("evals", evals);
             System.out.println(Json.line(out));
         }
         return 0;
+    }
+
+    /** NaN (nothing evaluated) is written as JSON null. */
+    private static Double finite(double v) {
+        return Double.isNaN(v) ? null : v;
     }
 
     private void validate() {
@@ -201,13 +215,16 @@ final class TrainCommand implements Callable<Integer> {
 
     private double evalLoss(Trainer trainer, AdditionTask task, ByteDataset[] split, int context) {
         List<Batch> batches = new ArrayList<>();
-        int perBatch = 64;
+        int perBatch = Math.min(64, evalExamples);
+        if (task == null) perBatch = Math.min(perBatch, split[1].sequentialWindows(context));
+        if (perBatch == 0) {
+            throw new IllegalStateException(data + ": the held-out last 10% is shorter than one window of " + (context + 1) + " bytes");
+        }
         int n = Math.max(1, evalExamples / perBatch);
         if (task != null) {
             for (int i = 0; i < n; i++) batches.add(task.evalBatch(i, perBatch));
         } else {
             int available = split[1].sequentialBatches(perBatch, context);
-            if (available == 0) return Double.NaN;
             for (int i = 0; i < Math.min(n, available); i++) batches.add(split[1].sequentialBatch(i, perBatch, context));
         }
         return trainer.evalLoss(batches);
