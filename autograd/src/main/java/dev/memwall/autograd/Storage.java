@@ -1,5 +1,6 @@
 package dev.memwall.autograd;
 
+import dev.memwall.memory.ArrayCache;
 import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryTracker;
 
@@ -34,7 +35,7 @@ public final class Storage {
         this.op = op;
         this.tracker = MemoryTracker.current();
         switch (dtype) {
-            case FP32 -> f = new float[length];
+            case FP32 -> f = ArrayCache.floats(length);
             case FP16, BF16 -> s = new short[length];
             case FP8_E4M3, FP8_E5M2, BOOL -> b = new byte[length];
             case INT32 -> i = new int[length];
@@ -92,6 +93,7 @@ public final class Storage {
         if (refs == 0) throw new IllegalStateException("storage of " + op + " released twice (by " + by + ")");
         if (--refs == 0) {
             tracker.released(accountedAs(), bytes, by);
+            if (f != null) ArrayCache.recycle(f);
             f = null;
             s = null;
             b = null;

@@ -142,18 +142,28 @@ class MemoryAccountingTest {
     }
 
     @Test
-    void releasedStorageLeavesTheHeap() {
+    void releasedStorageLeavesTheHeapThroughTheCache() {
         MemoryTracker tracker = new MemoryTracker();
         try (var installed = MemoryTracker.install(tracker)) {
+            ArrayCache.clear();
             long before = usedHeapAfterGc();
             Tensor[] big = new Tensor[8];
             for (int i = 0; i < big.length; i++) big[i] = Tensor.zeros(8 << 20); // 8 × 32 MiB
             long held = usedHeapAfterGc();
             assertThat(tracker.current(Category.TEMPORARY)).isEqualTo(8L * (8 << 20) * 4);
-            for (Tensor t : big) t.release(); // the handles stay reachable; only the accounting frees the arrays
-            long after = usedHeapAfterGc();
-            assertThat(tracker.current(Category.TEMPORARY)).isZero();
             assertThat(held - before).isGreaterThan(200L << 20);
+            for (Tensor t : big) t.release(); // the handles stay reachable; only the accounting frees the arrays
+            assertThat(tracker.current(Category.TEMPORARY)).isZero();
+            // Released arrays wait in the cache, reported as such, and are reused by the next allocation of that size.
+            long cached = ArrayCache.cachedBytes();
+            assertThat(cached).isEqualTo(Math.min(8L * (32 << 20), ArrayCache.limitBytes() / (32L << 20) * (32L << 20)));
+            long hits = ArrayCache.hits();
+            Tensor again = Tensor.zeros(8 << 20);
+            assertThat(ArrayCache.hits()).isEqualTo(hits + 1);
+            assertThat(again.toFloatArray()).containsOnly(0f); // reused arrays come back zeroed
+            again.release();
+            ArrayCache.clear();
+            long after = usedHeapAfterGc();
             assertThat(held - after).isGreaterThan(200L << 20);
             assertThat(big[0].isReleased()).isTrue();
         }

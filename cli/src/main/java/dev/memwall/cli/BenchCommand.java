@@ -3,7 +3,6 @@ package dev.memwall.cli;
 import dev.memwall.data.Batch;
 import dev.memwall.kernels.Gemm;
 import dev.memwall.memory.Category;
-import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
@@ -81,6 +80,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("mfu", Math.round(modelGflops / sgemmPeakGflops * 1000) / 1000.0);
             m.put("peak_bytes", Json.bytes(last.peakBytes(), last.peakTotalBytes()));
             m.put("jvm_heap_peak_bytes", jvmHeapPeak);
+            m.put("array_cache_bytes", dev.memwall.memory.ArrayCache.cachedBytes());
             return m;
         }
 
@@ -168,9 +168,5 @@ final class BenchCommand implements Callable<Integer> {
 
     static String mib(Long bytes) {
         return bytes == null ? "?" : String.format("%.1f", bytes / 1048576.0);
-    }
-
-    static MemoryTracker tracker() {
-        return MemoryTracker.current();
     }
 }
