@@ -99,7 +99,9 @@ public final class Engine {
                 if (g != null) g.releaseIfAlive(); // a node that does not run keeps what it saved
                 continue;
             }
+            long t0 = OpProfile.enabled() ? System.nanoTime() : 0;
             Tensor[] grads = node.apply(g, create);
+            if (t0 != 0) OpProfile.record(node.name(), System.nanoTime() - t0);
             g.releaseIfAlive();
             for (int k = 0; k < grads.length; k++) {
                 Tensor gk = grads[k];

@@ -1,6 +1,7 @@
 package dev.memwall.kernels;
 
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas_nolapack;
 
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
@@ -13,11 +14,23 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
  * <p>Operands are staged through per-thread native buffers: one bulk copy per operand in, one for the result out.
  * Passing the heap arrays to JavaCPP directly would copy them too (JNI array pinning copies on HotSpot), but whole
  * arrays in both directions and without offsets — a parameter that is a view into a flat buffer would drag the whole
- * buffer across. Staging copies exactly the operand ranges, skips the copy-in of C when beta is 0, and measured as fast
- * or faster than the direct call (BENCHMARKS.md).
+ * buffer across. Staging copies exactly the operand ranges and skips the copy-in of C when beta is 0.
+ *
+ * <p>OpenBLAS runs single-threaded and the project splits each GEMM over its own kernel threads ({@link Parallel}):
+ * by batch entry, or by rows of C. OpenBLAS's own worker threads spin for a while after each call, and on two cores
+ * that spinning stole the core the next Java kernel wanted (GELU's backward ran up to ten times slower right after a
+ * GEMM); with one set of threads for everything that contention is gone, and the row split measured as fast as
+ * OpenBLAS's own threading at the large shapes and faster at 2048×256×256 (BENCHMARKS.md).
  */
 public final class Gemm {
     private static final ThreadLocal<Stage> STAGE = ThreadLocal.withInitial(Stage::new);
+    /** Below this many multiply-adds a GEMM is not split. */
+    private static final long SPLIT_WORK = 1L << 21;
+
+    static {
+        Loader.load(openblas_nolapack.class);
+        org.bytedeco.openblas.presets.openblas_nolapack.blas_set_num_threads(Integer.getInteger("memwall.blas.threads", 1));
+    }
 
     private Gemm() {
     }
@@ -29,8 +42,7 @@ public final class Gemm {
         FloatPointer ensure(FloatPointer p, long n) {
             if (p.capacity() >= n) return p.position(0);
             p.close();
-            FloatPointer q = new FloatPointer(Math.max(n, 1L));
-            return q;
+            return new FloatPointer(Math.max(n, 1L));
         }
     }
 
@@ -64,18 +76,42 @@ public final class Gemm {
         for (int i = 0; i < batchesA; i++) st.a.position(i * sizeA).put(a, offA + i * strideA, (int) sizeA);
         for (int i = 0; i < batchesB; i++) st.b.position(i * sizeB).put(b, offB + i * strideB, (int) sizeB);
         if (beta != 0f) for (int i = 0; i < batch; i++) st.c.position(i * sizeC).put(c, offC + i * strideC, (int) sizeC);
-        int ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
-        int lda = transA ? m : k, ldb = transB ? k : n;
-        for (int i = 0; i < batch; i++) {
-            st.a.position(strideA == 0 ? 0 : i * sizeA);
-            st.b.position(strideB == 0 ? 0 : i * sizeB);
-            st.c.position(i * sizeC);
-            openblas_nolapack.cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, st.a, lda, st.b, ldb, beta, st.c, n);
+        FloatPointer pa = st.a.position(0), pb = st.b.position(0), pc = st.c.position(0);
+        long work = sizeC * k * batch;
+        int parts = work < SPLIT_WORK ? 1 : Parallel.threads();
+        if (batch >= parts) { // whole batch entries per thread
+            Parallel.range(batch, sizeC * k, (from, to) -> {
+                FloatPointer ta = new FloatPointer(pa), tb = new FloatPointer(pb), tc = new FloatPointer(pc);
+                for (int i = from; i < to; i++) {
+                    ta.position(strideA == 0 ? 0 : i * sizeA);
+                    tb.position(strideB == 0 ? 0 : i * sizeB);
+                    tc.position(i * sizeC);
+                    call(transA, transB, m, n, k, alpha, ta, transA ? m : k, tb, beta, tc);
+                    tc.position(i * sizeC).get(c, offC + i * strideC, (int) sizeC);
+                }
+            });
+        } else { // one GEMM, rows of C split over the threads
+            int rowsPer = (m + parts - 1) / parts;
+            Parallel.range(parts, Parallel.GRAIN, (p0, p1) -> {
+                FloatPointer ta = new FloatPointer(pa), tb = new FloatPointer(pb), tc = new FloatPointer(pc);
+                for (int p = p0; p < p1; p++) {
+                    int r0 = p * rowsPer, r1 = Math.min(m, r0 + rowsPer);
+                    if (r0 >= r1) continue;
+                    // op(A) rows r0..r1: rows of A, or columns of A (stored k×m) when transposed.
+                    ta.position(transA ? r0 : (long) r0 * k);
+                    tb.position(0);
+                    tc.position((long) r0 * n);
+                    call(transA, transB, r1 - r0, n, k, alpha, ta, transA ? m : k, tb, beta, tc);
+                    tc.position((long) r0 * n).get(c, offC + r0 * n, (r1 - r0) * n);
+                }
+            });
         }
-        for (int i = 0; i < batch; i++) st.c.position(i * sizeC).get(c, offC + i * strideC, (int) sizeC);
-        st.a.position(0);
-        st.b.position(0);
-        st.c.position(0);
+    }
+
+    private static void call(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, int lda,
+                             FloatPointer b, float beta, FloatPointer c) {
+        openblas_nolapack.cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, a, lda, b, transB ? k : n, beta, c, n);
     }
 
     private static void scaleC(int batch, int m, int n, float beta, float[] c, int offC, int strideC) {

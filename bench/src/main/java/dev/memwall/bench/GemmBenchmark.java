@@ -182,6 +182,16 @@ public class GemmBenchmark {
         return cs;
     }
 
+    /**
+     * Each side runs OpenBLAS the way it would be used: the raw baseline with OpenBLAS's own threads (one per core, its
+     * default), memwall with OpenBLAS single-threaded and the GEMM split over the project's kernel threads.
+     */
+    @Setup(Level.Iteration)
+    public void threads(org.openjdk.jmh.infra.BenchmarkParams params) {
+        boolean raw = params.getBenchmark().endsWith(".openblas");
+        org.bytedeco.openblas.presets.openblas_nolapack.blas_set_num_threads(raw ? Runtime.getRuntime().availableProcessors() : 1);
+    }
+
     @Benchmark
     public void memwall(Blackhole bh) {
         bh.consume(memwall());
