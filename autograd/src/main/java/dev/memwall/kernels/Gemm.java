@@ -86,11 +86,13 @@ public final class Gemm {
                     ta.position(strideA == 0 ? 0 : i * sizeA);
                     tb.position(strideB == 0 ? 0 : i * sizeB);
                     tc.position(i * sizeC);
-                    call(transA, transB, m, n, k, alpha, ta, transA ? m : k, tb, beta, tc);
+                    call(transA, transB, m, n, k, alpha, ta, transA ? m : k, tb, transB ? k : n, beta, tc, n);
                     tc.position(i * sizeC).get(c, offC + i * strideC, (int) sizeC);
                 }
             });
-        } else { // one GEMM, rows of C split over the threads
+        } else if (transA && !transB && k >= 4L * Math.max(m, n) && beta == 0f) {
+            splitK(m, n, k, alpha, pa, pb, pc, c, offC, parts);
+        } else if (m >= n) { // one GEMM, rows of C split over the threads
             int rowsPer = (m + parts - 1) / parts;
             Parallel.range(parts, Parallel.GRAIN, (p0, p1) -> {
                 FloatPointer ta = new FloatPointer(pa), tb = new FloatPointer(pb), tc = new FloatPointer(pc);
@@ -101,17 +103,64 @@ public final class Gemm {
                     ta.position(transA ? r0 : (long) r0 * k);
                     tb.position(0);
                     tc.position((long) r0 * n);
-                    call(transA, transB, r1 - r0, n, k, alpha, ta, transA ? m : k, tb, beta, tc);
+                    call(transA, transB, r1 - r0, n, k, alpha, ta, transA ? m : k, tb, n, beta, tc, n);
                     tc.position((long) r0 * n).get(c, offC + r0 * n, (r1 - r0) * n);
                 }
             });
+        } else { // one GEMM, columns of C split over the threads (wide outputs, e.g. weight gradients [256, 1024])
+            int colsPer = (n + parts - 1) / parts;
+            Parallel.range(parts, Parallel.GRAIN, (p0, p1) -> {
+                FloatPointer ta = new FloatPointer(pa), tb = new FloatPointer(pb), tc = new FloatPointer(pc);
+                for (int p = p0; p < p1; p++) {
+                    int c0 = p * colsPer, c1 = Math.min(n, c0 + colsPer);
+                    if (c0 >= c1) continue;
+                    // op(B) columns c0..c1: columns of B (stored k×n), or rows of B (stored n×k) when transposed.
+                    ta.position(0);
+                    tb.position(transB ? (long) c0 * k : c0);
+                    tc.position(c0);
+                    call(transA, transB, m, c1 - c0, k, alpha, ta, transA ? m : k, tb, transB ? k : n, beta, tc, n);
+                }
+            });
+            pc.position(0).get(c, offC, (int) sizeC);
         }
     }
 
+    /**
+     * Weight gradients (Aᵀ·B with a long inner dimension and a small output) are split along k: each thread multiplies
+     * its own contiguous rows of A and B into its own partial C, and the partials are summed. Splitting the small
+     * output instead left each thread a thin slice of C to stream all of A and B against.
+     */
+    private static void splitK(int m, int n, int k, float alpha, FloatPointer pa, FloatPointer pb, FloatPointer pc,
+                               float[] c, int offC, int parts) {
+        int size = m * n, kPer = (k + parts - 1) / parts;
+        float[][] partial = new float[parts][];
+        Parallel.range(parts, Parallel.GRAIN, (p0, p1) -> {
+            for (int p = p0; p < p1; p++) {
+                int k0 = p * kPer, k1 = Math.min(k, k0 + kPer);
+                if (k0 >= k1) continue;
+                FloatPointer ta = new FloatPointer(pa).position((long) k0 * m), tb = new FloatPointer(pb).position((long) k0 * n);
+                try (FloatPointer tc = p == 0 ? null : new FloatPointer((long) size)) {
+                    FloatPointer out = p == 0 ? new FloatPointer(pc).position(0) : tc;
+                    call(true, false, m, n, k1 - k0, alpha, ta, m, tb, n, 0f, out, n);
+                    float[] r = new float[size];
+                    out.position(0).get(r, 0, size);
+                    partial[p] = r;
+                }
+            }
+        });
+        float[] sum = partial[0];
+        for (int p = 1; p < parts; p++) {
+            float[] q = partial[p];
+            if (q == null) continue;
+            for (int i = 0; i < size; i++) sum[i] += q[i];
+        }
+        System.arraycopy(sum, 0, c, offC, size);
+    }
+
     private static void call(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, int lda,
-                             FloatPointer b, float beta, FloatPointer c) {
+                             FloatPointer b, int ldb, float beta, FloatPointer c, int ldc) {
         openblas_nolapack.cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                m, n, k, alpha, a, lda, b, transB ? k : n, beta, c, n);
+                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
     private static void scaleC(int batch, int m, int n, float beta, float[] c, int offC, int strideC) {
