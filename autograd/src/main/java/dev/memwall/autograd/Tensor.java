@@ -236,6 +236,22 @@ public final class Tensor {
         storage.releaseSaved(by);
     }
 
+    /**
+     * A handle held for a later backward computation, counted as ACTIVATION until {@link #releaseSavedForBackward()}:
+     * what a node's {@code save} does, for code outside a node (activation checkpointing keeps a segment's inputs
+     * this way). Not registered with any scope.
+     */
+    public Tensor saveForBackward() {
+        Tensor a = alias();
+        a.markSaved("save_for_backward");
+        return a;
+    }
+
+    /** Releases a handle made by {@link #saveForBackward()}. */
+    public void releaseSavedForBackward() {
+        releaseSaved("save_for_backward");
+    }
+
     /** Releases unless already released: for owners that may share a handle with a scope. */
     public void releaseIfAlive() {
         if (!released) release();

@@ -19,6 +19,38 @@ public final class Gpt extends Module {
     private final LayerNorm lnf;
     private final Linear head;
     private final Dropout embDrop;
+    private BlockRunner runner = BlockRunner.SEQUENTIAL;
+    private final Rng dropoutRng;
+
+    /**
+     * How the blocks are run over the residual stream: one after another by default; activation checkpointing
+     * installs a runner that wraps segments of blocks in recomputed regions. A runner must not release {@code x}.
+     */
+    @FunctionalInterface
+    public interface BlockRunner {
+        Tensor run(List<Block> blocks, Tensor x);
+
+        BlockRunner SEQUENTIAL = (blocks, x) -> runSequential(blocks, 0, blocks.size(), x);
+    }
+
+    /** Runs blocks [from, to) in order; releases the intermediates it creates, never {@code x}. */
+    public static Tensor runSequential(List<Block> blocks, int from, int to, Tensor x) {
+        Tensor cur = x;
+        for (int i = from; i < to; i++) {
+            Tensor next = blocks.get(i).forward(cur);
+            if (cur != x) cur.release();
+            cur = next;
+        }
+        return cur == x ? x.share() : cur;
+    }
+
+    public void blockRunner(BlockRunner r) {
+        runner = r == null ? BlockRunner.SEQUENTIAL : r;
+    }
+
+    public BlockRunner blockRunner() {
+        return runner;
+    }
 
     /** Initialises from {@code rng}; dropout masks (when {@code c.dropout() > 0}) come from {@link Rng#defaultRng()}. */
     public Gpt(GptConfig c, Rng rng) {
@@ -29,6 +61,7 @@ public final class Gpt extends Module {
     public Gpt(GptConfig c, Rng init, Rng dropout) {
         Rng rng = init;
         this.config = c;
+        this.dropoutRng = dropout;
         this.tok = child("tok", new Embedding(c.vocab(), c.dim(), rng));
         this.pos = child("pos", new Embedding(c.context(), c.dim(), rng));
         ModuleList list = child("blocks", new ModuleList());
@@ -36,6 +69,11 @@ public final class Gpt extends Module {
         this.embDrop = child("emb_drop", new Dropout(c.dropout(), dropout));
         this.lnf = child("lnf", new LayerNorm(c.dim()));
         this.head = child("head", new Linear(c.dim(), c.vocab(), false, rng));
+    }
+
+    /** The generator of this model's dropout masks (recomputation must replay it). */
+    public Rng dropoutRng() {
+        return dropoutRng;
     }
 
     public GptConfig config() {
@@ -71,13 +109,10 @@ public final class Gpt extends Module {
     /** Logits [B, T, V] for ids [B, T]. */
     public Tensor forward(Tensor ids) {
         Tensor x = embed(ids);
-        for (Block b : blocks) {
-            Tensor next = b.forward(x);
-            x.release();
-            x = next;
-        }
-        Tensor y = logits(x);
+        Tensor h = runner.run(Collections.unmodifiableList(blocks), x);
         x.release();
+        Tensor y = logits(h);
+        h.release();
         return y;
     }
 

@@ -1,0 +1,36 @@
+package dev.memwall.checkpoint;
+
+import dev.memwall.autograd.Tensor;
+import dev.memwall.nn.Block;
+import dev.memwall.nn.Gpt;
+
+import java.util.List;
+
+/** Installs a {@link Policy} on a {@link Gpt}: its blocks then run segment by segment, checkpointed ones recomputed. */
+public final class Checkpointing {
+    private Checkpointing() {
+    }
+
+    public static void install(Gpt model, Policy policy) {
+        if (!policy.checkpointsAnything()) {
+            model.blockRunner(Gpt.BlockRunner.SEQUENTIAL);
+            return;
+        }
+        List<dev.memwall.rng.Rng> rngs = List.of(model.dropoutRng());
+        model.blockRunner((blocks, x) -> run(blocks, x, policy, rngs));
+    }
+
+    private static Tensor run(List<Block> blocks, Tensor x, Policy policy, List<dev.memwall.rng.Rng> rngs) {
+        Tensor cur = x;
+        for (int[] s : policy.segments()) {
+            int from = s[0], to = Math.min(s[1], blocks.size());
+            if (from >= to) continue;
+            Tensor next = s[2] != 0
+                    ? Checkpoint.apply(in -> Gpt.runSequential(blocks, from, to, in[0]), rngs, cur)
+                    : Gpt.runSequential(blocks, from, to, cur);
+            if (cur != x) cur.release();
+            cur = next;
+        }
+        return cur == x ? x.share() : cur;
+    }
+}
