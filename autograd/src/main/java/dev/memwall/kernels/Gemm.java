@@ -103,7 +103,7 @@ public final class Gemm {
                     ta.position(transA ? r0 : (long) r0 * k);
                     tb.position(0);
                     tc.position((long) r0 * n);
-                    call(transA, transB, r1 - r0, n, k, alpha, ta, transA ? m : k, tb, n, beta, tc, n);
+                    call(transA, transB, r1 - r0, n, k, alpha, ta, transA ? m : k, tb, transB ? k : n, beta, tc, n);
                     tc.position((long) r0 * n).get(c, offC + r0 * n, (r1 - r0) * n);
                 }
             });
@@ -159,6 +159,16 @@ public final class Gemm {
 
     private static void call(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, int lda,
                              FloatPointer b, int ldb, float beta, FloatPointer c, int ldc) {
+        // A wrong leading dimension or offset would make OpenBLAS read outside the staging buffers and crash the JVM;
+        // checking costs nothing next to the GEMM and turns such a bug into an exception.
+        long needA = transA ? (long) (k - 1) * lda + m : (long) (m - 1) * lda + k;
+        long needB = transB ? (long) (n - 1) * ldb + k : (long) (k - 1) * ldb + n;
+        long needC = (long) (m - 1) * ldc + n;
+        if (a.position() + needA > a.capacity() || b.position() + needB > b.capacity() || c.position() + needC > c.capacity()) {
+            throw new IllegalStateException("GEMM operand out of bounds: m=" + m + " n=" + n + " k=" + k + " transA=" + transA + " transB=" + transB
+                    + " A " + a.position() + "+" + needA + "/" + a.capacity() + " B " + b.position() + "+" + needB + "/" + b.capacity()
+                    + " C " + c.position() + "+" + needC + "/" + c.capacity());
+        }
         openblas_nolapack.cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }

@@ -1,5 +1,7 @@
 package dev.memwall.cli;
 
+import dev.memwall.checkpoint.Checkpointing;
+import dev.memwall.checkpoint.Policy;
 import dev.memwall.data.Batch;
 import dev.memwall.kernels.Gemm;
 import dev.memwall.memory.Category;
@@ -37,6 +39,8 @@ final class BenchCommand implements Callable<Integer> {
     int steps = 10;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
+    @Option(names = "--checkpoint", description = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT (default: ${DEFAULT-VALUE})")
+    String checkpoint = "NONE";
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -49,7 +53,13 @@ final class BenchCommand implements Callable<Integer> {
         model.validate(spec.commandLine());
         if (warmup < 0 || steps < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
         GptConfig c = model.config(256, 0f);
-        Result r = run(c, model.batch, warmup, steps, seed, json ? null : System.out);
+        Policy policy;
+        try {
+            policy = Policy.parse(checkpoint, c.layers());
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        Result r = run(c, model.batch, warmup, steps, seed, policy, json ? null : System.out);
         if (json) System.out.println(Json.line(r.toJson()));
         else System.out.println(r.summary());
         return 0;
@@ -93,8 +103,9 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    static Result run(GptConfig c, int batch, int warmup, int steps, long seed, java.io.PrintStream progress) {
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed, Policy policy, java.io.PrintStream progress) {
         Gpt gpt = new Gpt(c, new Rng(seed));
+        Checkpointing.install(gpt, policy);
         FlatParameters flat = gpt.flatten();
         AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
@@ -112,9 +123,12 @@ final class BenchCommand implements Callable<Integer> {
         }
         resetHeapPeaks();
         double[] ms = new double[steps];
+        long peakTotal = 0;
         StepStats last = null;
         for (int i = 0; i < steps; i++) {
             last = trainer.step(b);
+            if (i > 0 && last.peakTotalBytes() != peakTotal) throw new IllegalStateException("memory figures differ between steps");
+            peakTotal = last.peakTotalBytes();
             ms[i] = last.millis();
             if (progress != null) progress.printf("step %d/%d: %.1f ms, loss %.4f%n", i + 1, steps, ms[i], last.loss());
         }
@@ -124,6 +138,8 @@ final class BenchCommand implements Callable<Integer> {
         double flops = 6.0 * params * n + 12.0 * c.layers() * batch * (double) c.context() * c.context() * c.dim();
         double peak = sgemmPeakGflops();
         opt.release();
+        flat.values().release();
+        flat.grads().release();
         return new Result(c, batch, params, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak);
     }
 

@@ -67,6 +67,8 @@ final class TrainCommand implements Callable<Integer> {
     int evalEvery = 250;
     @Option(names = "--eval-examples", description = "held-out examples (or windows) per evaluation (default: ${DEFAULT-VALUE})")
     int evalExamples = 512;
+    @Option(names = "--checkpoint", description = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT (default: ${DEFAULT-VALUE})")
+    String checkpoint = "NONE";
     @Option(names = "--save", description = "write a checkpoint to this directory at every evaluation and at the end")
     Path save;
     @Option(names = "--resume", description = "continue from the newest checkpoint in this directory")
@@ -98,6 +100,11 @@ final class TrainCommand implements Callable<Integer> {
         }
         final int contextF = config.context();
         Gpt model = new Gpt(config, new Rng(seed));
+        try {
+            dev.memwall.checkpoint.Checkpointing.install(model, dev.memwall.checkpoint.Policy.parse(checkpoint, config.layers()));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         FlatParameters flat = model.flatten();
         AdamW optimizer = new AdamW(flat, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
         Trainer trainer = new Trainer(model, flat, optimizer, LrSchedule.warmupCosine(lr, Math.min(warmup, steps), steps, lr / 10), clip);

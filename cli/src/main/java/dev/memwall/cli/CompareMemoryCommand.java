@@ -1,0 +1,170 @@
+package dev.memwall.cli;
+
+import dev.memwall.autograd.Scope;
+import dev.memwall.autograd.Tensor;
+import dev.memwall.checkpoint.Planner;
+import dev.memwall.checkpoint.Policy;
+import dev.memwall.checkpoint.Profiler;
+import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryTracker;
+import dev.memwall.nn.Gpt;
+import dev.memwall.nn.GptConfig;
+import dev.memwall.rng.Rng;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.VectorGraphicsEncoder;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * Trains the GPT benchmark model under each checkpointing policy and compares peak memory and step time: the
+ * trade of recomputation for activation memory, measured.
+ */
+@Command(name = "compare-memory", mixinStandardHelpOptions = true,
+        description = "Peak memory and step time of the GPT benchmark model under each checkpointing policy.")
+final class CompareMemoryCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--budget", description = "activation budget in bytes for BUDGET (default: halfway between EVERY_LAYER and NONE)")
+    Long budget;
+    @Option(names = "--warmup", description = "untimed steps per policy (default: ${DEFAULT-VALUE})")
+    int warmup = 3;
+    @Option(names = "--steps", description = "timed steps per policy (default: ${DEFAULT-VALUE})")
+    int steps = 5;
+    @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
+    long seed = 0;
+    @Option(names = "--chart", description = "draw peak memory per policy with the overhead beside it (.png or .svg)")
+    Path chart;
+    @Option(names = "--json", description = "print one JSON array of rows")
+    boolean json;
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        model.validate(spec.commandLine());
+        if (warmup < 0 || steps < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
+        if (budget != null && budget <= 0) throw new CommandLine.ParameterException(spec.commandLine(), "--budget must be positive");
+        if (chart != null) {
+            try {
+                MemoryReport.checkChartName(chart);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage().replace("--memory-chart", "--chart"));
+            }
+        }
+        GptConfig c = model.config(256, 0f);
+        Planner.Profile profile = profile(c);
+        int layers = c.layers();
+        List<Policy> policies = new ArrayList<>(List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers)));
+        List<Map<String, Object>> rows = new ArrayList<>();
+        double baseMs = 0;
+        long nonePeak = 0, everyPeak = 0;
+        for (Policy p : policies) {
+            Map<String, Object> row = measure(c, p, Planner.predictPeak(profile, p), null);
+            if (p.name().equals("NONE")) {
+                baseMs = (double) row.get("step_ms");
+                nonePeak = (long) row.get("peak_activation_bytes");
+            }
+            if (p.name().equals("EVERY_LAYER")) everyPeak = (long) row.get("peak_activation_bytes");
+            rows.add(row);
+        }
+        long b = budget != null ? budget : (nonePeak + everyPeak) / 2;
+        Planner.Plan plan = Planner.plan(profile, b); // an infeasible --budget fails here, naming the smallest feasible one
+        System.err.println("plan: " + plan.describe());
+        rows.add(measure(c, plan.policy(), plan.predictedPeak(), b));
+        for (Map<String, Object> row : rows) row.put("overhead", BenchCommand.round((double) row.get("step_ms") / baseMs - 1));
+        if (chart != null) dev.memwall.io.AtomicFiles.write(chart, chart(rows, chart.getFileName().toString()));
+        if (json) {
+            System.out.println(Json.line(rows));
+        } else {
+            System.out.printf("%-28s %14s %14s %10s %9s %15s%n", "policy", "peak act MiB", "peak total MiB", "step ms", "overhead", "predicted MiB");
+            for (Map<String, Object> r : rows) {
+                System.out.printf("%-28s %14.1f %14.1f %10.1f %8.0f%% %15.1f%n", r.get("policy"), mib(r.get("peak_activation_bytes")),
+                        mib(r.get("peak_total_bytes")), (double) r.get("step_ms"), 100 * (double) r.get("overhead"), mib(r.get("predicted_peak_bytes")));
+            }
+        }
+        return 0;
+    }
+
+    private static double mib(Object bytes) {
+        return ((Number) bytes).longValue() / 1048576.0;
+    }
+
+    /** Per-block activation bytes and forward times from two uncheckpointed steps (the second is measured). */
+    private Planner.Profile profile(GptConfig c) {
+        try (var t = MemoryTracker.install(new MemoryTracker()); Scope s = Scope.open()) {
+            Gpt gpt = new Gpt(c, new Rng(seed));
+            Tensor[] batch = batch(c);
+            return Profiler.profile(gpt, batch[0], batch[1], 2);
+        }
+    }
+
+    private Tensor[] batch(GptConfig c) {
+        Rng data = new Rng(seed + 1);
+        int n = model.batch * c.context();
+        int[] ids = new int[n], targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = data.nextInt(c.vocab());
+            targets[i] = data.nextInt(c.vocab());
+        }
+        return new Tensor[]{Tensor.ints(ids, model.batch, c.context()), Tensor.ints(targets, model.batch, c.context())};
+    }
+
+    private Map<String, Object> measure(GptConfig c, Policy p, long predicted, Long budgetBytes) {
+        BenchCommand.Result r;
+        try (var t = MemoryTracker.install(new MemoryTracker())) {
+            r = BenchCommand.run(c, model.batch, warmup, steps, seed, p, null);
+        }
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("policy", p.name());
+        row.put("peak_activation_bytes", r.last().peakBytes().get(Category.ACTIVATION));
+        row.put("peak_total_bytes", r.last().peakTotalBytes());
+        row.put("step_ms", BenchCommand.round(r.stepMsMedian()));
+        row.put("predicted_peak_bytes", predicted);
+        if (budgetBytes != null) {
+            row.put("budget_bytes", budgetBytes);
+            row.put("plan", p.describe());
+        }
+        System.err.printf("%s: %.1f ms/step, peak activations %.1f MiB%n", p.name(), r.stepMsMedian(),
+                r.last().peakBytes().get(Category.ACTIVATION) / 1048576.0);
+        return row;
+    }
+
+    private static byte[] chart(List<Map<String, Object>> rows, String fileName) throws java.io.IOException {
+        CategoryChart ch = new CategoryChartBuilder().width(900).height(500)
+                .title("Peak memory and step-time overhead by checkpointing policy").xAxisTitle("policy").yAxisTitle("MiB / % overhead").build();
+        ch.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
+        List<String> names = new ArrayList<>();
+        List<Double> act = new ArrayList<>(), total = new ArrayList<>(), over = new ArrayList<>();
+        for (Map<String, Object> r : rows) {
+            String n = (String) r.get("policy");
+            names.add(n.startsWith("BUDGET") ? "BUDGET" : n);
+            act.add(mib(r.get("peak_activation_bytes")));
+            total.add(mib(r.get("peak_total_bytes")));
+            over.add(100 * (double) r.get("overhead"));
+        }
+        ch.addSeries("peak activations (MiB)", names, act);
+        ch.addSeries("peak total (MiB)", names, total);
+        ch.addSeries("step-time overhead vs NONE (%)", names, over);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        if (fileName.toLowerCase().endsWith(".svg")) {
+            VectorGraphicsEncoder.saveVectorGraphic(ch, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
+        } else {
+            BitmapEncoder.saveBitmap(ch, out, BitmapEncoder.BitmapFormat.PNG);
+        }
+        return out.toByteArray();
+    }
+}
