@@ -37,7 +37,13 @@ public final class Gemm {
 
     /** Native staging buffers that grow to the largest operand seen on this thread. */
     private static final class Stage {
-        FloatPointer a = new FloatPointer(0L), b = new FloatPointer(0L), c = new FloatPointer(0L);
+        FloatPointer a = new FloatPointer(0L), b = new FloatPointer(0L), c = new FloatPointer(0L), partial = new FloatPointer(0L);
+        private float[] heap = new float[0];
+
+        float[] scratch(int n) {
+            if (heap.length < n) heap = new float[n];
+            return heap;
+        }
 
         FloatPointer ensure(FloatPointer p, long n) {
             if (p.capacity() >= n) return p.position(0);
@@ -133,28 +139,28 @@ public final class Gemm {
     private static void splitK(int m, int n, int k, float alpha, FloatPointer pa, FloatPointer pb, FloatPointer pc,
                                float[] c, int offC, int parts) {
         int size = m * n, kPer = (k + parts - 1) / parts;
-        float[][] partial = new float[parts][];
+        Stage st = STAGE.get();
+        st.partial = st.ensure(st.partial, (long) size * (parts - 1));
+        FloatPointer rest = st.partial;
         Parallel.range(parts, Parallel.GRAIN, (p0, p1) -> {
             for (int p = p0; p < p1; p++) {
                 int k0 = p * kPer, k1 = Math.min(k, k0 + kPer);
-                if (k0 >= k1) continue;
                 FloatPointer ta = new FloatPointer(pa).position((long) k0 * m), tb = new FloatPointer(pb).position((long) k0 * n);
-                try (FloatPointer tc = p == 0 ? null : new FloatPointer((long) size)) {
-                    FloatPointer out = p == 0 ? new FloatPointer(pc).position(0) : tc;
-                    call(true, false, m, n, k1 - k0, alpha, ta, m, tb, n, 0f, out, n);
-                    float[] r = new float[size];
-                    out.position(0).get(r, 0, size);
-                    partial[p] = r;
+                FloatPointer out = p == 0 ? new FloatPointer(pc).position(0) : new FloatPointer(rest).position((long) (p - 1) * size);
+                if (k0 >= k1) { // more threads than rows of k: this part contributes zeros
+                    out.put(new float[size], 0, size);
+                    continue;
                 }
+                call(true, false, m, n, k1 - k0, alpha, ta, m, tb, n, 0f, out, n);
             }
         });
-        float[] sum = partial[0];
+        pc.position(0).get(c, offC, size);
+        float[] q = st.scratch(size);
         for (int p = 1; p < parts; p++) {
-            float[] q = partial[p];
-            if (q == null) continue;
-            for (int i = 0; i < size; i++) sum[i] += q[i];
+            rest.position((long) (p - 1) * size).get(q, 0, size);
+            for (int i = 0; i < size; i++) c[offC + i] += q[i];
         }
-        System.arraycopy(sum, 0, c, offC, size);
+        rest.position(0);
     }
 
     private static void call(boolean transA, boolean transB, int m, int n, int k, float alpha, FloatPointer a, int lda,
