@@ -1,5 +1,6 @@
 package dev.memwall.nn;
 
+import dev.memwall.autograd.Recompute;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.rng.Rng;
 
@@ -19,14 +20,23 @@ public final class Block extends Module {
         this.mlp = inline(new Mlp(c.dim(), c.dropout(), rng, dropout));
     }
 
-    /** Does not release {@code x}: the caller owns it. */
+    /**
+     * Does not release {@code x}. The layer norms and the attention half's output are marked
+     * {@link Recompute#of recomputable}: under selective recomputation a block keeps its input, q/k/v and fc's output,
+     * and recomputes the rest (layer norms, attention probabilities, the output projection, the residual add, GELU).
+     */
     public Tensor forward(Tensor x) {
-        Tensor h = ln1.forward(x);
-        Tensor a = attn.forward(h);
-        Tensor x1 = x.add(a);
+        Tensor h = Recompute.of(in -> ln1.forward(in[0]), x);
+        Tensor mixed = attn.mix(h);
         h.release();
-        a.release();
-        Tensor h2 = ln2.forward(x1);
+        Tensor x1 = Recompute.of(in -> {
+            Tensor a = attn.project(in[1]);
+            Tensor r = in[0].add(a);
+            a.release();
+            return r;
+        }, x, mixed);
+        mixed.release();
+        Tensor h2 = Recompute.of(in -> ln2.forward(in[0]), x1);
         Tensor m = mlp.forward(h2);
         Tensor x2 = x1.add(m);
         x1.release();

@@ -1,10 +1,14 @@
 package dev.memwall.nn;
 
+import dev.memwall.autograd.Recompute;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.ops.F;
 import dev.memwall.rng.Rng;
 
-/** fc (D → 4D), GELU (tanh), out (4D → D). Saves fc's input, GELU's input and out's input. */
+/**
+ * fc (D → 4D), GELU (tanh), out (4D → D). Saves fc's input, GELU's input and out's input; under selective
+ * recomputation out's input (the GELU output) is recomputed from GELU's input.
+ */
 public final class Mlp extends Module {
     private final Linear fc, out;
     private final Dropout drop;
@@ -17,7 +21,7 @@ public final class Mlp extends Module {
 
     public Tensor forward(Tensor x) {
         Tensor h = fc.forward(x);
-        Tensor a = F.gelu(h);
+        Tensor a = Recompute.of(in -> F.gelu(in[0]), h); // 4D wide and one cheap pass over fc's output
         Tensor o = out.forward(a);
         Tensor y = drop.forward(o);
         h.release();

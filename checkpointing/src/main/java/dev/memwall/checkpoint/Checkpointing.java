@@ -1,5 +1,6 @@
 package dev.memwall.checkpoint;
 
+import dev.memwall.autograd.Recompute;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.nn.Block;
 import dev.memwall.nn.Gpt;
@@ -25,9 +26,16 @@ public final class Checkpointing {
         for (int[] s : policy.segments()) {
             int from = s[0], to = Math.min(s[1], blocks.size());
             if (from >= to) continue;
-            Tensor next = s[2] != 0
-                    ? Checkpoint.apply(in -> Gpt.runSequential(blocks, from, to, in[0]), rngs, cur)
-                    : Gpt.runSequential(blocks, from, to, cur);
+            Tensor next;
+            if (s[2] == Policy.RECOMPUTE) {
+                next = Checkpoint.apply(in -> Gpt.runSequential(blocks, from, to, in[0]), rngs, cur);
+            } else if (s[2] == Policy.SELECTIVE) {
+                try (var session = Recompute.begin(rngs)) {
+                    next = Gpt.runSequential(blocks, from, to, cur);
+                }
+            } else {
+                next = Gpt.runSequential(blocks, from, to, cur);
+            }
             if (cur != x) cur.release();
             cur = next;
         }

@@ -7,10 +7,20 @@ import java.util.List;
  * Which blocks of a sequential model are recomputed: the model's L blocks are cut into consecutive segments, and a
  * checkpointed segment keeps only its input through the forward pass.
  *
- * @param name     shown in reports: NONE, EVERY_LAYER, EVERY_K(k), SQRT, BUDGET(bytes)
- * @param segments the segments in order; each {@code [from, to, checkpointed]}
+ * @param name     shown in reports: NONE, EVERY_LAYER, EVERY_K(k), SQRT, SELECTIVE, BUDGET(bytes)
+ * @param segments the segments in order; each {@code [from, to, mode]} with mode {@link #KEEP}, {@link #RECOMPUTE}
+ *                 or {@link #SELECTIVE}
  */
 public record Policy(String name, List<int[]> segments) {
+    /** The segment's blocks keep everything they save. */
+    public static final int KEEP = 0;
+    /** The segment keeps only its input and runs again in backward (activation checkpointing). */
+    public static final int RECOMPUTE = 1;
+    /** Each block keeps its input, q/k/v and fc's output, and recomputes the cheap values (see {@code Block}). */
+    public static final int SELECTIVE = 2;
+
+    private static final String NAMES = "NONE, EVERY_LAYER, EVERY_K(k), SQRT, SELECTIVE, BUDGET(bytes)";
+
     public static Policy none(int layers) {
         return new Policy("NONE", List.of(new int[]{0, layers, 0}));
     }
@@ -34,6 +44,11 @@ public record Policy(String name, List<int[]> segments) {
         return new Policy("SQRT", everyK(layers, k).segments());
     }
 
+    /** Megatron-style selective recomputation in every block: keep matmul outputs, recompute the cheap values. */
+    public static Policy selective(int layers) {
+        return new Policy("SELECTIVE", List.of(new int[]{0, layers, SELECTIVE}));
+    }
+
     /** Checkpoint exactly the blocks whose flag is set, each on its own. */
     public static Policy ofKept(String name, boolean[] recompute) {
         List<int[]> s = new ArrayList<>();
@@ -52,15 +67,50 @@ public record Policy(String name, List<int[]> segments) {
         return new Policy(name, s);
     }
 
-    /** Parses NONE, EVERY_LAYER, EVERY_K(k) or EVERY_K:k, SQRT (case-insensitive). BUDGET needs a plan: see {@link Planner}. */
+    /**
+     * Parses NONE, EVERY_LAYER, EVERY_K(k) or EVERY_K:k, SQRT, SELECTIVE (case-insensitive). BUDGET needs a plan:
+     * see {@link #parseBudget} and {@link Planner}.
+     */
     public static Policy parse(String text, int layers) {
         String t = text.trim().toUpperCase(java.util.Locale.ROOT);
         if (t.equals("NONE")) return none(layers);
         if (t.equals("EVERY_LAYER")) return everyLayer(layers);
         if (t.equals("SQRT")) return sqrt(layers);
+        if (t.equals("SELECTIVE")) return selective(layers);
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("EVERY_K[(:](\\d+)\\)?").matcher(t);
         if (m.matches()) return everyK(layers, Integer.parseInt(m.group(1)));
-        throw new IllegalArgumentException("unknown checkpoint policy '" + text + "' (NONE, EVERY_LAYER, EVERY_K(k), SQRT, BUDGET)");
+        if (parseBudget(text) != null) throw new IllegalArgumentException("BUDGET needs a profile and a plan: see Planner");
+        throw new IllegalArgumentException("unknown checkpoint policy '" + text + "' (" + NAMES + ")");
+    }
+
+    /**
+     * The byte budget of {@code BUDGET(bytes)} or {@code BUDGET:bytes} (digits, optionally with a K/M/G/KiB/MiB/GiB
+     * suffix), or null when {@code text} is not a BUDGET policy.
+     *
+     * @throws IllegalArgumentException for a BUDGET with a malformed or non-positive size
+     */
+    public static Long parseBudget(String text) {
+        String t = text.trim().toUpperCase(java.util.Locale.ROOT);
+        if (!t.startsWith("BUDGET")) return null;
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("BUDGET[(:]\\s*([0-9_,]+)\\s*(K|M|G|KB|MB|GB|KIB|MIB|GIB)?\\s*\\)?").matcher(t);
+        if (!m.matches()) {
+            throw new IllegalArgumentException("BUDGET needs a size in bytes, as BUDGET(300000000), BUDGET(300MiB) or BUDGET:300M; got '" + text + "'");
+        }
+        long n;
+        try {
+            n = Long.parseLong(m.group(1).replace("_", "").replace(",", ""));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("BUDGET size out of range in '" + text + "'");
+        }
+        String unit = m.group(2) == null ? "" : m.group(2);
+        long scale = switch (unit) {
+            case "K", "KB", "KIB" -> 1L << 10;
+            case "M", "MB", "MIB" -> 1L << 20;
+            case "G", "GB", "GIB" -> 1L << 30;
+            default -> 1L;
+        };
+        if (n <= 0 || n > Long.MAX_VALUE / scale) throw new IllegalArgumentException("BUDGET size must be positive and below 2^63 bytes: '" + text + "'");
+        return n * scale;
     }
 
     public boolean checkpointsAnything() {
@@ -72,7 +122,11 @@ public record Policy(String name, List<int[]> segments) {
     public String describe() {
         StringBuilder sb = new StringBuilder(name).append(": ");
         for (int[] s : segments) {
-            sb.append(s[2] != 0 ? "recompute" : "keep").append(" [").append(s[0]).append(", ").append(s[1]).append(") ");
+            sb.append(switch (s[2]) {
+                case RECOMPUTE -> "recompute";
+                case SELECTIVE -> "selective";
+                default -> "keep";
+            }).append(" [").append(s[0]).append(", ").append(s[1]).append(") ");
         }
         return sb.toString().trim();
     }

@@ -46,7 +46,9 @@ class CheckpointTest {
         GptConfig c = new GptConfig(40, 8, 16, 2, 4, 0f);
         Map<String, float[]> reference = grads(c, Policy.none(4), 9);
         for (Policy p : List.of(Policy.everyLayer(4), Policy.everyK(4, 2), Policy.everyK(4, 3), Policy.sqrt(4),
-                Policy.ofKept("mixed", new boolean[]{true, false, false, true}))) {
+                Policy.selective(4), Policy.ofKept("mixed", new boolean[]{true, false, false, true}),
+                new Policy("mixed modes", List.of(new int[]{0, 1, Policy.SELECTIVE}, new int[]{1, 3, Policy.RECOMPUTE},
+                        new int[]{3, 4, Policy.KEEP})))) {
             Map<String, float[]> g = grads(c, p, 9);
             reference.forEach((k, v) -> assertThat(g.get(k)).as(p.name() + " " + k).containsExactly(v));
         }
@@ -58,6 +60,8 @@ class CheckpointTest {
         Map<String, float[]> reference = grads(c, Policy.none(2), 21);
         Map<String, float[]> recomputed = grads(c, Policy.everyLayer(2), 21);
         reference.forEach((k, v) -> assertThat(recomputed.get(k)).as(k).containsExactly(v));
+        Map<String, float[]> selective = grads(c, Policy.selective(2), 21);
+        reference.forEach((k, v) -> assertThat(selective.get(k)).as("SELECTIVE " + k).containsExactly(v));
         // and the masks really matter: another dropout seed gives other gradients
         Map<String, float[]> other = grads(c, Policy.none(2), 22);
         assertThat(other.get("blocks.0.qkv.weight")).isNotEqualTo(reference.get("blocks.0.qkv.weight"));
@@ -101,17 +105,28 @@ class CheckpointTest {
         long everyTwo = F32 * (2 * btd + (2 * block - btd)) + 4 * bt;
         long forwardEnd2 = F32 * (2 * btd + head) + 4 * ints;
         assertThat(peakActivation(c, b, Policy.everyK(layers, 2))).isEqualTo(Math.max(everyTwo, forwardEnd2));
+        // Selective: a block keeps its input, q/k/v, fc's output and both layer norms' statistics. The peak is in the
+        // last block's backward, when out's input (the GELU output, 4·btd) is recomputed while every block's kept
+        // values are held; the head is gone by then.
+        long kept = 8 * btd + 4 * bt;
+        long selective = F32 * (layers * kept + 4 * btd) + 4 * bt;
+        long forwardEndSel = F32 * (layers * kept + head) + 4 * ints;
+        assertThat(peakActivation(c, b, Policy.selective(layers))).isEqualTo(Math.max(selective, forwardEndSel));
     }
 
     @Test
     void hessianVectorProductThroughCheckpointedBlocksEqualsTheOneWithout() {
         GptConfig c = new GptConfig(20, 6, 8, 2, 2, 0f);
-        float[] plain = hvp(c, Policy.none(2)), recomputed = hvp(c, Policy.everyLayer(2));
+        float[] plain = hvp(c, Policy.none(2));
+        for (Policy p : List.of(Policy.everyLayer(2), Policy.selective(2))) assertHvpClose(plain, hvp(c, p), p.name());
+    }
+
+    private static void assertHvpClose(float[] plain, float[] recomputed, String policy) {
         assertThat(recomputed).hasSameSizeAs(plain);
         double norm = 0;
         for (float f : plain) norm += f * f;
         assertThat(norm).isGreaterThan(1e-12);
-        for (int i = 0; i < plain.length; i++) assertThat(recomputed[i]).isCloseTo(plain[i], org.assertj.core.data.Offset.offset(1e-6f + 1e-5f * Math.abs(plain[i])));
+        for (int i = 0; i < plain.length; i++) assertThat(recomputed[i]).as(policy + " " + i).isCloseTo(plain[i], org.assertj.core.data.Offset.offset(1e-6f + 1e-5f * Math.abs(plain[i])));
     }
 
     private static float[] hvp(GptConfig c, Policy policy) {

@@ -1,0 +1,290 @@
+package dev.memwall.autograd;
+
+import dev.memwall.memory.MemoryTracker;
+import dev.memwall.memory.Phase;
+import dev.memwall.rng.Rng;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Selective recomputation: values that are cheap to compute but expensive to keep are dropped after the forward pass
+ * and computed again, from the values they were made of, when backward needs them (Megatron-LM's selective
+ * recomputation, at the granularity of single values rather than whole layers).
+ *
+ * <p>Model code marks such values with {@link #of}: {@code h = Recompute.of(in -> ln1.forward(in[0]), x)}. Outside a
+ * {@link Session} that is just {@code ln1.forward(x)}. Inside one, every node that saves {@code h} (or a view of it)
+ * stores a recipe instead — the function and its inputs — and the inputs are kept; an input that is itself marked is
+ * referred to by its recipe, so chains of cheap values (layer norm → residual add → layer norm) keep only where they
+ * start. When backward unpacks a recipe, it runs the function again under no-grad (with grad under
+ * {@code createGraph}, so second-order gradients flow through it) with the random generators put back where they were,
+ * and caches the result while other nodes still have to unpack it. Every cache and kept input is released when the
+ * last node that needs it has run, so backward holds one value's worth of recomputation at a time, not a layer's.
+ *
+ * <p>Recomputation runs the same kernels on the same inputs, so the values are bitwise those of the forward pass.
+ */
+public final class Recompute {
+    private static final ThreadLocal<ArrayDeque<Session>> ACTIVE = ThreadLocal.withInitial(ArrayDeque::new);
+    private static final ThreadLocal<long[]> NANOS = ThreadLocal.withInitial(() -> new long[1]);
+
+    private Recompute() {
+    }
+
+    /** {@code fn(inputs)}; inside a {@link Session}, marked to be recomputed instead of kept wherever it is saved. */
+    public static Tensor of(Function<Tensor[], Tensor> fn, Tensor... inputs) {
+        Session s = ACTIVE.get().peek();
+        if (s == null || !GradMode.isEnabled()) return fn.apply(inputs);
+        return s.record(fn, inputs);
+    }
+
+    /**
+     * Starts marking values for recomputation on this thread until the session closes. {@code rngs} are the generators
+     * the marked functions draw from besides {@link Rng#defaultRng()} (dropout), restored for each recomputation.
+     */
+    public static Session begin(List<Rng> rngs) {
+        Session s = new Session(rngs);
+        ACTIVE.get().push(s);
+        s.hooks = SavedTensorHooks.push(s);
+        return s;
+    }
+
+    /** Nanoseconds this thread has spent recomputing marked values (for profiling). */
+    public static long nanos() {
+        return NANOS.get()[0];
+    }
+
+    /** A saved reference: either an ordinary saved tensor, or (once its storage turns out to be marked) a recipe. */
+    private static final class Ref {
+        Tensor tensor;
+        Recipe recipe;
+        int offset;
+        int[] shape;
+    }
+
+    /** How to compute one marked value again, and its cached result while nodes still need it. */
+    private static final class Recipe {
+        final Function<Tensor[], Tensor> fn;
+        final Object[] inputs; // a kept Tensor (saved for backward), or a Ref to another recipe
+        final List<Rng.State> states;
+        final int[] shape;
+        final int offset;
+        int packs;      // nodes' references not yet released
+        int dependents; // recipes reading this one that are not yet released
+        boolean released;
+        Tensor cached;
+
+        Recipe(Function<Tensor[], Tensor> fn, Object[] inputs, List<Rng.State> states, Tensor y) {
+            this.fn = fn;
+            this.inputs = inputs;
+            this.states = states;
+            this.shape = y.shape();
+            this.offset = y.offset();
+        }
+    }
+
+    /** The saved-tensor hooks of one forward pass that marks values; close it when the forward pass is done. */
+    public static final class Session implements SavedTensorHooks, AutoCloseable {
+        private final List<Rng> rngs = new ArrayList<>();
+        private final Map<Storage, Recipe> recipes = new IdentityHashMap<>();
+        private final ArrayDeque<List<Ref>> frames = new ArrayDeque<>();
+        private final List<Recipe> all = new ArrayList<>();
+        private GradMode.Guard hooks;
+        private boolean open = true;
+
+        private Session(List<Rng> extra) {
+            rngs.add(Rng.defaultRng());
+            for (Rng r : extra) if (!rngs.contains(r)) rngs.add(r);
+        }
+
+        Tensor record(Function<Tensor[], Tensor> fn, Tensor[] in) {
+            Object[] kept = new Object[in.length];
+            for (int k = 0; k < in.length; k++) {
+                Recipe r = recipes.get(in[k].storage());
+                if (r != null) {
+                    r.dependents++;
+                    kept[k] = ref(r, in[k]);
+                } else {
+                    kept[k] = in[k].saveForBackward();
+                }
+            }
+            List<Rng.State> states = new ArrayList<>(rngs.size());
+            for (Rng g : rngs) states.add(g.state());
+            frames.push(new ArrayList<>());
+            Tensor y;
+            List<Ref> pending;
+            try {
+                y = fn.apply(in);
+            } finally {
+                pending = frames.pop();
+            }
+            if (recipes.containsKey(y.storage())) { // fn returned (a view of) a value already marked
+                undo(kept);
+                settle(pending);
+                return y;
+            }
+            Recipe r = new Recipe(fn, kept, states, y);
+            recipes.put(y.storage(), r);
+            all.add(r);
+            // Nodes inside fn that saved its own result (a softmax saves its output) now refer to the recipe instead.
+            for (Ref p : pending) {
+                if (p.tensor != null && p.tensor.storage() == y.storage()) {
+                    p.offset = p.tensor.offset() - y.offset();
+                    p.shape = p.tensor.shape();
+                    p.tensor.releaseSavedForBackward();
+                    p.tensor = null;
+                    p.recipe = r;
+                    r.packs++;
+                }
+            }
+            settle(pending);
+            return y;
+        }
+
+        /** Saves made inside a finished frame that were not its result belong to the frame around it, if any. */
+        private void settle(List<Ref> pending) {
+            List<Ref> outer = frames.peek();
+            if (outer == null) return;
+            for (Ref p : pending) if (p.tensor != null) outer.add(p);
+        }
+
+        private void undo(Object[] kept) {
+            for (Object o : kept) {
+                if (o instanceof Tensor t) t.releaseSavedForBackward();
+                else ((Ref) o).recipe.dependents--;
+            }
+        }
+
+        private static Ref ref(Recipe r, Tensor t) {
+            Ref ref = new Ref();
+            ref.recipe = r;
+            ref.offset = t.offset() - r.offset;
+            ref.shape = t.shape();
+            return ref;
+        }
+
+        @Override
+        public Object pack(Tensor t) {
+            Recipe r = recipes.get(t.storage());
+            if (r != null) {
+                r.packs++;
+                return ref(r, t);
+            }
+            List<Ref> frame = frames.peek();
+            if (frame == null) return t; // an ordinary save
+            Ref p = new Ref();
+            p.tensor = t.saveForBackward();
+            frame.add(p);
+            return p;
+        }
+
+        @Override
+        public Tensor unpack(Object packed) {
+            if (packed instanceof Tensor t) return t;
+            Ref p = (Ref) packed;
+            if (p.tensor != null) return p.tensor.share();
+            return materialize(p);
+        }
+
+        @Override
+        public void release(Object packed) {
+            Ref p = (Ref) packed;
+            if (p.tensor != null) {
+                p.tensor.releaseSavedForBackward();
+                p.tensor = null;
+                return;
+            }
+            Recipe r = p.recipe;
+            r.packs--;
+            if (r.packs == 0 && r.cached != null) {
+                r.cached.releaseSavedForBackward();
+                r.cached = null;
+            }
+            maybeRelease(r);
+        }
+
+        /** The value {@code p} refers to, recomputed unless cached; a fresh handle the caller releases. */
+        private Tensor materialize(Ref p) {
+            Recipe r = p.recipe;
+            if (r.released) throw new IllegalStateException("a recomputed value was needed after it was released");
+            Tensor full;
+            if (r.cached != null) {
+                full = r.cached.share();
+            } else {
+                Tensor y = compute(r);
+                if (r.packs > 0) { // other nodes will unpack it too: keep it until the last one has
+                    r.cached = y.saveForBackward();
+                    y.release();
+                    full = r.cached.share();
+                } else {
+                    full = y;
+                }
+            }
+            if (p.offset == 0 && java.util.Arrays.equals(p.shape, r.shape)) return full;
+            Tensor v = Tensor.view(full, p.offset, p.shape); // a view saved by a node; under createGraph it carries no history
+            full.release();
+            return v;
+        }
+
+        private Tensor compute(Recipe r) {
+            long t0 = System.nanoTime();
+            boolean create = GradMode.isEnabled(); // the engine enables grad mode exactly when building a graph of backward
+            Tensor[] in = new Tensor[r.inputs.length];
+            List<Rng.State> now = new ArrayList<>(rngs.size());
+            for (Rng g : rngs) now.add(g.state());
+            MemoryTracker tracker = MemoryTracker.current();
+            Phase previous = tracker.phase(Phase.RECOMPUTE);
+            try {
+                for (int k = 0; k < in.length; k++) {
+                    in[k] = r.inputs[k] instanceof Tensor t ? t.share() : materialize((Ref) r.inputs[k]);
+                }
+                for (int k = 0; k < rngs.size(); k++) rngs.get(k).restore(r.states.get(k));
+                Tensor y;
+                try (var mode = GradMode.set(create)) {
+                    y = r.fn.apply(in);
+                }
+                if (!java.util.Arrays.equals(y.shape(), r.shape)) {
+                    throw new IllegalStateException("a recomputed value has shape " + Shape.str(y.shape()) + " but "
+                            + Shape.str(r.shape) + " in the forward pass: the function must do the same work both times");
+                }
+                return y;
+            } finally {
+                for (Tensor t : in) if (t != null) t.releaseIfAlive();
+                for (int k = 0; k < rngs.size(); k++) rngs.get(k).restore(now.get(k));
+                tracker.phase(previous);
+                NANOS.get()[0] += System.nanoTime() - t0;
+            }
+        }
+
+        private void maybeRelease(Recipe r) {
+            if (open || r.released || r.packs > 0 || r.dependents > 0) return;
+            r.released = true;
+            for (Object o : r.inputs) {
+                if (o instanceof Tensor t) {
+                    t.releaseSavedForBackward();
+                } else {
+                    Recipe d = ((Ref) o).recipe;
+                    d.dependents--;
+                    maybeRelease(d);
+                }
+            }
+        }
+
+        /** Ends the forward pass: stops marking, and releases the inputs of values that no node saved. */
+        @Override
+        public void close() {
+            if (!open) return;
+            ArrayDeque<Session> stack = ACTIVE.get();
+            if (stack.peek() != this) throw new IllegalStateException("recompute sessions must be closed innermost first");
+            stack.pop();
+            hooks.close();
+            open = false;
+            recipes.clear();
+            for (Recipe r : all) maybeRelease(r);
+            all.clear();
+        }
+    }
+}
