@@ -29,7 +29,8 @@ import java.util.function.Function;
  */
 public final class Recompute {
     private static final ThreadLocal<ArrayDeque<Session>> ACTIVE = ThreadLocal.withInitial(ArrayDeque::new);
-    private static final ThreadLocal<long[]> NANOS = ThreadLocal.withInitial(() -> new long[1]);
+    /** Time spent recomputing on this thread, and the nesting depth (a value recomputed for another counts once). */
+    private static final ThreadLocal<long[]> NANOS = ThreadLocal.withInitial(() -> new long[2]);
 
     private Recompute() {
     }
@@ -231,6 +232,8 @@ public final class Recompute {
 
         private Tensor compute(Recipe r) {
             long t0 = System.nanoTime();
+            long[] clock = NANOS.get();
+            clock[1]++;
             boolean create = GradMode.isEnabled(); // the engine enables grad mode exactly when building a graph of backward
             Tensor[] in = new Tensor[r.inputs.length];
             List<Rng.State> now = new ArrayList<>(rngs.size());
@@ -255,7 +258,7 @@ public final class Recompute {
                 for (Tensor t : in) if (t != null) t.releaseIfAlive();
                 for (int k = 0; k < rngs.size(); k++) rngs.get(k).restore(now.get(k));
                 tracker.phase(previous);
-                NANOS.get()[0] += System.nanoTime() - t0;
+                if (--clock[1] == 0) clock[0] += System.nanoTime() - t0;
             }
         }
 

@@ -25,6 +25,7 @@ public final class MemoryTracker {
     private final long[] peak = new long[N];
     private long total;
     private long totalPeak;
+    private final long[] peakExcluding = new long[N];
     private long allocations;
     private long releases;
     private long allocatedBytes;
@@ -76,6 +77,7 @@ public final class MemoryTracker {
         if (bytes[i] < 0) throw new IllegalStateException("memory accounting went negative for " + c + " (" + op + ")");
         if (bytes[i] > peak[i]) peak[i] = bytes[i];
         if (total > totalPeak) totalPeak = total;
+        for (int k = 0; k < N; k++) if (total - bytes[k] > peakExcluding[k]) peakExcluding[k] = total - bytes[k];
         if (recording && events.size() < maxEvents) events.add(new MemoryEvent(seq++, op, phase, c, n, bytes.clone()));
     }
 
@@ -93,6 +95,15 @@ public final class MemoryTracker {
 
     public synchronized long peakTotal() {
         return totalPeak;
+    }
+
+    /**
+     * The peak of the total without category {@code c}, which is not the total peak minus {@code c}'s peak: e.g. the
+     * most that everything but activations ever took, whenever that was. Planners bound a total by a category's peak
+     * plus this.
+     */
+    public synchronized long peakExcluding(Category c) {
+        return peakExcluding[c.ordinal()];
     }
 
     public synchronized long allocationCount() {
@@ -123,6 +134,7 @@ public final class MemoryTracker {
     public synchronized void resetPeaks() {
         System.arraycopy(bytes, 0, peak, 0, N);
         totalPeak = total;
+        for (int k = 0; k < N; k++) peakExcluding[k] = total - bytes[k];
     }
 
     public synchronized Phase phase() {

@@ -6,43 +6,63 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Chooses which segments of a chain of L blocks to recompute so that the predicted activation peak fits a budget with
- * the least recomputation (a dynamic program over the chain; docs/checkpointing.md explains it).
+ * Chooses, for a chain of L blocks, which to keep, which to recompute selectively and which segments to checkpoint,
+ * so that the predicted peak fits a memory budget with the least recomputation (a dynamic program over the chain;
+ * docs/checkpointing.md explains it and in what sense it is optimal).
  *
- * <p>Cost model, from a profiling step: block i saves {@code saved[i]} bytes and its forward takes {@code time[i]};
- * its input is {@code input[i]} bytes; {@code base} bytes are saved before the blocks (token ids) and {@code head}
- * bytes after them (final norm, LM head, loss). A kept segment holds all its blocks' saved bytes from its forward
- * until its backward; a recomputed segment holds only its input, and in backward briefly holds its blocks' saved
- * bytes again (its input counted once), while everything before it is still held. So the peak is the larger of the
- * end of the forward pass (all holdings + head) and, for each recomputed segment, what precedes it plus its full
- * activations.
+ * <p>Cost model, from a {@link Profiler profiling} pass. Block i saves {@code saved[i]} bytes and its forward takes
+ * {@code time[i]}; its input is {@code input[i]} bytes. Under selective recomputation it keeps
+ * {@code selectiveSaved[i]}, needs {@code selectiveExtra[i]} more while its backward runs, and spends
+ * {@code selectiveTime[i]} recomputing. {@code base} bytes are saved before the blocks (token ids) and {@code head}
+ * after them (final norm, LM head, loss).
+ * <ul>
+ * <li>A kept segment holds its blocks' saved bytes from its forward until its backward.</li>
+ * <li>A checkpointed segment holds only its input; in backward it briefly holds all its blocks' saved bytes again
+ * (its input counted once) while everything before it is still held.</li>
+ * <li>A selective block holds its kept bytes, and in backward briefly its extra on top of everything before it.</li>
+ * </ul>
+ * The activation peak is the larger of the end of the forward pass (all holdings + head) and each backward moment
+ * above. Everything else a step holds (parameters, gradients, optimizer state, temporaries) is bounded by
+ * {@code other}, the most it was measured to take at any moment, so a budget on the total is met when the activation
+ * peak fits the budget minus {@code other}.
  */
 public final class Planner {
-    /** Measured costs of the chain. */
-    public record Profile(long[] saved, long[] input, double[] time, long base, long head) {
+    /** Measured costs of the chain; see the class comment. Byte figures are exact tracker counts, times in ms. */
+    public record Profile(long[] saved, long[] input, double[] time, long[] selectiveSaved, long[] selectiveExtra,
+                          double[] selectiveTime, long base, long head, long other) {
         public int layers() {
             return saved.length;
         }
     }
 
-    /** A chosen policy with its predictions. */
-    public record Plan(Policy policy, long predictedPeak, double recomputeTime, long budget) {
+    /**
+     * A chosen policy with its predictions: the activation peak (exact under the cost model) and the total (an upper
+     * bound: the activation peak plus the most everything else took).
+     */
+    public record Plan(Policy policy, long predictedActivation, long predictedTotal, double recomputeTime, long budget) {
         public String describe() {
-            return String.format("%s; predicted activation peak %,d bytes (budget %,d), recomputation %.1f ms per step",
-                    policy.describe(), predictedPeak, budget, recomputeTime);
+            return String.format("%s; predicted peak: activations %,d bytes, total at most %,d bytes (budget %,d); "
+                    + "recomputation %.1f ms per step", policy.describe(), predictedActivation, predictedTotal, budget, recomputeTime);
         }
     }
 
     private Planner() {
     }
 
-    /** Predicted peak activation bytes of {@code policy} under {@code p}'s cost model. */
+    /** Predicted peak ACTIVATION bytes of {@code policy} under {@code p}'s cost model. */
     public static long predictPeak(Profile p, Policy policy) {
         long held = p.base(), peak = 0;
         for (int[] s : policy.segments()) {
+            if (s[2] == Policy.SELECTIVE) {
+                for (int i = s[0]; i < s[1]; i++) {
+                    peak = Math.max(peak, held + p.selectiveSaved()[i] + p.selectiveExtra()[i]);
+                    held += p.selectiveSaved()[i];
+                }
+                continue;
+            }
             long full = 0;
             for (int i = s[0]; i < s[1]; i++) full += p.saved()[i];
-            if (s[2] != 0) {
+            if (s[2] == Policy.RECOMPUTE) {
                 peak = Math.max(peak, held + full);
                 held += p.input()[s[0]];
             } else {
@@ -52,24 +72,42 @@ public final class Planner {
         return Math.max(peak, held + p.head());
     }
 
+    /** Upper bound of the peak total bytes of a step under {@code policy}: activation peak + {@code other}. */
+    public static long predictTotal(Profile p, Policy policy) {
+        return predictPeak(p, policy) + p.other();
+    }
+
+    /** Recomputation time of {@code policy} under {@code p}'s cost model, in ms per step. */
+    public static double recomputeTime(Profile p, Policy policy) {
+        double c = 0;
+        for (int[] s : policy.segments()) {
+            for (int i = s[0]; i < s[1]; i++) {
+                if (s[2] == Policy.RECOMPUTE) c += p.time()[i];
+                else if (s[2] == Policy.SELECTIVE) c += p.selectiveTime()[i];
+            }
+        }
+        return c;
+    }
+
     /**
-     * The policy with the least recomputation whose predicted peak is at most {@code budget}.
+     * The policy with the least recomputation whose predicted peak total is at most {@code budget} bytes.
      *
      * @throws IllegalArgumentException if no policy fits; the message names the smallest feasible budget
      */
     public static Plan plan(Profile p, long budget) {
-        State end = solve(p, budget);
+        State end = solve(p, budget - p.other());
         if (end == null) {
-            throw new IllegalArgumentException(String.format("no checkpointing plan fits an activation budget of %,d bytes; "
-                    + "the smallest feasible budget is %,d bytes", budget, minimumFeasible(p)));
+            throw new IllegalArgumentException(String.format("no checkpointing plan fits a budget of %,d bytes; the smallest "
+                    + "feasible budget is %,d bytes (%,d of them parameters, gradients, optimizer state and temporaries)",
+                    budget, minimumFeasible(p), p.other()));
         }
         List<int[]> segs = new ArrayList<>();
-        for (State s = end; s.prev != null; s = s.prev) segs.add(0, new int[]{s.from, s.to, s.recompute ? 1 : 0});
-        Policy policy = new Policy(String.format("BUDGET(%d)", budget), segs);
-        return new Plan(policy, predictPeak(p, policy), end.cost, budget);
+        for (State s = end; s.prev != null; s = s.prev) segs.add(0, new int[]{s.from, s.to, s.mode});
+        Policy policy = new Policy(String.format("BUDGET(%d)", budget), merge(segs));
+        return new Plan(policy, predictPeak(p, policy), predictTotal(p, policy), end.cost, budget);
     }
 
-    /** The least predicted peak over all policies: the smallest budget {@link #plan} accepts (bisection). */
+    /** The least predicted total over all policies: the smallest budget {@link #plan} accepts (bisection). */
     public static long minimumFeasible(Profile p) {
         long lo = 0, hi = predictPeak(p, Policy.none(p.layers()));
         while (lo < hi) {
@@ -77,30 +115,47 @@ public final class Planner {
             if (solve(p, mid) != null) hi = mid;
             else lo = mid + 1;
         }
-        return lo;
+        return lo + p.other();
+    }
+
+    /** Consecutive kept (or selective) segments read better as one; the cost model treats them the same. */
+    private static List<int[]> merge(List<int[]> segs) {
+        List<int[]> out = new ArrayList<>();
+        for (int[] s : segs) {
+            int[] last = out.isEmpty() ? null : out.get(out.size() - 1);
+            if (last != null && s[2] != Policy.RECOMPUTE && last[2] == s[2] && last[1] == s[0]) last[1] = s[1];
+            else out.add(s.clone());
+        }
+        return out;
     }
 
     /**
-     * The dynamic program. State: the block where the next segment starts and the bytes held at that point; for each
-     * state only the cheapest way to reach it is kept, which is enough because everything after a state depends on
-     * nothing else. Transitions choose the next segment [i, k) and whether it is recomputed, and are dropped when
-     * they would exceed the budget. Returns the cheapest final state that also fits the head, or null.
+     * The dynamic program. State: the block where the next segment starts and the activation bytes held at that
+     * point; for each state only the cheapest way to reach it is kept, which is enough because everything after a
+     * state depends on nothing else. Transitions choose the next segment [i, k) and whether it is kept or recomputed,
+     * or make block i selective, and are dropped when they would exceed the activation budget. Returns the cheapest
+     * final state that also fits the head, or null.
      */
     private static State solve(Profile p, long budget) {
         int n = p.layers();
+        if (budget < 0) return null;
         List<Map<Long, State>> best = new ArrayList<>();
         for (int i = 0; i <= n; i++) best.add(new HashMap<>());
-        best.get(0).put(p.base(), new State(0, null, 0, 0, false, p.base()));
+        best.get(0).put(p.base(), new State(0, null, 0, 0, Policy.KEEP, p.base()));
         for (int i = 0; i < n; i++) {
             for (State st : best.get(i).values()) {
+                long sel = p.selectiveSaved()[i];
+                if (st.held + sel + p.selectiveExtra()[i] <= budget) {
+                    offer(best.get(i + 1), new State(st.cost + p.selectiveTime()[i], st, i, i + 1, Policy.SELECTIVE, st.held + sel));
+                }
                 long full = 0;
                 double t = 0;
                 for (int k = i + 1; k <= n; k++) {
                     full += p.saved()[k - 1];
                     t += p.time()[k - 1];
                     if (st.held + full > budget) break; // kept or recomputed, the segment's activations exist at once
-                    offer(best.get(k), new State(st.cost, st, i, k, false, st.held + full));
-                    offer(best.get(k), new State(st.cost + t, st, i, k, true, st.held + p.input()[i]));
+                    offer(best.get(k), new State(st.cost, st, i, k, Policy.KEEP, st.held + full));
+                    offer(best.get(k), new State(st.cost + t, st, i, k, Policy.RECOMPUTE, st.held + p.input()[i]));
                 }
             }
         }
@@ -118,6 +173,6 @@ public final class Planner {
     }
 
     /** Bytes held after segment [from, to), reached at {@code cost} ms of recomputation. */
-    private record State(double cost, State prev, int from, int to, boolean recompute, long held) {
+    private record State(double cost, State prev, int from, int to, int mode, long held) {
     }
 }

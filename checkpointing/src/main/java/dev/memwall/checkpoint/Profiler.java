@@ -1,5 +1,7 @@
 package dev.memwall.checkpoint;
 
+import dev.memwall.autograd.GradMode;
+import dev.memwall.autograd.Recompute;
 import dev.memwall.autograd.Scope;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.memory.Category;
@@ -7,56 +9,110 @@ import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Block;
 import dev.memwall.nn.Gpt;
 
+import java.util.List;
 
 /**
- * Measures what the {@link Planner} needs from real steps of a GPT: the activation bytes each block saves (from the
- * memory tracker, exact), its input size, its forward time, and what is saved before and after the blocks.
+ * Measures what the {@link Planner} needs from a GPT on a real batch: per block the activation bytes it saves plainly
+ * and under selective recomputation (from the memory tracker, exact), its input size, its forward and recompute
+ * times; what is saved before and after the blocks; and the most everything but activations takes during a step.
+ *
+ * <p>Blocks are measured one at a time on their real inputs, so profiling never holds more than one block's
+ * activations: it runs where the model without checkpointing would not fit, which is when a plan is needed.
  */
 public final class Profiler {
     private Profiler() {
     }
 
-    /** Runs {@code steps} forward+backward passes without checkpointing (the last one is measured); restores the runner. */
-    public static Planner.Profile profile(Gpt model, Tensor ids, Tensor targets, int steps) {
+    /**
+     * Profiles {@code model} on one batch. {@code extraBytes} are bytes a training step will hold that profiling does
+     * not allocate (an optimizer's state before its first step); they are added to {@code other}. Grads are zeroed
+     * and the model's block runner restored afterwards.
+     */
+    public static Planner.Profile profile(Gpt model, Tensor ids, Tensor targets, long extraBytes) {
         int n = model.config().layers();
-        long[] saved = new long[n], input = new long[n];
-        double[] time = new double[n];
-        long[] marks = new long[2];
         MemoryTracker tracker = MemoryTracker.current();
         Gpt.BlockRunner previous = model.blockRunner();
-        model.blockRunner((blocks, x) -> {
-            marks[0] = tracker.current(Category.ACTIVATION);
-            Tensor cur = x;
-            for (int i = 0; i < blocks.size(); i++) {
-                Block b = blocks.get(i);
-                long before = tracker.current(Category.ACTIVATION);
-                long t0 = System.nanoTime();
-                Tensor next = b.forward(cur);
-                time[i] = (System.nanoTime() - t0) / 1e6;
-                saved[i] = tracker.current(Category.ACTIVATION) - before;
-                input[i] = cur.bytes();
-                if (cur != x) cur.release();
-                cur = next;
-            }
-            marks[1] = tracker.current(Category.ACTIVATION);
-            return cur == x ? x.share() : cur;
-        });
-        long end = 0;
+        List<dev.memwall.rng.Rng> rngs = List.of(model.dropoutRng());
+        long[] saved = new long[n], input = new long[n], selSaved = new long[n], selExtra = new long[n];
+        double[] time = new double[n], selTime = new double[n];
+        long[] marks = new long[3];
+        // Profiling draws dropout masks; the generators are put back so that training is the same with or without it.
+        List<dev.memwall.rng.Rng> generators = List.of(dev.memwall.rng.Rng.defaultRng(), model.dropoutRng());
+        List<dev.memwall.rng.Rng.State> states = generators.stream().map(dev.memwall.rng.Rng::state).toList();
         try {
-            for (int s = 0; s < steps; s++) {
-                try (Scope scope = Scope.open()) {
+            for (int pass = 0; pass < 2; pass++) { // the first pass warms the JIT up; the second is measured
+                try (Scope outer = Scope.open()) {
+                    Tensor x;
+                    try (var off = GradMode.noGrad()) {
+                        x = model.embed(ids);
+                    }
+                    List<Block> blocks = model.blocks();
+                    for (int i = 0; i < n; i++) {
+                        Block b = blocks.get(i);
+                        input[i] = x.bytes();
+                        try (Scope s = Scope.open()) { // plain: everything the block saves, and its forward time
+                            Tensor leaf = x.detach().requiresGrad(true);
+                            long before = tracker.current(Category.ACTIVATION);
+                            long t0 = System.nanoTime();
+                            b.forward(leaf);
+                            time[i] = (System.nanoTime() - t0) / 1e6;
+                            saved[i] = tracker.current(Category.ACTIVATION) - before;
+                        }
+                        try (Scope s = Scope.open()) { // selective: what it keeps, and what its backward adds
+                            Tensor leaf = x.detach().requiresGrad(true);
+                            long before = tracker.current(Category.ACTIVATION);
+                            Tensor y;
+                            try (var session = Recompute.begin(rngs)) {
+                                y = b.forward(leaf);
+                            }
+                            selSaved[i] = tracker.current(Category.ACTIVATION) - before;
+                            tracker.resetPeaks();
+                            long r0 = Recompute.nanos();
+                            y.backward(Tensor.full(1f, y.shape()), false, false);
+                            selTime[i] = (Recompute.nanos() - r0) / 1e6;
+                            selExtra[i] = tracker.peak(Category.ACTIVATION) - before - selSaved[i];
+                            leaf.grad(null); // releases the input gradient, which would otherwise count as GRADIENT
+                        }
+                        Tensor next;
+                        try (var off = GradMode.noGrad()) {
+                            next = b.forward(x);
+                        }
+                        x.release();
+                        x = next;
+                    }
+                    Tensor last = x;
+                    // Head: the real loss on the last block's output, with the blocks replaced by that value.
+                    Tensor[] leaf = new Tensor[1];
+                    model.blockRunner((blocks2, in) -> {
+                        marks[0] = tracker.current(Category.ACTIVATION);
+                        return leaf[0] = last.detach().requiresGrad(true);
+                    });
                     Tensor loss = model.loss(ids, targets);
-                    end = tracker.current(Category.ACTIVATION);
+                    marks[1] = tracker.current(Category.ACTIVATION);
                     loss.backward();
+                    leaf[0].grad(null);
                 }
+                model.zeroGrad();
+            }
+            // Everything but activations, on a real step that also recomputes: the most it took at any moment, in the
+            // steady state where every gradient already exists (the second step).
+            Checkpointing.install(model, Policy.everyLayer(n));
+            for (int step = 0; step < 2; step++) {
+                tracker.resetPeaks();
+                try (Scope s = Scope.open()) {
+                    model.loss(ids, targets).backward();
+                }
+                marks[2] = tracker.peakExcluding(Category.ACTIVATION);
                 model.zeroGrad();
             }
         } finally {
             model.blockRunner(previous);
+            for (int k = 0; k < generators.size(); k++) generators.get(k).restore(states.get(k));
         }
         // A block's input turns into an activation when its first layer norm saves it, so saved[i] includes it:
         // exactly the "full" bytes the planner needs, with the input counted once.
-        return new Planner.Profile(saved, input, time, marks[0], end - marks[1]);
+        return new Planner.Profile(saved, input, time, selSaved, selExtra, selTime, marks[0], marks[1] - marks[0],
+                marks[2] + extraBytes);
     }
 
     /** The forward time of all blocks in a profile, for overhead predictions. */

@@ -16,16 +16,19 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class PlannerTest {
-    private static Planner.Profile uniform(int layers, long saved, long input, double time, long base, long head) {
-        long[] s = new long[layers], in = new long[layers];
-        double[] t = new double[layers];
+    private static Planner.Profile uniform(int layers, long saved, long input, double time, long base, long head, long other) {
+        long[] s = new long[layers], in = new long[layers], sel = new long[layers], extra = new long[layers];
+        double[] t = new double[layers], st = new double[layers];
         java.util.Arrays.fill(s, saved);
         java.util.Arrays.fill(in, input);
         java.util.Arrays.fill(t, time);
-        return new Planner.Profile(s, in, t, base, head);
+        java.util.Arrays.fill(sel, saved / 2);
+        java.util.Arrays.fill(extra, saved / 4);
+        java.util.Arrays.fill(st, time / 4);
+        return new Planner.Profile(s, in, t, sel, extra, st, base, head, other);
     }
 
-    /** Every segmentation with every recompute flag: the planner must match the best of them. */
+    /** Every segmentation with every mode per segment (keep, checkpoint, selective): the planner must match the best. */
     private static List<Policy> all(int layers) {
         List<Policy> out = new ArrayList<>();
         for (int cuts = 0; cuts < 1 << (layers - 1); cuts++) {
@@ -37,59 +40,66 @@ class PlannerTest {
                     from = i;
                 }
             }
-            for (int flags = 0; flags < 1 << segs.size(); flags++) {
+            int combos = (int) Math.pow(3, segs.size());
+            for (int flags = 0; flags < combos; flags++) {
                 List<int[]> s = new ArrayList<>();
-                for (int k = 0; k < segs.size(); k++) s.add(new int[]{segs.get(k)[0], segs.get(k)[1], flags >> k & 1});
+                int f = flags;
+                for (int[] seg : segs) {
+                    s.add(new int[]{seg[0], seg[1], f % 3});
+                    f /= 3;
+                }
                 out.add(new Policy("any", s));
             }
         }
         return out;
     }
 
-    private static double cost(Planner.Profile p, Policy policy) {
-        double c = 0;
-        for (int[] s : policy.segments()) if (s[2] != 0) for (int i = s[0]; i < s[1]; i++) c += p.time()[i];
-        return c;
-    }
 
     @Test
     void planIsTheCheapestFeasiblePolicyAmongAllOfThem() {
         Rng r = new Rng(4);
         for (int trial = 0; trial < 30; trial++) {
             int layers = 1 + r.nextInt(6);
-            long[] saved = new long[layers], input = new long[layers];
-            double[] time = new double[layers];
+            long[] saved = new long[layers], input = new long[layers], sel = new long[layers], extra = new long[layers];
+            double[] time = new double[layers], selTime = new double[layers];
             for (int i = 0; i < layers; i++) {
                 input[i] = 10 + r.nextInt(20);
                 saved[i] = input[i] + 50 + r.nextInt(200);
+                sel[i] = input[i] + r.nextInt((int) (saved[i] - input[i]));
+                extra[i] = r.nextInt(60);
                 time[i] = 1 + r.nextInt(9);
+                selTime[i] = r.nextInt((int) time[i] + 1);
             }
-            Planner.Profile p = new Planner.Profile(saved, input, time, r.nextInt(30), r.nextInt(100));
-            long none = Planner.predictPeak(p, Policy.none(layers));
+            Planner.Profile p = new Planner.Profile(saved, input, time, sel, extra, selTime, r.nextInt(30), r.nextInt(100), r.nextInt(500));
+            long none = Planner.predictTotal(p, Policy.none(layers));
             long budget = Planner.minimumFeasible(p) + r.nextInt((int) Math.max(1, none - Planner.minimumFeasible(p) + 1));
             Planner.Plan plan = Planner.plan(p, budget);
-            assertThat(plan.predictedPeak()).isLessThanOrEqualTo(budget);
+            assertThat(plan.predictedTotal()).isLessThanOrEqualTo(budget).isEqualTo(plan.predictedActivation() + p.other());
             double best = Double.MAX_VALUE;
             long minPeak = Long.MAX_VALUE;
             for (Policy q : all(layers)) {
-                long peak = Planner.predictPeak(p, q);
+                long peak = Planner.predictTotal(p, q);
                 minPeak = Math.min(minPeak, peak);
-                if (peak <= budget) best = Math.min(best, cost(p, q));
+                if (peak <= budget) best = Math.min(best, Planner.recomputeTime(p, q));
             }
-            assertThat(plan.recomputeTime()).isEqualTo(best);
+            assertThat(plan.recomputeTime()).isCloseTo(best, org.assertj.core.data.Offset.offset(1e-9));
+            assertThat(Planner.recomputeTime(p, plan.policy())).isCloseTo(best, org.assertj.core.data.Offset.offset(1e-9));
             assertThat(Planner.minimumFeasible(p)).isEqualTo(minPeak);
         }
     }
 
     @Test
     void infeasibleBudgetNamesTheSmallestFeasibleOne() {
-        Planner.Profile p = uniform(6, 100, 10, 1, 5, 40);
+        Planner.Profile p = uniform(6, 100, 10, 1, 5, 40, 1000);
         long min = Planner.minimumFeasible(p);
         assertThatThrownBy(() -> Planner.plan(p, min - 1))
                 .hasMessageContaining("smallest feasible budget is " + String.format("%,d", min));
-        assertThat(Planner.plan(p, min).predictedPeak()).isEqualTo(min);
+        assertThat(Planner.plan(p, min).predictedTotal()).isEqualTo(min);
+        // a budget below what parameters and the rest take is infeasible whatever is recomputed
+        assertThatThrownBy(() -> Planner.plan(p, 999)).hasMessageContaining("smallest feasible budget");
         // a generous budget recomputes nothing
-        assertThat(Planner.plan(p, 10_000).recomputeTime()).isZero();
+        assertThat(Planner.plan(p, 100_000).recomputeTime()).isZero();
+        assertThat(Planner.plan(p, 100_000).policy().checkpointsAnything()).isFalse();
     }
 
     @Test
@@ -102,27 +112,39 @@ class PlannerTest {
         try (var installed = MemoryTracker.install(tracker)) {
             Gpt model = new Gpt(c, new Rng(1));
             Planner.Profile profile;
+            long temporaryBefore = tracker.current(Category.TEMPORARY);
             try (Scope s = Scope.open()) {
-                profile = Profiler.profile(model, Tensor.ints(ids, b, c.context()), Tensor.ints(ids, b, c.context()), 1);
+                profile = Profiler.profile(model, Tensor.ints(ids, b, c.context()), Tensor.ints(ids, b, c.context()), 0);
             }
-            long none = Planner.predictPeak(profile, Policy.none(4));
-            long every = Planner.predictPeak(profile, Policy.everyLayer(4));
-            assertThat(measured(model, tracker, Policy.none(4), ids, b)).isEqualTo(none);
-            assertThat(measured(model, tracker, Policy.everyLayer(4), ids, b)).isEqualTo(every);
-            long budget = (none + every) / 2;
-            Planner.Plan plan = Planner.plan(profile, budget);
-            long peak = measured(model, tracker, plan.policy(), ids, b);
-            assertThat(peak).isEqualTo(plan.predictedPeak()).isLessThanOrEqualTo(budget);
+            assertThat(tracker.current(Category.ACTIVATION)).isZero();
+            assertThat(tracker.current(Category.TEMPORARY)).as("profiling leaves nothing behind").isEqualTo(temporaryBefore);
+            long paramBytes = 0;
+            for (Tensor t : model.parameters()) paramBytes += t.bytes();
+            assertThat(tracker.current(Category.GRADIENT)).as("only the parameters' gradients remain").isEqualTo(paramBytes);
+            for (Policy p : List.of(Policy.none(4), Policy.everyLayer(4), Policy.sqrt(4), Policy.selective(4))) {
+                long[] m = measured(model, tracker, p, ids, b);
+                assertThat(m[0]).as(p.name()).isEqualTo(Planner.predictPeak(profile, p));
+                assertThat(m[1]).as(p.name()).isLessThanOrEqualTo(Planner.predictTotal(profile, p));
+            }
+            long none = Planner.predictTotal(profile, Policy.none(4));
+            long every = Planner.predictTotal(profile, Policy.everyLayer(4));
+            for (long budget : new long[]{(none + every) / 2, (3 * every + none) / 4, Planner.minimumFeasible(profile)}) {
+                Planner.Plan plan = Planner.plan(profile, budget);
+                long[] m = measured(model, tracker, plan.policy(), ids, b);
+                assertThat(m[0]).as(plan.describe()).isEqualTo(plan.predictedActivation());
+                assertThat(m[1]).as(plan.describe()).isLessThanOrEqualTo(plan.predictedTotal()).isLessThanOrEqualTo(budget);
+            }
         }
     }
 
-    private static long measured(Gpt model, MemoryTracker tracker, Policy policy, int[] ids, int b) {
+    /** Peak activation and peak total bytes of one forward + backward under {@code policy}. */
+    private static long[] measured(Gpt model, MemoryTracker tracker, Policy policy, int[] ids, int b) {
         Checkpointing.install(model, policy);
         tracker.resetPeaks();
         try (Scope s = Scope.open()) {
             model.loss(Tensor.ints(ids, b, ids.length / b), Tensor.ints(ids, b, ids.length / b)).backward();
         }
         model.zeroGrad();
-        return tracker.peak(Category.ACTIVATION);
+        return new long[]{tracker.peak(Category.ACTIVATION), tracker.peakTotal()};
     }
 }

@@ -39,7 +39,7 @@ final class BenchCommand implements Callable<Integer> {
     int steps = 10;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
-    @Option(names = "--checkpoint", description = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT (default: ${DEFAULT-VALUE})")
+    @Option(names = "--checkpoint", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String checkpoint = "NONE";
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
@@ -53,21 +53,19 @@ final class BenchCommand implements Callable<Integer> {
         model.validate(spec.commandLine());
         if (warmup < 0 || steps < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
         GptConfig c = model.config(256, 0f);
-        Policy policy;
-        try {
-            policy = Policy.parse(checkpoint, c.layers());
-        } catch (IllegalArgumentException e) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
-        Result r = run(c, model.batch, warmup, steps, seed, policy, json ? null : System.out);
+        CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine());
+        String text = checkpoint;
+        Result r = run(c, model.batch, warmup, steps, seed,
+                (gpt, b) -> CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err),
+                json ? null : System.out);
         if (json) System.out.println(Json.line(r.toJson()));
         else System.out.println(r.summary());
         return 0;
     }
 
     /** The measurement, callable from other commands and tests. */
-    record Result(GptConfig config, int batch, long params, double[] stepMs, double stepMsMedian, double tokensPerS,
-                  double modelGflops, double sgemmPeakGflops, StepStats last, long jvmHeapPeak) {
+    record Result(GptConfig config, int batch, long params, Policy policy, double[] stepMs, double stepMsMedian,
+                  double tokensPerS, double modelGflops, double sgemmPeakGflops, StepStats last, long jvmHeapPeak) {
         Map<String, Object> toJson() {
             Map<String, Object> cfg = new LinkedHashMap<>();
             cfg.put("vocab", config.vocab());
@@ -80,6 +78,7 @@ final class BenchCommand implements Callable<Integer> {
             cfg.put("dtype", "fp32");
             cfg.put("optimizer", "adamw");
             cfg.put("threads", dev.memwall.kernels.Parallel.threads());
+            cfg.put("checkpoint", policy.describe());
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("config", cfg);
             m.put("step_ms_median", round(stepMsMedian));
@@ -104,8 +103,16 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     static Result run(GptConfig c, int batch, int warmup, int steps, long seed, Policy policy, java.io.PrintStream progress) {
+        return run(c, batch, warmup, steps, seed, (gpt, b) -> {
+            Checkpointing.install(gpt, policy);
+            return policy;
+        }, progress);
+    }
+
+    /** {@code checkpointing} installs a policy on the fresh model, given the batch every step trains on. */
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
+                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress) {
         Gpt gpt = new Gpt(c, new Rng(seed));
-        Checkpointing.install(gpt, policy);
         FlatParameters flat = gpt.flatten();
         AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
@@ -117,6 +124,7 @@ final class BenchCommand implements Callable<Integer> {
             targets[i] = data.nextInt(c.vocab());
         }
         Batch b = new Batch(ids, targets, batch, c.context());
+        Policy policy = checkpointing.apply(gpt, b);
         for (int i = 0; i < warmup; i++) {
             StepStats s = trainer.step(b);
             if (progress != null) progress.printf("warm-up %d/%d: %.1f ms%n", i + 1, warmup, s.millis());
@@ -140,7 +148,7 @@ final class BenchCommand implements Callable<Integer> {
         opt.release();
         flat.values().release();
         flat.grads().release();
-        return new Result(c, batch, params, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak);
+        return new Result(c, batch, params, policy, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak);
     }
 
     static double median(double[] v) {

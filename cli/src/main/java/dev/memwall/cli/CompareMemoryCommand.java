@@ -36,8 +36,9 @@ import java.util.concurrent.Callable;
 final class CompareMemoryCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
-    @Option(names = "--budget", description = "activation budget in bytes for BUDGET (default: halfway between EVERY_LAYER and NONE)")
-    Long budget;
+    @Option(names = "--budget", description = "budget for BUDGET: peak total bytes of a step, as 200000000 or 200MiB "
+            + "(default: halfway between the EVERY_LAYER and NONE peaks)")
+    String budget;
     @Option(names = "--warmup", description = "untimed steps per policy (default: ${DEFAULT-VALUE})")
     int warmup = 3;
     @Option(names = "--steps", description = "timed steps per policy (default: ${DEFAULT-VALUE})")
@@ -57,7 +58,14 @@ final class CompareMemoryCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         model.validate(spec.commandLine());
         if (warmup < 0 || steps < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
-        if (budget != null && budget <= 0) throw new CommandLine.ParameterException(spec.commandLine(), "--budget must be positive");
+        Long budgetBytes = null;
+        if (budget != null) {
+            try {
+                budgetBytes = Policy.parseBudget("BUDGET(" + budget + ")");
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--budget must be a positive size in bytes (or with K/M/G, KiB/MiB/GiB), got '" + budget + "'");
+            }
+        }
         if (chart != null) {
             try {
                 MemoryReport.checkChartName(chart);
@@ -68,33 +76,33 @@ final class CompareMemoryCommand implements Callable<Integer> {
         GptConfig c = model.config(256, 0f);
         Planner.Profile profile = profile(c);
         int layers = c.layers();
-        List<Policy> policies = new ArrayList<>(List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers)));
+        List<Policy> policies = List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers), Policy.selective(layers));
         List<Map<String, Object>> rows = new ArrayList<>();
-        double baseMs = 0;
-        long nonePeak = 0, everyPeak = 0;
-        for (Policy p : policies) {
-            Map<String, Object> row = measure(c, p, Planner.predictPeak(profile, p), null);
-            if (p.name().equals("NONE")) {
-                baseMs = (double) row.get("step_ms");
-                nonePeak = (long) row.get("peak_activation_bytes");
-            }
-            if (p.name().equals("EVERY_LAYER")) everyPeak = (long) row.get("peak_activation_bytes");
-            rows.add(row);
-        }
-        long b = budget != null ? budget : (nonePeak + everyPeak) / 2;
+        for (Policy p : policies) rows.add(measure(c, p, profile, null));
+        long nonePeak = (long) rows.get(0).get("peak_total_bytes"), everyPeak = (long) rows.get(1).get("peak_total_bytes");
+        long b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
         Planner.Plan plan = Planner.plan(profile, b); // an infeasible --budget fails here, naming the smallest feasible one
         System.err.println("plan: " + plan.describe());
-        rows.add(measure(c, plan.policy(), plan.predictedPeak(), b));
-        for (Map<String, Object> row : rows) row.put("overhead", BenchCommand.round((double) row.get("step_ms") / baseMs - 1));
+        rows.add(measure(c, plan.policy(), profile, b));
+        double baseMs = (double) rows.get(0).get("step_ms");
+        for (Map<String, Object> row : rows) {
+            row.put("overhead", BenchCommand.round((double) row.get("step_ms") / baseMs - 1));
+            row.put("predicted_overhead", BenchCommand.round((double) row.remove("recompute_ms") / baseMs));
+        }
         if (chart != null) dev.memwall.io.AtomicFiles.write(chart, chart(rows, chart.getFileName().toString()));
         if (json) {
             System.out.println(Json.line(rows));
         } else {
-            System.out.printf("%-28s %14s %14s %10s %9s %15s%n", "policy", "peak act MiB", "peak total MiB", "step ms", "overhead", "predicted MiB");
+            System.out.printf("%-12s %12s %12s %12s %12s %9s %9s %10s%n", "policy", "act MiB", "predicted", "total MiB",
+                    "bound", "step ms", "overhead", "predicted");
             for (Map<String, Object> r : rows) {
-                System.out.printf("%-28s %14.1f %14.1f %10.1f %8.0f%% %15.1f%n", r.get("policy"), mib(r.get("peak_activation_bytes")),
-                        mib(r.get("peak_total_bytes")), (double) r.get("step_ms"), 100 * (double) r.get("overhead"), mib(r.get("predicted_peak_bytes")));
+                String name = (String) r.get("policy");
+                System.out.printf("%-12s %12.1f %12.1f %12.1f %12.1f %9.1f %8.0f%% %9.0f%%%n", name.startsWith("BUDGET") ? "BUDGET" : name,
+                        mib(r.get("peak_activation_bytes")), mib(r.get("predicted_activation_bytes")), mib(r.get("peak_total_bytes")),
+                        mib(r.get("predicted_peak_bytes")), (double) r.get("step_ms"), 100 * (double) r.get("overhead"),
+                        100 * (double) r.get("predicted_overhead"));
             }
+            System.out.printf("BUDGET: %,d bytes; %s%n", b, plan.policy().describe());
         }
         return 0;
     }
@@ -103,12 +111,12 @@ final class CompareMemoryCommand implements Callable<Integer> {
         return ((Number) bytes).longValue() / 1048576.0;
     }
 
-    /** Per-block activation bytes and forward times from two uncheckpointed steps (the second is measured). */
+    /** The planner's profile of the benchmark model on the benchmark batch, with AdamW's state counted in. */
     private Planner.Profile profile(GptConfig c) {
         try (var t = MemoryTracker.install(new MemoryTracker()); Scope s = Scope.open()) {
             Gpt gpt = new Gpt(c, new Rng(seed));
             Tensor[] batch = batch(c);
-            return Profiler.profile(gpt, batch[0], batch[1], 2);
+            return Profiler.profile(gpt, batch[0], batch[1], CheckpointOption.adamStateBytes(gpt));
         }
     }
 
@@ -123,7 +131,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
         return new Tensor[]{Tensor.ints(ids, model.batch, c.context()), Tensor.ints(targets, model.batch, c.context())};
     }
 
-    private Map<String, Object> measure(GptConfig c, Policy p, long predicted, Long budgetBytes) {
+    private Map<String, Object> measure(GptConfig c, Policy p, Planner.Profile profile, Long budgetBytes) {
         BenchCommand.Result r;
         try (var t = MemoryTracker.install(new MemoryTracker())) {
             r = BenchCommand.run(c, model.batch, warmup, steps, seed, p, null);
@@ -133,7 +141,9 @@ final class CompareMemoryCommand implements Callable<Integer> {
         row.put("peak_activation_bytes", r.last().peakBytes().get(Category.ACTIVATION));
         row.put("peak_total_bytes", r.last().peakTotalBytes());
         row.put("step_ms", BenchCommand.round(r.stepMsMedian()));
-        row.put("predicted_peak_bytes", predicted);
+        row.put("predicted_activation_bytes", Planner.predictPeak(profile, p));
+        row.put("predicted_peak_bytes", Planner.predictTotal(profile, p));
+        row.put("recompute_ms", Planner.recomputeTime(profile, p));
         if (budgetBytes != null) {
             row.put("budget_bytes", budgetBytes);
             row.put("plan", p.describe());

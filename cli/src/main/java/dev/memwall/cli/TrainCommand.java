@@ -67,7 +67,7 @@ final class TrainCommand implements Callable<Integer> {
     int evalEvery = 250;
     @Option(names = "--eval-examples", description = "held-out examples (or windows) per evaluation (default: ${DEFAULT-VALUE})")
     int evalExamples = 512;
-    @Option(names = "--checkpoint", description = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT (default: ${DEFAULT-VALUE})")
+    @Option(names = "--checkpoint", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String checkpoint = "NONE";
     @Option(names = "--save", description = "write a checkpoint to this directory at every evaluation and at the end")
     Path save;
@@ -99,13 +99,18 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--ctx " + config.context() + " is shorter than one addition example (" + task.context() + ")");
         }
         final int contextF = config.context();
+        CheckpointOption.validate(checkpoint, config.layers(), spec.commandLine());
         Gpt model = new Gpt(config, new Rng(seed));
-        try {
-            dev.memwall.checkpoint.Checkpointing.install(model, dev.memwall.checkpoint.Policy.parse(checkpoint, config.layers()));
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-        }
         FlatParameters flat = model.flatten();
+        // A BUDGET plan is made on a sample batch drawn from its own generator, so the training data stream is the
+        // same as without checkpointing (and as a resumed run's).
+        Rng sampleRng = new Rng(seed + 2);
+        Batch sample = task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng);
+        try {
+            CheckpointOption.install(checkpoint, model, sample, CheckpointOption.adamStateBytes(model), System.err);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
+        }
         AdamW optimizer = new AdamW(flat, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
         Trainer trainer = new Trainer(model, flat, optimizer, LrSchedule.warmupCosine(lr, Math.min(warmup, steps), steps, lr / 10), clip);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());

@@ -1,0 +1,61 @@
+package dev.memwall.cli;
+
+import dev.memwall.autograd.Scope;
+import dev.memwall.checkpoint.Checkpointing;
+import dev.memwall.checkpoint.Planner;
+import dev.memwall.checkpoint.Policy;
+import dev.memwall.checkpoint.Profiler;
+import dev.memwall.data.Batch;
+import dev.memwall.nn.Gpt;
+import picocli.CommandLine;
+
+import java.io.PrintStream;
+
+/**
+ * The {@code --checkpoint} option of train and bench: a named policy, or {@code BUDGET(bytes)}, planned from a
+ * profile of the model on a sample batch so that the step's peak total fits the budget.
+ */
+final class CheckpointOption {
+    static final String DESCRIPTION = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT, SELECTIVE, "
+            + "or BUDGET(bytes) (also BUDGET(300MiB)): the least recomputation whose peak total memory fits";
+
+    private CheckpointOption() {
+    }
+
+    /** Rejects a malformed value before any work starts (exit code 2). */
+    static void validate(String text, int layers, CommandLine cl) {
+        try {
+            if (Policy.parseBudget(text) == null) Policy.parse(text, layers);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--checkpoint: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Resolves and installs the policy on {@code model}. For BUDGET, {@code sample} is profiled first and
+     * {@code optimizerStateBytes} (the state an optimizer will allocate at its first step) counted in; the plan goes
+     * to {@code log}. An infeasible budget throws {@link IllegalArgumentException} naming the smallest feasible one.
+     */
+    static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log) {
+        Long budget = Policy.parseBudget(text);
+        Policy policy;
+        if (budget == null) {
+            policy = Policy.parse(text, model.config().layers());
+        } else {
+            Planner.Profile profile;
+            try (Scope s = Scope.open()) {
+                profile = Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), optimizerStateBytes);
+            }
+            Planner.Plan plan = Planner.plan(profile, budget);
+            if (log != null) log.println("checkpoint plan: " + plan.describe());
+            policy = plan.policy();
+        }
+        Checkpointing.install(model, policy);
+        return policy;
+    }
+
+    /** AdamW keeps two FP32 moments per parameter. */
+    static long adamStateBytes(Gpt model) {
+        return 2L * Float.BYTES * model.parameterCount();
+    }
+}
