@@ -38,9 +38,24 @@ public final class ArrayCache {
                 misses++;
             }
         }
-        if (a == null) return new float[length];
+        if (a == null) return allocate(length);
         Arrays.fill(a, 0f);
         return a;
+    }
+
+    /**
+     * A new array; when the heap is exhausted, the cache is handed back to the garbage collector and the allocation
+     * tried once more, as PyTorch's allocator frees its cached blocks before reporting out-of-memory. Arrays of other
+     * lengths sitting in the cache must never be why a step fails.
+     */
+    private static float[] allocate(int length) {
+        try {
+            return new float[length];
+        } catch (OutOfMemoryError e) {
+            if (cachedBytes() == 0) throw e;
+            clear();
+            return new float[length];
+        }
     }
 
     /** Takes back an array that nothing references any more; dropped when the cache is full. */

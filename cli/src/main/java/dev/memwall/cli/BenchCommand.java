@@ -41,6 +41,8 @@ final class BenchCommand implements Callable<Integer> {
     long seed = 0;
     @Option(names = "--checkpoint", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String checkpoint = "NONE";
+    @Option(names = "--no-sgemm-peak", description = "skip timing the sgemm peak (48 MiB of arrays; mfu is then null)")
+    boolean noSgemmPeak;
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -57,7 +59,7 @@ final class BenchCommand implements Callable<Integer> {
         String text = checkpoint;
         Result r = run(c, model.batch, warmup, steps, seed,
                 (gpt, b) -> CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err),
-                json ? null : System.out);
+                json ? null : System.out, !noSgemmPeak);
         if (json) System.out.println(Json.line(r.toJson()));
         else System.out.println(r.summary());
         return 0;
@@ -85,8 +87,8 @@ final class BenchCommand implements Callable<Integer> {
             m.put("step_ms", Arrays.stream(stepMs).map(BenchCommand::round).toArray());
             m.put("tokens_per_s", Math.round(tokensPerS));
             m.put("model_gflops_per_s", round(modelGflops));
-            m.put("sgemm_peak_gflops", round(sgemmPeakGflops));
-            m.put("mfu", Math.round(modelGflops / sgemmPeakGflops * 1000) / 1000.0);
+            m.put("sgemm_peak_gflops", Double.isNaN(sgemmPeakGflops) ? null : round(sgemmPeakGflops));
+            m.put("mfu", Double.isNaN(sgemmPeakGflops) ? null : Math.round(modelGflops / sgemmPeakGflops * 1000) / 1000.0);
             m.put("peak_bytes", Json.bytes(last.peakBytes(), last.peakTotalBytes()));
             m.put("jvm_heap_peak_bytes", jvmHeapPeak);
             m.put("array_cache_bytes", dev.memwall.memory.ArrayCache.cachedBytes());
@@ -106,12 +108,13 @@ final class BenchCommand implements Callable<Integer> {
         return run(c, batch, warmup, steps, seed, (gpt, b) -> {
             Checkpointing.install(gpt, policy);
             return policy;
-        }, progress);
+        }, progress, true);
     }
 
     /** {@code checkpointing} installs a policy on the fresh model, given the batch every step trains on. */
     static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
-                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress) {
+                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
+                      boolean timeSgemmPeak) {
         Gpt gpt = new Gpt(c, new Rng(seed));
         FlatParameters flat = gpt.flatten();
         AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
@@ -144,10 +147,10 @@ final class BenchCommand implements Callable<Integer> {
         double median = median(ms);
         long params = gpt.parameterCount();
         double flops = 6.0 * params * n + 12.0 * c.layers() * batch * (double) c.context() * c.context() * c.dim();
-        double peak = sgemmPeakGflops();
         opt.release();
         flat.values().release();
         flat.grads().release();
+        double peak = timeSgemmPeak ? sgemmPeakGflops() : Double.NaN;
         return new Result(c, batch, params, policy, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak);
     }
 

@@ -19,6 +19,8 @@ final class CheckpointOption {
     static final String DESCRIPTION = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT, SELECTIVE, "
             + "or BUDGET(bytes) (also BUDGET(300MiB)): the least recomputation whose peak total memory fits";
 
+    static final String PLAN_PREFIX = "checkpoint plan: ";
+
     private CheckpointOption() {
     }
 
@@ -37,6 +39,7 @@ final class CheckpointOption {
      * to {@code log}. An infeasible budget throws {@link IllegalArgumentException} naming the smallest feasible one.
      */
     static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log) {
+        OutOfMemoryAdvice.watch(model.config(), sample, text);
         Long budget = Policy.parseBudget(text);
         Policy policy;
         if (budget == null) {
@@ -47,7 +50,7 @@ final class CheckpointOption {
                 profile = Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), optimizerStateBytes);
             }
             Planner.Plan plan = Planner.plan(profile, budget);
-            if (log != null) log.println("checkpoint plan: " + plan.describe());
+            if (log != null) log.println(PLAN_PREFIX + plan.describe());
             policy = plan.policy();
         }
         Checkpointing.install(model, policy);

@@ -34,6 +34,8 @@ import java.util.concurrent.Callable;
 @Command(name = "compare-memory", mixinStandardHelpOptions = true,
         description = "Peak memory and step time of the GPT benchmark model under each checkpointing policy.")
 final class CompareMemoryCommand implements Callable<Integer> {
+    private static final int DEMO_STEPS = 2;
+
     @Mixin
     ModelOptions model = new ModelOptions();
     @Option(names = "--budget", description = "budget for BUDGET: peak total bytes of a step, as 200000000 or 200MiB "
@@ -47,6 +49,12 @@ final class CompareMemoryCommand implements Callable<Integer> {
     long seed = 0;
     @Option(names = "--chart", description = "draw peak memory per policy with the overhead beside it (.png or .svg)")
     Path chart;
+    @Option(names = "--real-memory", description = "also train NONE, EVERY_LAYER and BUDGET in child JVMs under one fixed heap "
+            + "limit (-Xmx) chosen from the budget: NONE runs out of memory, the others fit")
+    boolean realMemory;
+    @Option(names = "--heap", description = "heap limit for --real-memory, as 300000000 or 280MiB (default: the budget plus "
+            + "the JVM's own overhead)")
+    String heap;
     @Option(names = "--json", description = "print one JSON array of rows")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -58,14 +66,8 @@ final class CompareMemoryCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         model.validate(spec.commandLine());
         if (warmup < 0 || steps < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
-        Long budgetBytes = null;
-        if (budget != null) {
-            try {
-                budgetBytes = Policy.parseBudget("BUDGET(" + budget + ")");
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(spec.commandLine(), "--budget must be a positive size in bytes (or with K/M/G, KiB/MiB/GiB), got '" + budget + "'");
-            }
-        }
+        Long budgetBytes = size("--budget", budget), heapBytes = size("--heap", heap);
+        if (heapBytes != null && !realMemory) throw new CommandLine.ParameterException(spec.commandLine(), "--heap needs --real-memory");
         if (chart != null) {
             try {
                 MemoryReport.checkChartName(chart);
@@ -78,6 +80,15 @@ final class CompareMemoryCommand implements Callable<Integer> {
         int layers = c.layers();
         List<Policy> policies = List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers), Policy.selective(layers));
         List<Map<String, Object>> rows = new ArrayList<>();
+        // Every code path is compiled before anything is timed, so that the first policy measured is not the one that
+        // pays for the JIT's warm-up (each policy still gets its own warm-up steps below).
+        if (warmup > 0) {
+            for (Policy p : policies) {
+                try (var t = MemoryTracker.install(new MemoryTracker())) {
+                    BenchCommand.run(c, model.batch, 0, warmup, seed, p, null);
+                }
+            }
+        }
         for (Policy p : policies) rows.add(measure(c, p, profile, null));
         long nonePeak = (long) rows.get(0).get("peak_total_bytes"), everyPeak = (long) rows.get(1).get("peak_total_bytes");
         long b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
@@ -88,6 +99,11 @@ final class CompareMemoryCommand implements Callable<Integer> {
         for (Map<String, Object> row : rows) {
             row.put("overhead", BenchCommand.round((double) row.get("step_ms") / baseMs - 1));
             row.put("predicted_overhead", BenchCommand.round((double) row.remove("recompute_ms") / baseMs));
+        }
+        String failure = null;
+        if (realMemory) {
+            long limit = heapBytes != null ? heapBytes : OutOfMemoryAdvice.heapFor(b);
+            failure = demonstrate(rows, b, limit);
         }
         if (chart != null) dev.memwall.io.AtomicFiles.write(chart, chart(rows, chart.getFileName().toString()));
         if (json) {
@@ -103,8 +119,66 @@ final class CompareMemoryCommand implements Callable<Integer> {
                         100 * (double) r.get("predicted_overhead"));
             }
             System.out.printf("BUDGET: %,d bytes; %s%n", b, plan.policy().describe());
+            if (realMemory) printDemonstration(rows);
+        }
+        if (failure != null) {
+            System.err.println("memwall: " + failure);
+            return 1;
         }
         return 0;
+    }
+
+    private Long size(String option, String text) {
+        if (text == null) return null;
+        try {
+            return Policy.parseBudget("BUDGET(" + text + ")");
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), option + " must be a positive size in bytes (or with K/M/G, "
+                    + "KiB/MiB/GiB), got '" + text + "'");
+        }
+    }
+
+    /**
+     * Trains NONE, EVERY_LAYER and BUDGET in child JVMs under {@code limit} bytes of heap and adds the outcomes to
+     * their rows. Returns why the demonstration did not come out as it should (NONE fails, the others train), or null.
+     */
+    private String demonstrate(List<Map<String, Object>> rows, long budgetBytes, long limit) throws Exception {
+        System.err.printf("real memory: %d training steps per policy in a child JVM with -Xmx%dm%n", DEMO_STEPS, (limit + (1 << 20) - 1) >> 20);
+        String[] checkpoints = {"NONE", "EVERY_LAYER", "BUDGET(" + budgetBytes + ")"};
+        int[] rowOf = {0, 1, rows.size() - 1};
+        List<String> wrong = new ArrayList<>();
+        for (int k = 0; k < checkpoints.length; k++) {
+            RealMemoryDemo.Outcome o = RealMemoryDemo.run(model, seed, checkpoints[k], limit, DEMO_STEPS);
+            Map<String, Object> row = rows.get(rowOf[k]);
+            row.put("heap_limit_bytes", o.heapLimit());
+            row.put("child_exit_code", o.exitCode());
+            row.put("child_trained", o.trained());
+            row.put("child_peak_total_bytes", o.peakTotalBytes());
+            row.put("child_jvm_heap_peak_bytes", o.jvmHeapPeakBytes());
+            row.put("child_message", o.message());
+            if (o.plan() != null) row.put("child_plan", o.plan());
+            System.err.printf("%s: %s%n", checkpoints[k], o.trained() ? "trained" : o.message());
+            boolean expected = k == 0 ? !o.trained() && o.message().contains("out of memory") : o.trained();
+            if (!expected) wrong.add(checkpoints[k] + (k == 0 ? " did not run out of memory" : " did not train: " + o.message()));
+        }
+        return wrong.isEmpty() ? null : "the real-memory demonstration did not come out as expected under -Xmx"
+                + (limit >> 20) + "m: " + String.join("; ", wrong);
+    }
+
+    private static void printDemonstration(List<Map<String, Object>> rows) {
+        System.out.println();
+        for (Map<String, Object> r : rows) {
+            if (!r.containsKey("child_exit_code")) continue;
+            String name = (String) r.get("policy");
+            if (Boolean.TRUE.equals(r.get("child_trained"))) {
+                System.out.printf("%-12s -Xmx%dm: trained %d steps; peak %.1f MiB tracked, JVM heap peak %.1f MiB%n",
+                        name.startsWith("BUDGET") ? "BUDGET" : name, (long) r.get("heap_limit_bytes") >> 20, DEMO_STEPS,
+                        mib(r.get("child_peak_total_bytes")), mib(r.get("child_jvm_heap_peak_bytes")));
+            } else {
+                System.out.printf("%-12s -Xmx%dm: exit %d, %s%n", name.startsWith("BUDGET") ? "BUDGET" : name,
+                        (long) r.get("heap_limit_bytes") >> 20, (int) r.get("child_exit_code"), r.get("child_message"));
+            }
+        }
     }
 
     private static double mib(Object bytes) {

@@ -26,16 +26,36 @@ public final class Main implements Runnable {
     /** Runs the command line and returns the exit code (tests call this instead of {@link #main}). */
     public static int run(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        boolean verbose = false;
+        for (String a : args) verbose |= a.equals("--verbose");
+        boolean trace = verbose;
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            boolean verbose = false;
-            for (String a : args) verbose |= a.equals("--verbose");
-            if (verbose) ex.printStackTrace(cmd.getErr());
+            OutOfMemoryError oom = outOfMemory(ex);
+            if (oom != null) return outOfMemory(oom, cmd.getErr(), trace);
+            if (trace) ex.printStackTrace(cmd.getErr());
             else cmd.getErr().println("memwall: " + CliErrors.describe(ex));
             return 1;
         });
         // Each run counts its own memory, as a fresh process would, also when called repeatedly in one JVM.
         try (var tracker = dev.memwall.memory.MemoryTracker.install(new dev.memwall.memory.MemoryTracker())) {
             return cl.execute(args);
+        } catch (OutOfMemoryError e) { // an Error passes through picocli's handler; the failed run's objects are garbage now
+            return outOfMemory(e, cl.getErr(), verbose);
         }
+    }
+
+    private static int outOfMemory(OutOfMemoryError e, java.io.PrintWriter err, boolean verbose) {
+        if (verbose) e.printStackTrace(err);
+        err.println("memwall: " + OutOfMemoryAdvice.describe(e));
+        err.flush();
+        return 1;
+    }
+
+    /** The heap exhaustion behind {@code ex}, also when a kernel thread's failure arrives wrapped. */
+    private static OutOfMemoryError outOfMemory(Throwable ex) {
+        for (Throwable t = ex; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof OutOfMemoryError oom) return oom;
+        }
+        return null;
     }
 }
