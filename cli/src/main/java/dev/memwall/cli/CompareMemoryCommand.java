@@ -53,7 +53,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
             + "limit (-Xmx) chosen from the budget: NONE runs out of memory, the others fit")
     boolean realMemory;
     @Option(names = "--heap", description = "heap limit for --real-memory, as 300000000 or 280MiB (default: the budget plus "
-            + "the JVM's own overhead)")
+            + "a quarter for the JVM's own, at most NONE's peak total)")
     String heap;
     @Option(names = "--json", description = "print one JSON array of rows")
     boolean json;
@@ -102,7 +102,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
         }
         String failure = null;
         if (realMemory) {
-            long limit = heapBytes != null ? heapBytes : OutOfMemoryAdvice.heapFor(b);
+            long limit = heapBytes != null ? heapBytes : demoHeap(b, (long) rows.get(0).get("peak_total_bytes"));
             failure = demonstrate(rows, b, limit);
         }
         if (chart != null) dev.memwall.io.AtomicFiles.write(chart, chart(rows, chart.getFileName().toString()));
@@ -126,6 +126,14 @@ final class CompareMemoryCommand implements Callable<Integer> {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * The heap limit of the demonstration: what a step of the budget's size needs ({@link OutOfMemoryAdvice#heapFor}),
+     * but never more than NONE's measured peak total, so that NONE's tracked arrays alone do not fit.
+     */
+    static long demoHeap(long budget, long nonePeak) {
+        return Math.min(OutOfMemoryAdvice.heapFor(budget), nonePeak);
     }
 
     private Long size(String option, String text) {
