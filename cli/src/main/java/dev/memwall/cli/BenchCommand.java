@@ -57,9 +57,13 @@ final class BenchCommand implements Callable<Integer> {
         GptConfig c = model.config(256, 0f);
         CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine());
         String text = checkpoint;
-        Result r = run(c, model.batch, warmup, steps, seed,
-                (gpt, b) -> CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err),
-                json ? null : System.out, !noSgemmPeak);
+        Result r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
+            try {
+                return CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err);
+            } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
+            }
+        }, json ? null : System.out, !noSgemmPeak);
         if (json) System.out.println(Json.line(r.toJson()));
         else System.out.println(r.summary());
         return 0;

@@ -6,6 +6,8 @@ import dev.memwall.checkpoint.Planner;
 import dev.memwall.checkpoint.Policy;
 import dev.memwall.checkpoint.Profiler;
 import dev.memwall.data.Batch;
+import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
 import picocli.CommandLine;
 
@@ -34,9 +36,9 @@ final class CheckpointOption {
     }
 
     /**
-     * Resolves and installs the policy on {@code model}. For BUDGET, {@code sample} is profiled first and
-     * {@code optimizerStateBytes} (the state an optimizer will allocate at its first step) counted in; the plan goes
-     * to {@code log}. An infeasible budget throws {@link IllegalArgumentException} naming the smallest feasible one.
+     * Resolves and installs the policy on {@code model}. For BUDGET, {@code sample} is profiled first and the part of
+     * {@code optimizerStateBytes} (the optimizer's state in a step) not allocated yet is counted in; the plan goes to
+     * {@code log}. An infeasible budget throws {@link IllegalArgumentException} naming the smallest feasible one.
      */
     static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log) {
         OutOfMemoryAdvice.watch(model.config(), sample, text);
@@ -47,7 +49,8 @@ final class CheckpointOption {
         } else {
             Planner.Profile profile;
             try (Scope s = Scope.open()) {
-                profile = Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), optimizerStateBytes);
+                long pending = Math.max(0, optimizerStateBytes - MemoryTracker.current().current(Category.OPTIMIZER_STATE));
+                profile = Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), pending);
             }
             Planner.Plan plan = Planner.plan(profile, budget);
             if (log != null) log.println(PLAN_PREFIX + plan.describe());
