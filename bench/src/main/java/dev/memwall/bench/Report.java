@@ -10,19 +10,24 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Turns JMH CSV results ({@code -rf csv -rff FILE}) of this module's benchmarks into the figures JMH cannot compute:
- * GFLOP/s per GEMM shape with the memwall/openblas ratio, and GB/s per kernel with its fraction of the copy roof.
+ * Turns JMH results of this module's benchmarks into the figures JMH cannot compute: GFLOP/s per GEMM shape with the
+ * memwall/openblas ratio, and GB/s per kernel with its fraction of the copy roof.
  *
- * <pre>java -cp bench/target/benchmarks.jar dev.memwall.bench.Report gemm.csv kernels.csv</pre>
+ * <pre>java -cp bench/target/benchmarks.jar dev.memwall.bench.Report gemm.json kernels.csv</pre>
  *
- * Only average-time rows are used (score per call); other modes are skipped with a note.
+ * JSON results ({@code -rf json}) are reported by the median of their iterations with the range beside it, which a
+ * noisy two-core machine needs (one slow iteration moves a mean by tens of percent); CSV results ({@code -rf csv})
+ * only carry JMH's mean and its 99.9% error. Only average-time rows are used; other modes are skipped with a note.
  */
 public final class Report {
     private Report() {
     }
 
-    /** One CSV row: benchmark method (class.method), score in µs per call, error, and its parameters. */
-    record Row(String benchmark, double micros, double error, Map<String, String> params) {
+    /**
+     * One result: benchmark method (class.method), µs per call (the median of the iterations when they are known,
+     * else JMH's mean), the spread shown beside it, and the parameters.
+     */
+    record Row(String benchmark, double micros, String spread, Map<String, String> params) {
         String method() {
             return benchmark.substring(benchmark.lastIndexOf('.') + 1);
         }
@@ -38,7 +43,7 @@ public final class Report {
             System.exit(2);
         }
         List<Row> rows = new ArrayList<>();
-        for (String a : args) rows.addAll(read(Path.of(a)));
+        for (String a : args) rows.addAll(a.endsWith(".json") ? readJson(Path.of(a)) : read(Path.of(a)));
         gemm(rows);
         kernels(rows);
     }
@@ -52,14 +57,14 @@ public final class Report {
             pair[r.method().equals("memwall") ? 0 : 1] = r;
         }
         if (byShape.isEmpty()) return;
-        System.out.printf(Locale.ROOT, "%-20s %12s %9s %12s %9s %9s%n",
+        System.out.printf(Locale.ROOT, "%-20s %24s %9s %24s %9s %9s%n",
                 "GEMM shape", "memwall µs", "GFLOP/s", "openblas µs", "GFLOP/s", "mw/oblas");
         for (Map.Entry<String, Row[]> e : byShape.entrySet()) {
             double flops = GemmBenchmark.flops(e.getKey());
             Row mw = e.getValue()[0], ob = e.getValue()[1];
             double gm = mw == null ? Double.NaN : flops / (mw.micros() * 1e3);
             double go = ob == null ? Double.NaN : flops / (ob.micros() * 1e3);
-            System.out.printf(Locale.ROOT, "%-20s %12s %9.1f %12s %9.1f %9.2f%n", e.getKey(),
+            System.out.printf(Locale.ROOT, "%-20s %24s %9.1f %24s %9.1f %9.2f%n", e.getKey(),
                     time(mw), gm, time(ob), go, gm / go);
         }
         System.out.println();
@@ -95,8 +100,34 @@ public final class Report {
 
     private static String time(Row r) {
         if (r == null) return "-";
-        if (Double.isNaN(r.error())) return String.format(Locale.ROOT, "%.1f", r.micros()); // a single iteration
-        return String.format(Locale.ROOT, "%.1f±%.1f", r.micros(), r.error());
+        return String.format(Locale.ROOT, "%.1f", r.micros()) + r.spread();
+    }
+
+    /** Reads a JMH JSON result: per benchmark and parameters, the median and range of all measured iterations. */
+    static List<Row> readJson(Path file) throws IOException {
+        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(file.toFile());
+        if (root == null || !root.isArray()) throw new IOException(file + ": not a JMH JSON result (expected an array)");
+        List<Row> out = new ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode b : root) {
+            String name = b.path("benchmark").asText();
+            if (!b.path("mode").asText().equals("avgt")) {
+                System.err.println("skipped (mode " + b.path("mode").asText() + ", only avgt is converted): " + name);
+                continue;
+            }
+            com.fasterxml.jackson.databind.JsonNode metric = b.path("primaryMetric");
+            double scale = toMicros(metric.path("scoreUnit").asText());
+            List<Double> values = new ArrayList<>();
+            for (com.fasterxml.jackson.databind.JsonNode fork : metric.path("rawData")) for (com.fasterxml.jackson.databind.JsonNode v : fork) values.add(v.asDouble() * scale);
+            if (values.isEmpty()) throw new IOException(file + ": " + name + " has no iterations");
+            values.sort(null);
+            int n = values.size();
+            double median = n % 2 == 1 ? values.get(n / 2) : (values.get(n / 2 - 1) + values.get(n / 2)) / 2;
+            String spread = String.format(Locale.ROOT, " [%.0f–%.0f]", values.get(0), values.get(n - 1));
+            Map<String, String> params = new LinkedHashMap<>();
+            b.path("params").fields().forEachRemaining(e -> params.put(e.getKey(), e.getValue().asText()));
+            out.add(new Row(name, median, spread, params));
+        }
+        return out;
     }
 
     /** Reads a JMH CSV file; the header names the columns, parameter columns are "Param: name". */
@@ -121,8 +152,9 @@ public final class Report {
             for (int i = 0; i < header.size() && i < f.size(); i++) {
                 if (header.get(i).startsWith("Param: ") && !f.get(i).isEmpty()) params.put(header.get(i).substring(7), f.get(i));
             }
-            double e = err < 0 ? Double.NaN : number(f.get(err));
-            out.add(new Row(f.get(bench), number(f.get(score)) * scale, e * scale, params));
+            double e = err < 0 ? Double.NaN : number(f.get(err)) * scale;
+            String spread = Double.isNaN(e) ? "" : String.format(Locale.ROOT, "±%.1f", e); // NaN: a single iteration
+            out.add(new Row(f.get(bench), number(f.get(score)) * scale, spread, params));
         }
         return out;
     }

@@ -41,10 +41,13 @@ final class CompareMemoryCommand implements Callable<Integer> {
     @Option(names = "--budget", description = "budget for BUDGET: peak total bytes of a step, as 200000000 or 200MiB "
             + "(default: halfway between the EVERY_LAYER and NONE peaks)")
     String budget;
-    @Option(names = "--warmup", description = "untimed steps per policy (default: ${DEFAULT-VALUE})")
-    int warmup = 3;
-    @Option(names = "--steps", description = "timed steps per policy (default: ${DEFAULT-VALUE})")
-    int steps = 5;
+    @Option(names = "--warmup", description = "untimed steps per policy and round (default: ${DEFAULT-VALUE})")
+    int warmup = 1;
+    @Option(names = "--steps", description = "timed steps per policy and round (default: ${DEFAULT-VALUE})")
+    int steps = 3;
+    @Option(names = "--rounds", description = "rounds over all policies; a policy's step time is the median of its timed "
+            + "steps in all rounds (default: ${DEFAULT-VALUE})")
+    int rounds = 3;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
     @Option(names = "--chart", description = "draw peak memory per policy with the overhead beside it (.png or .svg)")
@@ -52,8 +55,8 @@ final class CompareMemoryCommand implements Callable<Integer> {
     @Option(names = "--real-memory", description = "also train NONE, EVERY_LAYER and BUDGET in child JVMs under one fixed heap "
             + "limit (-Xmx) chosen from the budget: NONE runs out of memory, the others fit")
     boolean realMemory;
-    @Option(names = "--heap", description = "heap limit for --real-memory, as 300000000 or 280MiB (default: the budget plus "
-            + "a quarter for the JVM's own, at most NONE's peak total)")
+    @Option(names = "--heap", description = "heap limit for --real-memory, as 300000000 or 280MiB (default: NONE's peak "
+            + "total, which NONE's tracked arrays alone fill)")
     String heap;
     @Option(names = "--json", description = "print one JSON array of rows")
     boolean json;
@@ -65,7 +68,9 @@ final class CompareMemoryCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         model.validate(spec.commandLine());
-        if (warmup < 0 || steps < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
+        if (warmup < 0 || steps < 1 || rounds < 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--steps and --rounds must be >= 1 and --warmup >= 0");
+        }
         Long budgetBytes = size("--budget", budget), heapBytes = size("--heap", heap);
         if (heapBytes != null && !realMemory) throw new CommandLine.ParameterException(spec.commandLine(), "--heap needs --real-memory");
         if (chart != null) {
@@ -78,10 +83,10 @@ final class CompareMemoryCommand implements Callable<Integer> {
         GptConfig c = model.config(256, 0f);
         Planner.Profile profile = profile(c);
         int layers = c.layers();
-        List<Policy> policies = List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers), Policy.selective(layers));
-        List<Map<String, Object>> rows = new ArrayList<>();
+        List<Policy> policies = new ArrayList<>(List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers),
+                Policy.selective(layers)));
         // Every code path is compiled before anything is timed, so that the first policy measured is not the one that
-        // pays for the JIT's warm-up (each policy still gets its own warm-up steps below).
+        // pays for the JIT's warm-up.
         if (warmup > 0) {
             for (Policy p : policies) {
                 try (var t = MemoryTracker.install(new MemoryTracker())) {
@@ -89,12 +94,38 @@ final class CompareMemoryCommand implements Callable<Integer> {
                 }
             }
         }
-        for (Policy p : policies) rows.add(measure(c, p, profile, null));
-        long nonePeak = (long) rows.get(0).get("peak_total_bytes"), everyPeak = (long) rows.get(1).get("peak_total_bytes");
-        long b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
-        Planner.Plan plan = Planner.plan(profile, b); // an infeasible --budget fails here, naming the smallest feasible one
-        System.err.println("plan: " + plan.describe());
-        rows.add(measure(c, plan.policy(), profile, b));
+        // Policies take turns, round after round: a slow spell of this noisy machine then falls on all of them instead
+        // of on whichever policy it happened to meet.
+        List<List<Double>> times = new ArrayList<>();
+        List<BenchCommand.Result> results = new ArrayList<>();
+        Planner.Plan plan = null;
+        long b = 0;
+        for (int round = 0; round < rounds; round++) {
+            for (int i = 0; i < policies.size(); i++) {
+                BenchCommand.Result r;
+                try (var t = MemoryTracker.install(new MemoryTracker())) {
+                    r = BenchCommand.run(c, model.batch, warmup, steps, seed, policies.get(i), null);
+                }
+                if (round == 0) {
+                    times.add(new ArrayList<>());
+                    results.add(r);
+                }
+                for (double ms : r.stepMs()) times.get(i).add(ms);
+                System.err.printf("round %d/%d %s: %.1f ms/step%n", round + 1, rounds, policies.get(i).name(), r.stepMsMedian());
+                if (plan == null && i == 3) { // the budget sits between the NONE and EVERY_LAYER peaks just measured
+                    long nonePeak = results.get(0).last().peakTotalBytes(), everyPeak = results.get(1).last().peakTotalBytes();
+                    b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
+                    plan = Planner.plan(profile, b); // an infeasible --budget fails here, naming the smallest feasible one
+                    System.err.println("plan: " + plan.describe());
+                    policies.add(plan.policy());
+                }
+            }
+        }
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int i = 0; i < policies.size(); i++) {
+            double[] all = times.get(i).stream().mapToDouble(Double::doubleValue).toArray();
+            rows.add(row(policies.get(i), results.get(i), BenchCommand.median(all), profile, i == policies.size() - 1 ? b : null));
+        }
         double baseMs = (double) rows.get(0).get("step_ms");
         for (Map<String, Object> row : rows) {
             row.put("overhead", BenchCommand.round((double) row.get("step_ms") / baseMs - 1));
@@ -102,7 +133,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
         }
         String failure = null;
         if (realMemory) {
-            long limit = heapBytes != null ? heapBytes : demoHeap(b, (long) rows.get(0).get("peak_total_bytes"));
+            long limit = heapBytes != null ? heapBytes : demoHeap((long) rows.get(0).get("peak_total_bytes"));
             failure = demonstrate(rows, b, limit);
         }
         if (chart != null) dev.memwall.io.AtomicFiles.write(chart, chart(rows, chart.getFileName().toString()));
@@ -129,11 +160,14 @@ final class CompareMemoryCommand implements Callable<Integer> {
     }
 
     /**
-     * The heap limit of the demonstration: what a step of the budget's size needs ({@link OutOfMemoryAdvice#heapFor}),
-     * but never more than NONE's measured peak total, so that NONE's tracked arrays alone do not fit.
+     * The heap limit of the demonstration: NONE's measured peak total, in whole MiB rounded down. NONE's tracked arrays
+     * alone fill it, so without checkpointing the step cannot fit, whatever the JVM needs besides; a plan for the
+     * budget, halfway down to EVERY_LAYER's peak, leaves the JVM the rest. (A limit closer to the budget, the budget
+     * plus a quarter, left the JVM too little on small models: with the parallel collector the usable heap is also
+     * smaller than -Xmx by a survivor space.)
      */
-    static long demoHeap(long budget, long nonePeak) {
-        return Math.min(OutOfMemoryAdvice.heapFor(budget), nonePeak);
+    static long demoHeap(long nonePeak) {
+        return nonePeak >> 20 << 20;
     }
 
     private Long size(String option, String text) {
@@ -213,16 +247,12 @@ final class CompareMemoryCommand implements Callable<Integer> {
         return new Tensor[]{Tensor.ints(ids, model.batch, c.context()), Tensor.ints(targets, model.batch, c.context())};
     }
 
-    private Map<String, Object> measure(GptConfig c, Policy p, Planner.Profile profile, Long budgetBytes) {
-        BenchCommand.Result r;
-        try (var t = MemoryTracker.install(new MemoryTracker())) {
-            r = BenchCommand.run(c, model.batch, warmup, steps, seed, p, null);
-        }
+    private static Map<String, Object> row(Policy p, BenchCommand.Result r, double stepMs, Planner.Profile profile, Long budgetBytes) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("policy", p.name());
         row.put("peak_activation_bytes", r.last().peakBytes().get(Category.ACTIVATION));
         row.put("peak_total_bytes", r.last().peakTotalBytes());
-        row.put("step_ms", BenchCommand.round(r.stepMsMedian()));
+        row.put("step_ms", BenchCommand.round(stepMs));
         row.put("predicted_activation_bytes", Planner.predictPeak(profile, p));
         row.put("predicted_peak_bytes", Planner.predictTotal(profile, p));
         row.put("recompute_ms", Planner.recomputeTime(profile, p));
@@ -230,8 +260,6 @@ final class CompareMemoryCommand implements Callable<Integer> {
             row.put("budget_bytes", budgetBytes);
             row.put("plan", p.describe());
         }
-        System.err.printf("%s: %.1f ms/step, peak activations %.1f MiB%n", p.name(), r.stepMsMedian(),
-                r.last().peakBytes().get(Category.ACTIVATION) / 1048576.0);
         return row;
     }
 

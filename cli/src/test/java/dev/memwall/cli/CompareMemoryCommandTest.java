@@ -13,7 +13,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 class CompareMemoryCommandTest {
     private static final String[] TINY = {"compare-memory", "--layers", "3", "--dim", "32", "--heads", "2", "--ctx", "16",
-            "--batch", "2", "--warmup", "1", "--steps", "1"};
+            "--batch", "2", "--warmup", "1", "--steps", "1", "--rounds", "2"};
 
     private static JsonNode rows(CliRunner.Result r) throws Exception {
         List<String> lines = r.outLines();
@@ -82,16 +82,16 @@ class CompareMemoryCommandTest {
      */
     @Test
     void realMemoryNoneRunsOutOfHeapWhileEveryLayerAndBudgetTrain() throws Exception {
-        CliRunner.Result r = CliRunner.run("compare-memory", "--layers", "4", "--dim", "128", "--heads", "4", "--ctx", "128",
-                "--batch", "16", "--warmup", "0", "--steps", "1", "--real-memory", "--json");
+        CliRunner.Result r = CliRunner.run("compare-memory", "--layers", "6", "--dim", "128", "--heads", "4", "--ctx", "128",
+                "--batch", "16", "--warmup", "0", "--steps", "1", "--rounds", "1", "--real-memory", "--json");
         assertThat(r.exit()).as(r.toString()).isZero();
         JsonNode rows = rows(r);
         JsonNode none = rows.get(0), every = rows.get(1), budget = rows.get(4);
         long limit = none.get("heap_limit_bytes").asLong();
         assertThat(limit).isEqualTo(every.get("heap_limit_bytes").asLong()).isEqualTo(budget.get("heap_limit_bytes").asLong());
-        long wanted = CompareMemoryCommand.demoHeap(budget.get("budget_bytes").asLong(), none.get("peak_total_bytes").asLong());
+        long wanted = CompareMemoryCommand.demoHeap(none.get("peak_total_bytes").asLong());
         assertThat(limit).isEqualTo((wanted + (1 << 20) - 1) >> 20 << 20) // whole MiB for -Xmx
-                .isLessThan(none.get("peak_total_bytes").asLong()); // so NONE's tracked arrays alone do not fit
+                .isLessThanOrEqualTo(none.get("peak_total_bytes").asLong()); // NONE's tracked arrays alone fill it
 
         assertThat(none.get("child_trained").asBoolean()).as(none.toString()).isFalse();
         assertThat(none.get("child_exit_code").asInt()).isEqualTo(1);
