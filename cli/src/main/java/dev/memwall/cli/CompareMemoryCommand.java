@@ -35,6 +35,8 @@ import java.util.concurrent.Callable;
         description = "Peak memory and step time of the GPT benchmark model under each checkpointing policy.")
 final class CompareMemoryCommand implements Callable<Integer> {
     private static final int DEMO_STEPS = 2;
+    /** Steps per policy before anything is timed: C2 compiles the kernels of a GPT step over its first few steps. */
+    private static final int JIT_WARMUP_STEPS = 3;
 
     @Mixin
     ModelOptions model = new ModelOptions();
@@ -44,10 +46,10 @@ final class CompareMemoryCommand implements Callable<Integer> {
     @Option(names = "--warmup", description = "untimed steps per policy and round (default: ${DEFAULT-VALUE})")
     int warmup = 1;
     @Option(names = "--steps", description = "timed steps per policy and round (default: ${DEFAULT-VALUE})")
-    int steps = 3;
+    int steps = 2;
     @Option(names = "--rounds", description = "rounds over all policies; a policy's step time is the median of its timed "
             + "steps in all rounds (default: ${DEFAULT-VALUE})")
-    int rounds = 3;
+    int rounds = 4;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
     @Option(names = "--chart", description = "draw peak memory per policy with the overhead beside it (.png or .svg)")
@@ -90,7 +92,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
         if (warmup > 0) {
             for (Policy p : policies) {
                 try (var t = MemoryTracker.install(new MemoryTracker())) {
-                    BenchCommand.run(c, model.batch, 0, warmup, seed, p, null);
+                    BenchCommand.run(c, model.batch, 0, JIT_WARMUP_STEPS, seed, p, null);
                 }
             }
         }
