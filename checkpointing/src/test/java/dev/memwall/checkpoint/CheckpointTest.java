@@ -144,6 +144,36 @@ class CheckpointTest {
     }
 
     @Test
+    void aCheckpointedModuleKeepsItsNamesAndGradientsAndSavesOnlyItsInput() {
+        GptConfig c = new GptConfig(40, 8, 16, 2, 1, 0f);
+        dev.memwall.nn.Block block = new Gpt(c, new Rng(2)).blocks().get(0);
+        Checkpointed<dev.memwall.nn.Block> wrapped = new Checkpointed<>(block, dev.memwall.nn.Block::forward, List.of());
+        assertThat(wrapped.namedParameters().keySet()).isEqualTo(block.namedParameters().keySet()).contains("ln1.weight", "qkv.weight");
+        Tensor x = Tensor.randn(new Rng(3), 1f, 2, 8, 16).requiresGrad(true);
+        float[][] plain = blockGrads(block, x, false), checkpointed = blockGrads(wrapped, x, true);
+        for (int k = 0; k < plain.length; k++) assertThat(checkpointed[k]).containsExactly(plain[k]);
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker); Scope s = Scope.open()) {
+            Tensor in = Tensor.of(x.toFloatArray(), x.shape()).requiresGrad(true); // counted by this tracker
+            Tensor y = wrapped.forward(in);
+            assertThat(tracker.current(Category.ACTIVATION)).isEqualTo(in.bytes());
+            F.sumAll(y).backward();
+            assertThat(tracker.current(Category.ACTIVATION)).isZero();
+        }
+    }
+
+    private static float[][] blockGrads(dev.memwall.nn.Module m, Tensor x, boolean wrapped) {
+        m.zeroGrad();
+        try (Scope s = Scope.open()) {
+            Tensor y = wrapped ? ((Checkpointed<?>) m).forward(x) : ((dev.memwall.nn.Block) m).forward(x);
+            Tensor gx = Engine.grad(F.sumAll(F.mul(y, y)), x, false);
+            List<float[]> out = new ArrayList<>();
+            out.add(gx.toFloatArray());
+            return out.toArray(new float[0][]);
+        }
+    }
+
+    @Test
     void nestedCheckpointsAndFunctionsWork() {
         Tensor x = Tensor.of(new float[]{0.5f, -1f, 2f}, 3).requiresGrad(true);
         Tensor plain = F.sumAll(F.tanh(F.mul(F.exp(x), x)));
