@@ -119,6 +119,9 @@ public final class Recompute {
             List<Ref> pending;
             try {
                 y = fn.apply(in);
+            } catch (RuntimeException | Error e) {
+                undo(kept);
+                throw e;
             } finally {
                 pending = frames.pop();
             }

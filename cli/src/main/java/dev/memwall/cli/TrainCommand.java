@@ -106,8 +106,9 @@ final class TrainCommand implements Callable<Integer> {
         // same as without checkpointing (and as a resumed run's).
         Rng sampleRng = new Rng(seed + 2);
         Batch sample = task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng);
+        dev.memwall.checkpoint.Policy policy;
         try {
-            CheckpointOption.install(checkpoint, model, sample, CheckpointOption.adamStateBytes(model), System.err);
+            policy = CheckpointOption.install(checkpoint, model, sample, CheckpointOption.adamStateBytes(model), System.err);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
@@ -192,6 +193,7 @@ final class TrainCommand implements Callable<Integer> {
             if (task != null) out.put("eval_accuracy", finite(evalAcc));
             out.put("tokens_per_s", millis > 0 ? Math.round(tokens / (millis / 1000)) : 0);
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
+            out.put("checkpoint", policy.describe());
             out.put("evals", evals);
             System.out.println(Json.line(out));
         }

@@ -44,6 +44,10 @@ class CheckpointOptionTest {
         double loss = plain.lastJson().get("final_loss").asDouble();
         assertThat(selective.lastJson().get("final_loss").asDouble()).isEqualTo(loss);
         assertThat(budget.lastJson().get("final_loss").asDouble()).isEqualTo(loss);
+        assertThat(plain.lastJson().get("checkpoint").asText()).isEqualTo("NONE: keep [0, 2)");
+        assertThat(selective.lastJson().get("checkpoint").asText()).isEqualTo("SELECTIVE: selective [0, 2)");
+        assertThat(budget.lastJson().get("checkpoint").asText()).startsWith("BUDGET(104857600): ");
+        assertThat(budget.lastJson().get("peak_bytes").get("total").asLong()).isLessThanOrEqualTo(100L << 20);
     }
 
     @Test
