@@ -35,7 +35,8 @@ public final class CrossEntropyKernel {
                     continue;
                 }
                 float lse = Softmax.logSumExp(x, xi, n);
-                for (int j = 0; j < n; j++) dx[di + j] = (float) Math.exp(x[xi + j] - lse) * s;
+                FastExp.expSum(x, xi, 1f, lse, dx, di, n);
+                for (int j = 0; j < n; j++) dx[di + j] *= s;
                 dx[di + tr] -= s;
             }
         });

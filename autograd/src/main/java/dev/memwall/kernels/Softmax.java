@@ -1,6 +1,9 @@
 package dev.memwall.kernels;
 
-/** Softmax and log-softmax over the last axis of a [rows, n] array, forward and backward; rows split over cores. */
+/**
+ * Softmax and log-softmax over the last axis of a [rows, n] array, forward and backward; rows split over cores.
+ * Exponentials go through {@link FastExp} (vectorized; within 2 ulp of {@link Math#exp}).
+ */
 public final class Softmax {
     private Softmax() {
     }
@@ -11,13 +14,7 @@ public final class Softmax {
                 int xi = offX + r * n, yi = offY + r * n;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < n; j++) max = Math.max(max, x[xi + j]);
-                float sum = 0f;
-                for (int j = 0; j < n; j++) {
-                    float e = (float) Math.exp(x[xi + j] - max);
-                    y[yi + j] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
+                float inv = 1f / FastExp.expSum(x, xi, 1f, max, y, yi, n);
                 for (int j = 0; j < n; j++) y[yi + j] *= inv;
             }
         });
@@ -52,7 +49,8 @@ public final class Softmax {
                 int yi = offY + r * n, gi = offG + r * n, di = offDx + r * n;
                 float sum = 0f;
                 for (int j = 0; j < n; j++) sum += g[gi + j];
-                for (int j = 0; j < n; j++) dx[di + j] = g[gi + j] - (float) Math.exp(y[yi + j]) * sum;
+                FastExp.expSum(y, yi, 1f, 0f, dx, di, n); // dx = exp(y) first
+                for (int j = 0; j < n; j++) dx[di + j] = g[gi + j] - dx[di + j] * sum;
             }
         });
     }
@@ -61,9 +59,7 @@ public final class Softmax {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < n; j++) max = Math.max(max, x[off + j]);
         if (max == Float.NEGATIVE_INFINITY) return max;
-        float sum = 0f;
-        for (int j = 0; j < n; j++) sum += (float) Math.exp(x[off + j] - max);
-        return max + (float) Math.log(sum);
+        return max + (float) Math.log(FastExp.expSum(x, off, 1f, max, null, 0, n));
     }
 
     /**
@@ -76,13 +72,7 @@ public final class Softmax {
                 int i = row % t, xi = offX + row * t, yi = offY + row * t;
                 float max = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j <= i; j++) max = Math.max(max, x[xi + j] * scale);
-                float sum = 0f;
-                for (int j = 0; j <= i; j++) {
-                    float e = (float) Math.exp(x[xi + j] * scale - max);
-                    y[yi + j] = e;
-                    sum += e;
-                }
-                float inv = 1f / sum;
+                float inv = 1f / FastExp.expSum(x, xi, scale, max, y, yi, i + 1);
                 for (int j = 0; j <= i; j++) y[yi + j] *= inv;
                 java.util.Arrays.fill(y, yi + i + 1, yi + t, 0f);
             }
