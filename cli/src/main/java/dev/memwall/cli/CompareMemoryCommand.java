@@ -84,6 +84,13 @@ final class CompareMemoryCommand implements Callable<Integer> {
         }
         GptConfig c = model.config(256, 0f);
         Planner.Profile profile = profile(c);
+        if (budgetBytes != null) { // an infeasible budget is a bad argument: say so before minutes of measuring
+            try {
+                Planner.plan(profile, budgetBytes);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--budget: " + e.getMessage());
+            }
+        }
         int layers = c.layers();
         List<Policy> policies = new ArrayList<>(List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers),
                 Policy.selective(layers)));
@@ -117,7 +124,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
                 if (plan == null && i == 3) { // the budget sits between the NONE and EVERY_LAYER peaks just measured
                     long nonePeak = results.get(0).last().peakTotalBytes(), everyPeak = results.get(1).last().peakTotalBytes();
                     b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
-                    plan = Planner.plan(profile, b); // an infeasible --budget fails here, naming the smallest feasible one
+                    plan = Planner.plan(profile, b);
                     System.err.println("plan: " + plan.describe());
                     policies.add(plan.policy());
                 }
