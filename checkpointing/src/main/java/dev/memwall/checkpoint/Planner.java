@@ -27,9 +27,12 @@ import java.util.Map;
  * peak fits the budget minus {@code other}.
  */
 public final class Planner {
-    /** Measured costs of the chain; see the class comment. Byte figures are exact tracker counts, times in ms. */
+    /**
+     * Measured costs of the chain; see the class comment. Byte figures are exact tracker counts, times in ms;
+     * {@code stepTime} is a forward and backward pass without recomputation, the yardstick of predicted overheads.
+     */
     public record Profile(long[] saved, long[] input, double[] time, long[] selectiveSaved, long[] selectiveExtra,
-                          double[] selectiveTime, long base, long head, long other) {
+                          double[] selectiveTime, long base, long head, long other, double stepTime) {
         public int layers() {
             return saved.length;
         }
@@ -39,10 +42,17 @@ public final class Planner {
      * A chosen policy with its predictions: the activation peak (exact under the cost model) and the total (an upper
      * bound: the activation peak plus the most everything else took).
      */
-    public record Plan(Policy policy, long predictedActivation, long predictedTotal, double recomputeTime, long budget) {
+    public record Plan(Policy policy, long predictedActivation, long predictedTotal, double recomputeTime, double stepTime,
+                       long budget) {
+        /** Recomputation over the profiled forward and backward time: the predicted step-time overhead. */
+        public double predictedOverhead() {
+            return stepTime > 0 ? recomputeTime / stepTime : Double.NaN;
+        }
+
         public String describe() {
             return String.format("%s; predicted peak: activations %,d bytes, total at most %,d bytes (budget %,d); "
-                    + "recomputation %.1f ms per step", policy.describe(), predictedActivation, predictedTotal, budget, recomputeTime);
+                    + "recomputation %.1f ms per step, predicted overhead %+.0f%%", policy.describe(), predictedActivation,
+                    predictedTotal, budget, recomputeTime, 100 * predictedOverhead());
         }
     }
 
@@ -104,7 +114,7 @@ public final class Planner {
         List<int[]> segs = new ArrayList<>();
         for (State s = end; s.prev != null; s = s.prev) segs.add(0, new int[]{s.from, s.to, s.mode});
         Policy policy = new Policy(String.format("BUDGET(%d)", budget), merge(segs));
-        return new Plan(policy, predictPeak(p, policy), predictTotal(p, policy), end.cost, budget);
+        return new Plan(policy, predictPeak(p, policy), predictTotal(p, policy), end.cost, p.stepTime(), budget);
     }
 
     /** The least predicted total over all policies: the smallest budget {@link #plan} accepts (bisection). */

@@ -40,6 +40,7 @@ public final class Profiler {
         java.util.Arrays.fill(time, Double.MAX_VALUE);
         java.util.Arrays.fill(selTime, Double.MAX_VALUE);
         long[] marks = new long[3];
+        double stepTime = 0;
         // Profiling draws dropout masks; the generators are put back so that training is the same with or without it.
         List<dev.memwall.rng.Rng> generators = List.of(dev.memwall.rng.Rng.defaultRng(), model.dropoutRng());
         List<dev.memwall.rng.Rng.State> states = generators.stream().map(dev.memwall.rng.Rng::state).toList();
@@ -103,12 +104,16 @@ public final class Profiler {
             Checkpointing.install(model, Policy.everyLayer(n));
             for (int step = 0; step < 2; step++) {
                 tracker.resetPeaks();
+                long t0 = System.nanoTime();
                 try (Scope s = Scope.open()) {
                     model.loss(ids, targets).backward();
                 }
+                stepTime = (System.nanoTime() - t0) / 1e6;
                 marks[2] = tracker.peakExcluding(Category.ACTIVATION);
                 model.zeroGrad();
             }
+            // The same step without recomputation: take away the blocks' forward time that EVERY_LAYER repeats.
+            stepTime = Math.max(0, stepTime - forwardTime(time));
         } finally {
             model.blockRunner(previous);
             for (int k = 0; k < generators.size(); k++) generators.get(k).restore(states.get(k));
@@ -116,13 +121,17 @@ public final class Profiler {
         // A block's input turns into an activation when its first layer norm saves it, so saved[i] includes it:
         // exactly the "full" bytes the planner needs, with the input counted once.
         return new Planner.Profile(saved, input, time, selSaved, selExtra, selTime, marks[0], marks[1] - marks[0],
-                marks[2] + extraBytes);
+                marks[2] + extraBytes, stepTime);
     }
 
     /** The forward time of all blocks in a profile, for overhead predictions. */
     public static double forwardTime(Planner.Profile p) {
+        return forwardTime(p.time());
+    }
+
+    private static double forwardTime(double[] time) {
         double t = 0;
-        for (double x : p.time()) t += x;
+        for (double x : time) t += x;
         return t;
     }
 }

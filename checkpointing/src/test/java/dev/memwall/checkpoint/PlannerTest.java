@@ -25,7 +25,7 @@ class PlannerTest {
         java.util.Arrays.fill(sel, saved / 2);
         java.util.Arrays.fill(extra, saved / 4);
         java.util.Arrays.fill(st, time / 4);
-        return new Planner.Profile(s, in, t, sel, extra, st, base, head, other);
+        return new Planner.Profile(s, in, t, sel, extra, st, base, head, other, 100);
     }
 
     /** Every segmentation with every mode per segment (keep, checkpoint, selective): the planner must match the best. */
@@ -70,7 +70,7 @@ class PlannerTest {
                 time[i] = 1 + r.nextInt(9);
                 selTime[i] = r.nextInt((int) time[i] + 1);
             }
-            Planner.Profile p = new Planner.Profile(saved, input, time, sel, extra, selTime, r.nextInt(30), r.nextInt(100), r.nextInt(500));
+            Planner.Profile p = new Planner.Profile(saved, input, time, sel, extra, selTime, r.nextInt(30), r.nextInt(100), r.nextInt(500), 50);
             long none = Planner.predictTotal(p, Policy.none(layers));
             long budget = Planner.minimumFeasible(p) + r.nextInt((int) Math.max(1, none - Planner.minimumFeasible(p) + 1));
             Planner.Plan plan = Planner.plan(p, budget);
@@ -97,6 +97,8 @@ class PlannerTest {
         assertThat(Planner.plan(p, min).predictedTotal()).isEqualTo(min);
         // a budget below what parameters and the rest take is infeasible whatever is recomputed
         assertThatThrownBy(() -> Planner.plan(p, 999)).hasMessageContaining("smallest feasible budget");
+        assertThat(Planner.plan(p, min).predictedOverhead()).isEqualTo(Planner.plan(p, min).recomputeTime() / 100);
+        assertThat(Planner.plan(p, min).describe()).contains("predicted overhead +");
         // a generous budget recomputes nothing
         assertThat(Planner.plan(p, 100_000).recomputeTime()).isZero();
         assertThat(Planner.plan(p, 100_000).policy().checkpointsAnything()).isFalse();
@@ -117,6 +119,7 @@ class PlannerTest {
                 profile = Profiler.profile(model, Tensor.ints(ids, b, c.context()), Tensor.ints(ids, b, c.context()), 0);
             }
             assertThat(tracker.current(Category.ACTIVATION)).isZero();
+            assertThat(profile.stepTime()).isPositive();
             assertThat(tracker.current(Category.TEMPORARY)).as("profiling leaves nothing behind").isEqualTo(temporaryBefore);
             long paramBytes = 0;
             for (Tensor t : model.parameters()) paramBytes += t.bytes();

@@ -100,11 +100,13 @@ final class BenchCommand implements Callable<Integer> {
         }
 
         String summary() {
-            return String.format("GPT L=%d D=%d H=%d B=%d T=%d (%,d params): %.1f ms/step median, %,.0f tokens/s, %.1f model GFLOP/s, "
-                            + "sgemm peak %.1f GFLOP/s, MFU %.1f%%, peak %s MiB (activations %s MiB), JVM heap peak %s MiB",
-                    config.layers(), config.dim(), config.heads(), batch, config.context(), params, stepMsMedian, tokensPerS,
-                    modelGflops, sgemmPeakGflops, 100 * modelGflops / sgemmPeakGflops, mib(last.peakTotalBytes()),
-                    mib(last.peakBytes().get(Category.ACTIVATION)), mib(jvmHeapPeak));
+            String mfu = Double.isNaN(sgemmPeakGflops) ? "" : String.format("sgemm peak %.1f GFLOP/s, MFU %.1f%%, ",
+                    sgemmPeakGflops, 100 * modelGflops / sgemmPeakGflops);
+            return String.format("GPT L=%d D=%d H=%d B=%d T=%d (%,d params), %s: %.1f ms/step median, %,.0f tokens/s, "
+                            + "%.1f model GFLOP/s, %speak %s MiB (activations %s MiB), JVM heap peak %s MiB",
+                    config.layers(), config.dim(), config.heads(), batch, config.context(), params, policy.name(), stepMsMedian,
+                    tokensPerS, modelGflops, mfu, mib(last.peakTotalBytes()), mib(last.peakBytes().get(Category.ACTIVATION)),
+                    mib(jvmHeapPeak));
         }
     }
 
