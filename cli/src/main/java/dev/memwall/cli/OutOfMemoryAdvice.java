@@ -57,7 +57,7 @@ final class OutOfMemoryAdvice {
         String head = String.format("out of memory: the Java heap limit is %s (-Xmx)", mib(max));
         if (w == null) return head + " (" + e.getMessage() + "); give the JVM more heap";
         ArrayCache.clear();
-        long room = budgetFor(max);
+        long room = budgetFor(max) >> 20 << 20; // whole MiB, as the BUDGET it suggests is written
         try (var tracker = MemoryTracker.install(new MemoryTracker()); Scope s = Scope.open()) {
             Gpt model = new Gpt(w.config(), new Rng(0));
             Planner.Profile profile = Profiler.profile(model, w.sample().idsTensor(), w.sample().targetsTensor(),
@@ -74,7 +74,7 @@ final class OutOfMemoryAdvice {
                 long total = Planner.predictTotal(profile, p);
                 if (total <= room && !p.name().equals(ran)) fit.add(String.format("%s (up to %s)", p.name(), mib(total)));
             }
-            if (Planner.minimumFeasible(profile) <= room) {
+            if (room > 0 && Planner.minimumFeasible(profile) <= room) {
                 Planner.Plan plan = Planner.plan(profile, room);
                 fit.add(String.format("BUDGET(%dMiB) (least recomputation for this heap: %s)", room >> 20, plan.policy().describe()));
             }
