@@ -34,9 +34,9 @@ public final class CrossEntropyKernel {
                     java.util.Arrays.fill(dx, di, di + n, 0f);
                     continue;
                 }
-                float lse = Softmax.logSumExp(x, xi, n);
-                FastExp.expSum(x, xi, 1f, lse, dx, di, n);
-                for (int j = 0; j < n; j++) dx[di + j] *= s;
+                // softmax(x)·s in one pass of exp: e^(x − max), scaled by s over their sum
+                float f = s / FastExp.expSum(x, xi, 1f, Softmax.rowMax(x, xi, n), dx, di, n);
+                for (int j = 0; j < n; j++) dx[di + j] *= f;
                 dx[di + tr] -= s;
             }
         });

@@ -12,9 +12,7 @@ public final class Softmax {
         Parallel.range(rows, 3L * n, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int xi = offX + r * n, yi = offY + r * n;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j < n; j++) max = Math.max(max, x[xi + j]);
-                float inv = 1f / FastExp.expSum(x, xi, 1f, max, y, yi, n);
+                float inv = 1f / FastExp.expSum(x, xi, 1f, rowMax(x, xi, n), y, yi, n);
                 for (int j = 0; j < n; j++) y[yi + j] *= inv;
             }
         });
@@ -55,9 +53,14 @@ public final class Softmax {
         });
     }
 
-    public static float logSumExp(float[] x, int off, int n) {
+    public static float rowMax(float[] x, int off, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < n; j++) max = Math.max(max, x[off + j]);
+        return max;
+    }
+
+    public static float logSumExp(float[] x, int off, int n) {
+        float max = rowMax(x, off, n);
         if (max == Float.NEGATIVE_INFINITY) return max;
         return max + (float) Math.log(FastExp.expSum(x, off, 1f, max, null, 0, n));
     }

@@ -84,32 +84,47 @@ public record Policy(String name, List<int[]> segments) {
     }
 
     /**
-     * The byte budget of {@code BUDGET(bytes)} or {@code BUDGET:bytes} (digits, optionally with a K/M/G/KiB/MiB/GiB
-     * suffix), or null when {@code text} is not a BUDGET policy.
+     * The byte budget of {@code BUDGET(bytes)} or {@code BUDGET:bytes} (a size as {@link #parseBytes} reads it), or
+     * null when {@code text} is not a BUDGET policy.
      *
      * @throws IllegalArgumentException for a BUDGET with a malformed or non-positive size
      */
     public static Long parseBudget(String text) {
         String t = text.trim().toUpperCase(java.util.Locale.ROOT);
         if (!t.startsWith("BUDGET")) return null;
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("BUDGET[(:]\\s*([0-9_,]+)\\s*(K|M|G|KB|MB|GB|KIB|MIB|GIB)?\\s*\\)?").matcher(t);
-        if (!m.matches()) {
-            throw new IllegalArgumentException("BUDGET needs a size in bytes, as BUDGET(300000000), BUDGET(300MiB) or BUDGET:300M; got '" + text + "'");
-        }
-        long n;
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("BUDGET(?:\\((.*)\\)|:(.*))").matcher(t);
         try {
-            n = Long.parseLong(m.group(1).replace("_", "").replace(",", ""));
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("BUDGET size out of range in '" + text + "'");
+            if (!m.matches()) throw new IllegalArgumentException("no size");
+            return parseBytes(m.group(1) != null ? m.group(1) : m.group(2));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("BUDGET needs a positive size in bytes, as BUDGET(300000000), BUDGET(300MiB) "
+                    + "or BUDGET:300M; got '" + text + "'");
         }
-        String unit = m.group(2) == null ? "" : m.group(2);
-        long scale = switch (unit) {
+    }
+
+    /**
+     * A positive size in bytes: digits (with optional {@code _} or {@code ,} separators) and an optional K/M/G,
+     * KB/MB/GB or KiB/MiB/GiB suffix, all binary multiples.
+     *
+     * @throws IllegalArgumentException when {@code text} is not such a size or does not fit in a long
+     */
+    public static long parseBytes(String text) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\s*([0-9_,]+)\\s*(K|M|G|KB|MB|GB|KIB|MIB|GIB)?\\s*")
+                .matcher(text.toUpperCase(java.util.Locale.ROOT));
+        if (!m.matches()) throw new IllegalArgumentException("not a size in bytes: '" + text + "'");
+        long scale = switch (m.group(2) == null ? "" : m.group(2)) {
             case "K", "KB", "KIB" -> 1L << 10;
             case "M", "MB", "MIB" -> 1L << 20;
             case "G", "GB", "GIB" -> 1L << 30;
             default -> 1L;
         };
-        if (n <= 0 || n > Long.MAX_VALUE / scale) throw new IllegalArgumentException("BUDGET size must be positive and below 2^63 bytes: '" + text + "'");
+        long n;
+        try {
+            n = Long.parseLong(m.group(1).replace("_", "").replace(",", ""));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("size out of range: '" + text + "'");
+        }
+        if (n <= 0 || n > Long.MAX_VALUE / scale) throw new IllegalArgumentException("size must be positive and below 2^63 bytes: '" + text + "'");
         return n * scale;
     }
 

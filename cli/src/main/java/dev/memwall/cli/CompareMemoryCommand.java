@@ -94,6 +94,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
         int layers = c.layers();
         List<Policy> policies = new ArrayList<>(List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.sqrt(layers),
                 Policy.selective(layers)));
+        int named = policies.size(); // BUDGET joins once NONE's and EVERY_LAYER's peaks are known
         // Every code path is compiled before anything is timed, so that the first policy measured is not the one that
         // pays for the JIT's warm-up.
         if (warmup > 0) {
@@ -121,7 +122,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
                 }
                 for (double ms : r.stepMs()) times.get(i).add(ms);
                 System.err.printf("round %d/%d %s: %.1f ms/step%n", round + 1, rounds, policies.get(i).name(), r.stepMsMedian());
-                if (plan == null && i == 3) { // the budget sits between the NONE and EVERY_LAYER peaks just measured
+                if (plan == null && i == named - 1) { // the budget sits between the NONE and EVERY_LAYER peaks measured
                     long nonePeak = results.get(0).last().peakTotalBytes(), everyPeak = results.get(1).last().peakTotalBytes();
                     b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
                     plan = Planner.plan(profile, b);
@@ -182,7 +183,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
     private Long size(String option, String text) {
         if (text == null) return null;
         try {
-            return Policy.parseBudget("BUDGET(" + text + ")");
+            return Policy.parseBytes(text);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), option + " must be a positive size in bytes (or with K/M/G, "
                     + "KiB/MiB/GiB), got '" + text + "'");
