@@ -71,61 +71,79 @@ public final class Engine {
             }
         }
         Tensor[] captured = inputs == null ? null : new Tensor[inputs.length];
-
-        // Seed: one gradient per output, keyed by the node (or leaf) it flows into.
         Map<Object, Tensor> pending = new IdentityHashMap<>();
-        List<Node> roots = new ArrayList<>();
-        for (int k = 0; k < outputs.length; k++) {
-            Tensor out = outputs[k];
-            out.checkAlive("backward");
-            if (!out.requiresGrad) {
-                throw new IllegalStateException("element " + k + " of outputs does not require grad and has no grad_fn");
+        try {
+            // Seed: one gradient per output, keyed by the node (or leaf) it flows into.
+            List<Node> roots = new ArrayList<>();
+            for (int k = 0; k < outputs.length; k++) {
+                Tensor out = outputs[k];
+                out.checkAlive("backward");
+                if (!out.requiresGrad) {
+                    throw new IllegalStateException("element " + k + " of outputs does not require grad and has no grad_fn");
+                }
+                Tensor given = gradOutputs == null ? null : gradOutputs[k];
+                if (given != null && !java.util.Arrays.equals(given.shape(), out.shape())) {
+                    throw new IllegalArgumentException("backward: gradient shape " + Shape.str(given.shape())
+                            + " does not match output shape " + Shape.str(out.shape()));
+                }
+                // share(), not alias(): the handle belongs to the open scope, so it is released even when it ends up
+                // returned (an output that is also an input) or the run fails.
+                Tensor g = given == null ? seed(out) : given.share();
+                deliver(key(out), g, pending, inputIndex, captured, create);
+                if (out.gradFn != null) roots.add(out.gradFn);
             }
-            Tensor g = gradOutputs == null || gradOutputs[k] == null ? seed(out) : gradOutputs[k].alias();
-            if (!java.util.Arrays.equals(g.shape(), out.shape())) {
-                throw new IllegalArgumentException("backward: gradient shape " + Shape.str(g.shape())
-                        + " does not match output shape " + Shape.str(out.shape()));
-            }
-            Object key = out.gradFn != null ? out.gradFn : out.gradKey;
-            deliver(key, g, pending, inputIndex, captured, create);
-            if (out.gradFn != null) roots.add(out.gradFn);
-        }
 
-        List<Node> order = topologicalOrder(roots, inputIndex);
-        Set<Node> needed = inputs == null ? null : neededNodes(order, inputIndex);
-        for (Node node : order) {
-            Tensor g = pending.remove(node);
-            if (g == null || (needed != null && !needed.contains(node)) || inputIndex.containsKey(node)) {
-                if (g != null) g.releaseIfAlive(); // a node that does not run keeps what it saved
-                continue;
+            List<Node> order = topologicalOrder(roots);
+            Set<Node> reaching = inputs == null ? null : nodesReachingInputs(order, inputIndex);
+            for (Node node : order) {
+                Tensor g = pending.remove(node);
+                if (g == null) continue;
+                boolean runs = reaching == null || reaching.contains(node);
+                Integer in = inputIndex.get(node);
+                if (in != null) {
+                    // Every consumer of the node has run, so g is its whole gradient. Like torch.autograd.grad, the
+                    // node still runs when another input lies behind it (grad wrt h = f(x) and x).
+                    captured[in] = runs ? g.share() : g;
+                    if (!runs) continue;
+                } else if (!runs) {
+                    g.releaseIfAlive(); // a node that does not run keeps what it saved
+                    continue;
+                }
+                long t0 = OpProfile.enabled() ? System.nanoTime() : 0;
+                Tensor[] grads;
+                try {
+                    grads = node.apply(g, create);
+                } finally {
+                    g.releaseIfAlive();
+                }
+                if (t0 != 0) OpProfile.record(node.name(), System.nanoTime() - t0);
+                for (int k = 0; k < grads.length; k++) {
+                    Tensor gk = grads[k];
+                    if (gk == null) continue;
+                    Object edge = node.edges[k];
+                    if (edge == null) {
+                        gk.releaseIfAlive();
+                    } else {
+                        deliver(edge, gk, pending, inputIndex, captured, create);
+                    }
+                }
+                if (!retain) node.freeSaved();
             }
-            long t0 = OpProfile.enabled() ? System.nanoTime() : 0;
-            Tensor[] grads = node.apply(g, create);
-            if (t0 != 0) OpProfile.record(node.name(), System.nanoTime() - t0);
-            g.releaseIfAlive();
-            for (int k = 0; k < grads.length; k++) {
-                Tensor gk = grads[k];
-                if (gk == null) continue;
-                Object edge = node.edges[k];
-                if (edge == null) {
-                    gk.releaseIfAlive();
-                } else {
-                    deliver(edge, gk, pending, inputIndex, captured, create);
+            if (inputs == null) return new Tensor[0];
+            for (int k = 0; k < inputs.length; k++) {
+                int first = inputIndex.get(key(inputs[k]));
+                if (first != k && captured[first] != null) captured[k] = captured[first].share();
+                if (captured[k] == null && !allowUnused) {
+                    throw new IllegalStateException("grad: input " + k + " was not used to compute the outputs (pass allowUnused=true)");
                 }
             }
-            if (!retain) node.freeSaved();
+            Tensor[] result = captured;
+            captured = null;
+            return result;
+        } finally {
+            for (Tensor left : pending.values()) left.releaseIfAlive();
+            if (captured != null) for (Tensor c : captured) if (c != null) c.releaseIfAlive(); // failed: nothing is returned
         }
-        for (Tensor left : pending.values()) left.releaseIfAlive();
-
-        if (inputs == null) return new Tensor[0];
-        for (int k = 0; k < inputs.length; k++) {
-            Integer first = inputIndex.get(key(inputs[k]));
-            if (first != k) captured[k] = captured[first].alias();
-            if (captured[k] == null && !allowUnused) {
-                throw new IllegalStateException("grad: input " + k + " was not used to compute the outputs (pass allowUnused=true)");
-            }
-        }
-        return captured;
     }
 
     private static Object key(Tensor t) {
@@ -140,15 +158,19 @@ public final class Engine {
         return Tensor.full(1f, out.shape());
     }
 
-    /** Hands gradient {@code g} to a node, a captured input or a leaf's {@code .grad}, taking ownership of {@code g}. */
+    /**
+     * Hands gradient {@code g} to a node (summed until the node runs), a leaf input of {@code grad()} or a leaf's
+     * {@code .grad}, taking ownership of {@code g}. Node inputs of {@code grad()} are captured when they come up in
+     * order, once all their gradient has arrived.
+     */
     private static void deliver(Object target, Tensor g, Map<Object, Tensor> pending, Map<Object, Integer> inputIndex,
                                 Tensor[] captured, boolean create) {
         Integer in = inputIndex.get(target);
-        if (in != null) {
-            captured[in] = captured[in] == null ? g : accumulate(captured[in], g, create);
-        } else if (target instanceof Node) {
+        if (target instanceof Node) {
             Tensor prev = pending.get(target);
             pending.put(target, prev == null ? g : accumulate(prev, g, create));
+        } else if (in != null) {
+            captured[in] = captured[in] == null ? g : accumulate(captured[in], g, create);
         } else if (captured == null) {
             accumulateLeaf((Tensor) target, g, create);
         } else {
@@ -173,19 +195,31 @@ public final class Engine {
         return sum;
     }
 
+    /**
+     * Adds {@code g} to {@code leaf.grad()}, consuming {@code g}. A {@code .grad()} held in GRADIENT memory (a view into
+     * a model's flat gradient buffer after {@code Module.flatten()}, or one the engine allocated) stays where it is:
+     * see {@link #accumulateIntoGradientMemory}.
+     */
     private static void accumulateLeaf(Tensor leaf, Tensor g, boolean create) {
+        if (leaf.grad != null && leaf.grad.isReleased()) leaf.grad = null; // a graph-carrying .grad its scope released
+        if (leaf.grad != null && leaf.grad.storage().category() == Category.GRADIENT) {
+            accumulateIntoGradientMemory(leaf, g, create);
+            return;
+        }
         if (create) {
             if (leaf.grad == null) {
                 leaf.grad = g;
             } else {
                 Tensor old = leaf.grad;
-                leaf.grad = F.add(old, g);
+                try (var on = GradMode.enableGrad()) {
+                    leaf.grad = F.add(old, g);
+                }
                 old.releaseIfAlive();
                 g.releaseIfAlive();
             }
             return;
         }
-        if (leaf.grad == null || leaf.grad.isReleased()) {
+        if (leaf.grad == null) {
             leaf.grad = Tensor.empty(DType.FP32, Category.GRADIENT, "grad", leaf.shape());
             System.arraycopy(g.data(), g.offset(), leaf.grad.data(), 0, g.numel());
         } else {
@@ -196,8 +230,62 @@ public final class Engine {
         g.releaseIfAlive();
     }
 
+    /**
+     * Accumulation into a {@code .grad()} that lives in GRADIENT memory. The optimizer and the collectives read the
+     * flat buffer, not the tensors, so the sum is always written into the buffer in place and {@code .grad()} stays a
+     * view of it: no second GRADIENT allocation, no parameter cut off from the buffer.
+     *
+     * <p>With {@code createGraph} the sum {@code old + g} is also recorded as an op (PyTorch's out-of-place
+     * {@code grad = grad + new}), its values are copied into the buffer, and {@code .grad()} becomes a new handle on the
+     * same buffer range whose producer is that op. Differentiating {@code .grad()} (a Hessian-vector product
+     * {@code grad(dot(p.grad(), v), params)}) therefore follows the gradient's graph, while every reader of the buffer
+     * sees the same numbers. The old contents count as a constant unless they carry a graph of their own that is still
+     * alive (two createGraph backwards in a row), which is summed into the history as in PyTorch. As with any in-place
+     * write, a value saved from {@code .grad()} before this accumulation sees the new numbers, and code that writes the
+     * buffer directly (optimizer zeroing, clipping) should clear the graph with {@code zeroGrad()} first.
+     *
+     * <p>Without {@code createGraph} the sum is a plain in-place add, and a graph left on {@code .grad()} by an earlier
+     * createGraph backward is dropped: in PyTorch too the sum formed under no-grad has no history.
+     */
+    private static void accumulateIntoGradientMemory(Tensor leaf, Tensor g, boolean create) {
+        Tensor acc = leaf.grad;
+        Tensor home = acc;
+        if (create) {
+            boolean oldHistory = acc.gradFn != null && !acc.gradFn.isFreed();
+            Tensor sum;
+            try (var on = GradMode.enableGrad()) {
+                if (oldHistory) {
+                    sum = F.add(acc, g);
+                } else {
+                    Tensor constant = acc.detach();
+                    sum = F.add(constant, g);
+                    constant.releaseIfAlive();
+                }
+            }
+            System.arraycopy(sum.data(), sum.offset(), acc.data(), acc.offset(), acc.numel());
+            if (sum.gradFn != null) {
+                home = acc.detach(); // persistent storage: not registered with any scope, lives as long as the leaf
+                home.gradFn = sum.gradFn;
+                home.gradKey = sum.gradFn;
+                home.requiresGrad = true;
+                home.name(acc.name());
+            } else if (acc.gradFn != null) {
+                home = acc.detach();
+            }
+            sum.releaseIfAlive();
+        } else {
+            Elementwise.addInPlace(acc.data(), acc.offset(), g.data(), g.offset(), g.numel());
+            if (acc.gradFn != null) home = acc.detach();
+        }
+        if (home != acc) {
+            acc.releaseIfAlive();
+            leaf.grad = home;
+        }
+        g.releaseIfAlive();
+    }
+
     /** Reverse post-order of the nodes reachable from {@code roots}: every node comes after all nodes that consume it. */
-    private static List<Node> topologicalOrder(List<Node> roots, Map<Object, Integer> stopAt) {
+    private static List<Node> topologicalOrder(List<Node> roots) {
         List<Node> post = new ArrayList<>();
         Set<Node> visited = Collections.newSetFromMap(new IdentityHashMap<>());
         ArrayDeque<Object[]> stack = new ArrayDeque<>();
@@ -208,7 +296,7 @@ public final class Engine {
                 Object[] top = stack.peek();
                 Node n = (Node) top[0];
                 int next = (Integer) top[1];
-                if (next < n.edges.length && !stopAt.containsKey(n)) {
+                if (next < n.edges.length) {
                     top[1] = next + 1;
                     if (n.edges[next] instanceof Node p && visited.add(p)) stack.push(new Object[]{p, 0});
                 } else {
@@ -221,23 +309,21 @@ public final class Engine {
         return post;
     }
 
-    /** Nodes on a path from an output to one of the inputs of {@code grad()}; others need not run. */
-    private static Set<Node> neededNodes(List<Node> order, Map<Object, Integer> inputIndex) {
-        Set<Node> needed = Collections.newSetFromMap(new IdentityHashMap<>());
+    /**
+     * Nodes from which an input of {@code grad()} can be reached through edges: only they need to run. A node that is
+     * itself an input runs only when another input lies behind it; its own gradient is captured either way.
+     */
+    private static Set<Node> nodesReachingInputs(List<Node> order, Map<Object, Integer> inputIndex) {
+        Set<Node> reaching = Collections.newSetFromMap(new IdentityHashMap<>());
         for (int k = order.size() - 1; k >= 0; k--) { // producers first
             Node n = order.get(k);
-            if (inputIndex.containsKey(n)) {
-                needed.add(n);
-                continue;
-            }
             for (Object e : n.edges) {
-                if (e == null) continue;
-                if (inputIndex.containsKey(e) || (e instanceof Node p && needed.contains(p))) {
-                    needed.add(n);
+                if (e != null && (inputIndex.containsKey(e) || (e instanceof Node p && reaching.contains(p)))) {
+                    reaching.add(n);
                     break;
                 }
             }
         }
-        return needed;
+        return reaching;
     }
 }

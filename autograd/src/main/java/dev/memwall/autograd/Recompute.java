@@ -1,6 +1,7 @@
 package dev.memwall.autograd;
 
 import dev.memwall.memory.MemoryTracker;
+import dev.memwall.ops.F;
 import dev.memwall.memory.Phase;
 import dev.memwall.rng.Rng;
 
@@ -64,6 +65,8 @@ public final class Recompute {
         Recipe recipe;
         int offset;
         int[] shape;
+        /** Whether the saved tensor had a producer (the value itself, or a reshape of it) rather than being a raw view. */
+        boolean history;
     }
 
     /** How to compute one marked value again, and its cached result while nodes still need it. */
@@ -138,6 +141,7 @@ public final class Recompute {
                 if (p.tensor != null && p.tensor.storage() == y.storage()) {
                     p.offset = p.tensor.offset() - y.offset();
                     p.shape = p.tensor.shape();
+                    p.history = p.tensor.gradFn != null;
                     p.tensor.releaseSavedForBackward();
                     p.tensor = null;
                     p.recipe = r;
@@ -167,6 +171,7 @@ public final class Recompute {
             ref.recipe = r;
             ref.offset = t.offset() - r.offset;
             ref.shape = t.shape();
+            ref.history = t.gradFn != null;
             return ref;
         }
 
@@ -227,8 +232,31 @@ public final class Recompute {
                     full = y;
                 }
             }
-            if (p.offset == 0 && java.util.Arrays.equals(p.shape, r.shape)) return full;
-            Tensor v = Tensor.view(full, p.offset, p.shape); // a view saved by a node; under createGraph it carries no history
+            return viewOf(full, p, r);
+        }
+
+        /**
+         * The part of a recomputed value that {@code p} was saved as, consuming {@code full}. When backward builds a
+         * graph (createGraph: grad mode is on) the result must have the history the saved tensor had in the forward
+         * pass, or the second derivatives through it silently vanish: the value itself has the recomputation's
+         * history, a reshape of it gets a reshape node, and a raw view (no history then) stays a constant. A part of
+         * the value with history that is not a reshape cannot be rebuilt, and says so.
+         */
+        private static Tensor viewOf(Tensor full, Ref p, Recipe r) {
+            boolean whole = p.offset == 0 && java.util.Arrays.equals(p.shape, r.shape);
+            boolean graph = GradMode.isEnabled() && full.requiresGrad();
+            if (whole && (p.history || !graph)) return full;
+            Tensor v;
+            if (!graph || !p.history) {
+                v = Tensor.view(full, p.offset, p.shape); // no history, as the tensor the node saved
+            } else if (p.offset == 0 && Shape.numel(p.shape) == Shape.numel(r.shape)) {
+                v = F.reshape(full, p.shape);
+            } else {
+                full.release();
+                throw new IllegalStateException("a node saved a view " + Shape.str(p.shape) + " at offset " + p.offset
+                        + " of a recomputed value " + Shape.str(r.shape) + "; under createGraph its history cannot be "
+                        + "rebuilt, so second derivatives through it would be lost. Save the value whole or a reshape of it");
+            }
             full.release();
             return v;
         }

@@ -302,11 +302,19 @@ public final class Tensor {
         grad = g;
     }
 
-    /** Clears the gradient: releases an owned buffer, zero-fills a persistent one (a flat-buffer view). */
+    /**
+     * Clears the gradient: releases an owned buffer, zero-fills a persistent one (a flat-buffer view) and drops the
+     * graph a createGraph backward left on it.
+     */
     public void zeroGrad() {
         if (grad == null) return;
         if (grad.storage.category() == Category.GRADIENT && !grad.isReleased()) {
             Arrays.fill(grad.storage.f, grad.offset, grad.offset + grad.numel, 0f);
+            if (grad.gradFn != null) {
+                Tensor plain = grad.detach();
+                grad.release();
+                grad = plain;
+            }
         } else {
             grad.releaseIfAlive();
             grad = null;
