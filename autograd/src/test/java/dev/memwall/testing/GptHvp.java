@@ -87,9 +87,15 @@ public final class GptHvp {
         });
     }
 
+    /** The problem's ids and targets as INT32 tensors [rows, context]. */
+    public static Tensor[] batch(Problem p) {
+        return new Tensor[]{Tensor.ints(flat(p.ids()), p.ids().length, p.config().context()),
+                Tensor.ints(flat(p.targets()), p.ids().length, p.config().context())};
+    }
+
     public static Tensor loss(Gpt model, Problem p) {
-        return model.loss(Tensor.ints(flat(p.ids()), p.ids().length, p.config().context()),
-                Tensor.ints(flat(p.targets()), p.ids().length, p.config().context()));
+        Tensor[] b = batch(p);
+        return model.loss(b[0], b[1]);
     }
 
     /** memwall's H·v: g = grad(loss, params, createGraph), then grad(Σ sum(g ⊙ v), params). */
