@@ -207,7 +207,15 @@ public final class Engine {
             return;
         }
         if (create) {
-            if (leaf.grad == null) {
+            if (leaf.grad == null && g.storage().refCount() > 1) {
+                // g shares its storage (a given output gradient passed through unchanged): a later in-place
+                // accumulation must not write into the caller's tensor, so .grad() gets a differentiable copy, as
+                // PyTorch clones here
+                try (var on = GradMode.enableGrad()) {
+                    leaf.grad = F.mulScalar(g, 1f);
+                }
+                g.releaseIfAlive();
+            } else if (leaf.grad == null) {
                 leaf.grad = g;
             } else {
                 Tensor old = leaf.grad;

@@ -120,4 +120,17 @@ class EngineGradTest {
                     .hasMessageContaining("input 1 was not used");
         })).isZero();
     }
+
+    /** A given output gradient that reaches a leaf unchanged becomes its .grad(); accumulating later must not write into it. */
+    @Test
+    void accumulatingIntoAGradFromAGivenOutputGradientLeavesTheCallersTensorAlone() {
+        try (Scope s = Scope.open()) {
+            Tensor x = Tensor.of(X, 3).requiresGrad(true);
+            Tensor v = Tensor.of(new float[]{1f, 2f, 3f}, 3);
+            F.addScalar(x, 1f).backward(v, false, true);
+            F.addScalar(x, 1f).backward(Tensor.of(new float[]{10f, 10f, 10f}, 3), false, false);
+            assertThat(v.toFloatArray()).containsExactly(1f, 2f, 3f);
+            assertThat(x.grad().toFloatArray()).containsExactly(11f, 12f, 13f);
+        }
+    }
 }
