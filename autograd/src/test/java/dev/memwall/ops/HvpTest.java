@@ -85,4 +85,19 @@ class HvpTest {
         Fd.gradCheck(c, 77);
         Fd.hvpCheck(c, 78);
     }
+
+    /**
+     * The block check holds each block to its own norm: a block 1e-5 the size of the other, zeroed, fails, where a
+     * floor at 1% of the whole vector's norm would have let it pass.
+     */
+    @Test
+    void aSmallBlockWrongByItsOwnSizeIsCaught() {
+        double[] big = new double[10_000], small = {0.005, -0.005, 0.005, -0.005};
+        java.util.Arrays.fill(big, 10.0);
+        double[] ref = Fd.concat(big, small);
+        float[] got = Fd.f(Fd.concat(big, new double[small.length]));
+        assertThat(Fd.norm(small) / Fd.norm(ref)).isLessThan(1e-4);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Fd.checkBlocks("zeroed", got, ref, new double[][]{big, small}, Fd.HVP_TOL))
+                .hasMessageContaining("zeroed wrt input 1").hasMessageNotContaining("wrt input 0");
+    }
 }
