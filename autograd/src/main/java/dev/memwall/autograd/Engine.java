@@ -30,8 +30,9 @@ public final class Engine {
 
     /**
      * Gradients of {@code outputs} with respect to {@code inputs} (leaves or intermediate tensors), like
-     * {@code torch.autograd.grad}. Nothing is accumulated into {@code .grad()}. With {@code createGraph} the result is
-     * differentiable (and the graph is retained), which is what a Hessian-vector product needs.
+     * {@code torch.autograd.grad}: every path counts, also one that runs through another input. Nothing is accumulated
+     * into {@code .grad()}. With {@code createGraph} the result is differentiable (and the graph is retained), which is
+     * what a Hessian-vector product needs. The returned handles belong to the open scope.
      *
      * @param gradOutputs one per output, or null for all-ones on scalar outputs
      * @param allowUnused when false, an input the outputs do not depend on is an error; when true its gradient is null
