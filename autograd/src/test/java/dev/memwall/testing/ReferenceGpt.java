@@ -23,6 +23,10 @@ public final class ReferenceGpt {
         this.heads = heads;
     }
 
+    public int layers() {
+        return layers;
+    }
+
     private double[] p(String name) {
         double[] v = w.get(name);
         if (v == null) throw new IllegalArgumentException("reference GPT needs parameter " + name);
