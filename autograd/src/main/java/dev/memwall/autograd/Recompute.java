@@ -1,8 +1,8 @@
 package dev.memwall.autograd;
 
 import dev.memwall.memory.MemoryTracker;
-import dev.memwall.ops.F;
 import dev.memwall.memory.Phase;
+import dev.memwall.ops.F;
 import dev.memwall.rng.Rng;
 
 import java.util.ArrayDeque;
