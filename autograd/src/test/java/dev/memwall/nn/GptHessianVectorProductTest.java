@@ -130,6 +130,31 @@ class GptHessianVectorProductTest {
         }
     }
 
+    /**
+     * Two createGraph backwards in a row sum their graphs, as PyTorch's {@code grad = grad + new}: H·v from
+     * {@code .grad()} is then twice the reference. After {@code zeroGrad()} only the next backward's graph counts.
+     */
+    @Test
+    void consecutiveCreateGraphBackwardsSumTheirGraphs() {
+        Gpt model = model();
+        FlatParameters flat = model.flatten();
+        Map<String, Tensor> named = model.namedParameters();
+        for (int times : new int[]{2, 1}) {
+            try (Scope s = Scope.open()) {
+                for (int k = 0; k < times; k++) GptHvp.loss(model, PROBLEM).backward(null, false, true);
+                Tensor[] g = named.values().stream().map(Tensor::grad).toArray(Tensor[]::new);
+                Map<String, float[]> hv = GptHvp.secondBackward(named, g, PROBLEM);
+                Map<String, double[]> want = new LinkedHashMap<>();
+                int t = times;
+                reference().forEach((name, r) -> want.put(name, java.util.Arrays.stream(r).map(x -> t * x).toArray()));
+                assertThat(GptHvp.mismatches(hv, want, GptHvp.TOL)).as("%d backwards", times).isEmpty();
+            }
+            model.zeroGrad();
+            assertThat(named.get("head.weight").grad().requiresGrad()).isFalse();
+            assertThat(named.get("head.weight").grad().storage()).isSameAs(flat.grads().whole().storage());
+        }
+    }
+
     /** {@code got} ≈ times · {@code want}, relative to the block's norm (createGraph runs the unfused backward rules). */
     private static void assertClose(String what, float[] got, float[] want, int times) {
         double diff = 0, norm = 0;
