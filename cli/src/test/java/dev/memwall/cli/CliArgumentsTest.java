@@ -92,7 +92,7 @@ class CliArgumentsTest {
         CliRunner.Result r = usageError("eval");
         assertThat(r.err()).contains("Missing required option").contains("--weights");
         r = usageError("eval", "--weights", weights.toString(), "--data", data.toString());
-        assertThat(r.err()).contains("Missing required option").contains("--heads");
+        assertThat(r.err()).contains("bare weights file: give --heads and --ctx");
     }
 
     @Test
