@@ -97,11 +97,16 @@ final class EvalCommand implements Callable<Integer> {
         if (windows < count || windows == 0) {
             throw new IOException(data + ": holds " + windows + " windows of " + t + "+1 bytes, " + Math.max(1, count) + " needed");
         }
+        for (int i = 0; i < count * t + 1; i++) { // a bad file is one line naming it, before the model line
+            if (ds.byteAt(i) >= config.vocab()) {
+                throw new IOException(data + ": byte " + ds.byteAt(i) + " at offset " + i + " is outside the model's vocabulary of " + config.vocab());
+            }
+        }
         Gpt model = new Gpt(config, new Rng(0));
-        System.err.println(ModelLine.of(config, model.parameterCount(), String.format(" from %s; %,d windows of %d bytes in batches of %d",
-                file, count, t, b)));
         FlatParameters flat = model.flatten();
         SafeTensors.readInto(file, model.namedParameters(), "a GPT of this shape");
+        System.err.println(ModelLine.of(config, model.parameterCount(), String.format(" from %s; %,d windows of %d bytes in batches of %d",
+                file, count, t, b)));
         model.train(false);
         double lossSum = 0;
         for (long first = 0; first < count; first += b) {

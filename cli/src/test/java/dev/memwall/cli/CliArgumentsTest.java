@@ -180,6 +180,14 @@ class CliArgumentsTest {
         fileError("empty.bin", eval(weights, empty));
     }
 
+    /** 200 bytes split 180 / 20: the held-out part holds no window of 32 + 1 bytes. Said before training, not after it. */
+    @Test
+    void trainDataWhoseHeldOutPartIsShorterThanOneWindow() {
+        CliRunner.Result r = fileError("tiny.bin", "train", "--data", data.toString(), "--ctx", "32", "--steps", "2", "--dim", "16",
+                "--layers", "1", "--heads", "2", "--batch", "2", "--no-progress");
+        assertThat(r.err()).contains("held-out part (last 10%) is 20 bytes, shorter than one window of --ctx 32 + 1 bytes");
+    }
+
     @Test
     void resumeFromEmptyDirectory() throws IOException {
         Path empty = Files.createDirectories(dir.resolve("no-checkpoints"));
