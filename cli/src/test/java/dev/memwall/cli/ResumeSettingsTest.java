@@ -97,9 +97,11 @@ class ResumeSettingsTest {
     /** The 3-step run's schedule ends at lr/10; resuming with --steps 5 continues there instead of starting a new warm-up. */
     @Test
     void aLongerRunKeepsTheSavedSchedule() throws IOException {
-        CliRunner.Result r = ok("train", "--resume", run.toString(), "--save", run.toString(), "--steps", "5", "--no-progress");
-        assertThat(r.err()).contains("--steps 5 extends the run's 3-step learning-rate schedule");
+        String[] five = RUN.clone();
+        five[2] = "5"; // --steps
+        CliRunner.Result r = ok(CliRunner.args(five, "--resume", run.toString(), "--save", run.toString()));
         assertThat(state("step-000005").get("lr").asDouble()).isEqualTo(0.01 / 10);
+        assertThat(r.err()).contains("--steps 5 extends the run's 3-step learning-rate schedule");
         assertThat(state("step-000005").get("extra").get("schedule_steps").asInt()).isEqualTo(3);
     }
 
