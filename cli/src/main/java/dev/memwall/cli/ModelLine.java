@@ -13,7 +13,7 @@ final class ModelLine {
 
     /** "model: GPT L2 D128 H4 ctx16 vocab256, 0.40M params" followed by {@code rest}. */
     static String of(GptConfig c, long params, String rest) {
-        String count = params >= 1_000_000 ? String.format("%.2fM", params / 1e6) : String.format("%.1fK", params / 1e3);
+        String count = params >= 100_000 ? String.format("%.2fM", params / 1e6) : String.format("%.1fK", params / 1e3);
         return String.format("model: GPT L%d D%d H%d ctx%d vocab%d, %s params%s", c.layers(), c.dim(), c.heads(), c.context(),
                 c.vocab(), count, rest);
     }
