@@ -133,5 +133,8 @@ class ResumeSettingsTest {
         assertThat(r.exit()).as("%s", r).isEqualTo(2);
         assertThat(r.err()).contains("--overwrite would delete the run");
         assertThat(CliRunner.run(CliRunner.args(RUN, "--overwrite")).err()).contains("--overwrite needs --save");
+        // Nothing to overwrite is fine too: a script may always pass --overwrite.
+        ok(CliRunner.args(twoSteps(), "--save", dir.resolve("new").toString(), "--overwrite"));
+        assertThat(Files.readString(dir.resolve("new").resolve("latest")).trim()).isEqualTo("step-000002");
     }
 }

@@ -80,6 +80,7 @@ public final class TrainingState {
      * else, so that a new run saved there does not share the directory with an old one.
      */
     public static void clear(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) return;
         Files.deleteIfExists(dir.resolve("latest"));
         List<Path> steps = new ArrayList<>();
         try (Stream<Path> s = Files.list(dir)) {
