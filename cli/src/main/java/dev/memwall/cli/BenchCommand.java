@@ -26,10 +26,11 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * Times training steps of the GPT benchmark model (random tokens, AdamW lr 3e-4, FP32), the same workload as the
- * PyTorch peer in {@code shared/peers/torch_gpt.py}.
+ * Times training steps of the GPT benchmark model (random tokens, AdamW lr 3e-4, FP32), the workload that BENCHMARKS.md
+ * compares with the same model in PyTorch.
  */
-@Command(name = "bench", mixinStandardHelpOptions = true, description = "Time training steps of the GPT benchmark model.")
+@Command(name = "bench", mixinStandardHelpOptions = true, description = {"Time training steps of the GPT benchmark model.",
+        "Its default model (L6 D256 H4 ctx128, batch 16) is larger than train's; the first line printed names the model that runs."})
 final class BenchCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
@@ -39,7 +40,7 @@ final class BenchCommand implements Callable<Integer> {
     int steps = 10;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
-    @Option(names = "--checkpoint", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
+    @Option(names = "--checkpoint", paramLabel = "POLICY", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String checkpoint = "NONE";
     @Option(names = "--no-sgemm-peak", description = "skip timing the sgemm peak (48 MiB of arrays; mfu is then null)")
     boolean noSgemmPeak;
@@ -55,9 +56,11 @@ final class BenchCommand implements Callable<Integer> {
         model.validate(spec.commandLine());
         if (warmup < 0 || steps < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
         GptConfig c = model.config(256, 0f);
-        CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine());
+        CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
         String text = checkpoint;
         Result r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
+            System.err.println(ModelLine.of(gpt.config(), gpt.parameterCount(), String.format(", batch %d; %d warm-up and %d timed "
+                    + "steps, --checkpoint %s", model.batch, warmup, steps, text)));
             try {
                 return CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err);
             } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train

@@ -18,7 +18,8 @@ import java.io.PrintStream;
  * profile of the model on a sample batch so that the step's peak total fits the budget.
  */
 final class CheckpointOption {
-    static final String DESCRIPTION = "activation checkpointing: NONE, EVERY_LAYER, EVERY_K(k), SQRT, SELECTIVE, "
+    static final String DESCRIPTION = "activation checkpointing, a POLICY for recomputing activations in backward to save "
+            + "memory (not saved training state: that is --save/--resume): NONE, EVERY_LAYER, EVERY_K(k), SQRT, SELECTIVE, "
             + "or BUDGET(bytes) (also BUDGET(300MiB)): the least recomputation whose peak total memory fits";
 
     static final String PLAN_PREFIX = "checkpoint plan: ";
@@ -26,12 +27,27 @@ final class CheckpointOption {
     private CheckpointOption() {
     }
 
-    /** Rejects a malformed value before any work starts (exit code 2). */
-    static void validate(String text, int layers, CommandLine cl) {
+    /**
+     * Rejects a malformed value before any work starts (exit code 2). A value that looks like a directory or file is
+     * most likely meant for saving training state, so the error points to {@code saveOption} ("--save", or
+     * "train --save" where the command has none).
+     */
+    static void validate(String text, int layers, CommandLine cl, String saveOption) {
         try {
             if (Policy.parseBudget(text) == null) Policy.parse(text, layers);
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cl, "--checkpoint: " + e.getMessage());
+            String hint = looksLikePath(text) ? "; --checkpoint chooses activation recomputation, not where training state "
+                    + "goes: did you mean " + saveOption + " " + text + "?" : "";
+            throw new CommandLine.ParameterException(cl, "--checkpoint: " + e.getMessage() + hint);
+        }
+    }
+
+    private static boolean looksLikePath(String text) {
+        if (text.contains("/") || text.contains(java.io.File.separator) || text.startsWith(".")) return true;
+        try {
+            return java.nio.file.Files.exists(java.nio.file.Path.of(text));
+        } catch (java.nio.file.InvalidPathException e) {
+            return false;
         }
     }
 

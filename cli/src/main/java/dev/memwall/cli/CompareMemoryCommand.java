@@ -32,7 +32,8 @@ import java.util.concurrent.Callable;
  * trade of recomputation for activation memory, measured.
  */
 @Command(name = "compare-memory", mixinStandardHelpOptions = true,
-        description = "Peak memory and step time of the GPT benchmark model under each checkpointing policy.")
+        description = {"Peak memory and step time of the GPT benchmark model under each checkpointing policy.",
+                "Its default model (L6 D256 H4 ctx128, batch 16) is larger than train's; the first line printed names the model that runs."})
 final class CompareMemoryCommand implements Callable<Integer> {
     private static final int DEMO_STEPS = 2;
     /** Steps per policy before anything is timed: C2 compiles the kernels of a GPT step over its first few steps. */
@@ -241,6 +242,8 @@ final class CompareMemoryCommand implements Callable<Integer> {
     private Planner.Profile profile(GptConfig c) {
         try (var t = MemoryTracker.install(new MemoryTracker()); Scope s = Scope.open()) {
             Gpt gpt = new Gpt(c, new Rng(seed));
+            System.err.println(ModelLine.of(c, gpt.parameterCount(), String.format(", batch %d; each checkpointing policy, %d rounds",
+                    model.batch, rounds)));
             Tensor[] batch = batch(c);
             return Profiler.profile(gpt, batch[0], batch[1], CheckpointOption.adamStateBytes(gpt));
         }

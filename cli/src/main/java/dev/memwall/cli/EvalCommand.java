@@ -11,36 +11,46 @@ import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.optim.GradClip;
 import dev.memwall.rng.Rng;
+import dev.memwall.train.TrainingState;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * Loss and gradient norm of a saved GPT on a byte file. The model's shape is read from the weights
- * ({@code tok.weight} [V, D], {@code pos.weight} [T, D], the number of {@code blocks.i}); windows i = 0 … B·N−1 take
- * input bytes data[i·T, i·T+T) and targets data[i·T+1, i·T+T+1); the loss is the mean cross-entropy over all B·N·T
+ * Loss and gradient norm of a saved GPT on a byte file. The weights are a {@code --save} run (its newest checkpoint), one
+ * of its {@code step-NNNNNN} directories or that directory's {@code model.safetensors} — whose state.json gives the
+ * head count and context — or any safetensors file with PyTorch's names, for which --heads and --ctx are required (the
+ * head count changes no tensor's shape, so no file can tell it). The rest of the shape is read from the weights
+ * ({@code tok.weight} [V, D], {@code pos.weight} [T, D], the number of {@code blocks.i}). Windows i = 0, 1, … take input
+ * bytes data[i·T, i·T+T) and targets data[i·T+1, i·T+T+1): by default every full window of the file, in batches of
+ * --batch (the last may be smaller); with --batches N the first B·N. The loss is the mean cross-entropy over all
  * targets and the gradient norm is the global L2 norm of its gradient with respect to every parameter.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true, description = "Loss and gradient norm of saved weights on a byte file.")
 final class EvalCommand implements Callable<Integer> {
-    @Option(names = "--weights", required = true, description = "model weights (.safetensors, PyTorch names)")
+    static final int DEFAULT_BATCH = 16;
+
+    @Option(names = "--weights", required = true, paramLabel = "RUN|STEP|FILE", description = "a --save run directory (its "
+            + "newest checkpoint), a step-NNNNNN directory of one, or a .safetensors file with PyTorch's names")
     Path weights;
     @Option(names = "--data", required = true, description = "byte file to evaluate on")
     Path data;
-    @Option(names = "--heads", required = true, description = "attention heads (not recorded in the weights)")
-    int heads;
-    @Option(names = "--ctx", required = true, description = "window length T")
-    int ctx;
-    @Option(names = "--batch", required = true, description = "windows per batch B")
-    int batch;
-    @Option(names = "--batches", required = true, description = "number of batches N")
-    int batches;
+    @Option(names = "--heads", description = "attention heads (default: the run's; required for a bare .safetensors file, "
+            + "whose tensors do not record it)")
+    Integer heads;
+    @Option(names = "--ctx", description = "window length T (default: the run's context; required for a bare .safetensors file)")
+    Integer ctx;
+    @Option(names = "--batch", description = "windows per batch B (default: " + DEFAULT_BATCH + ")")
+    Integer batch;
+    @Option(names = "--batches", description = "number of batches N (default: as many as cover every full window of --data)")
+    Integer batches;
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -50,44 +60,86 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (heads < 1 || ctx < 1 || batch < 1 || batches < 1) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--heads, --ctx, --batch and --batches must be positive");
+        CommandLine cl = spec.commandLine();
+        for (Integer v : new Integer[]{heads, ctx, batch, batches}) {
+            if (v != null && v < 1) throw new CommandLine.ParameterException(cl, "--heads, --ctx, --batch and --batches must be positive");
         }
+        Path file = weights;
+        GptConfig saved = null;
+        Path stepDir = null;
+        if (Files.isDirectory(weights)) {
+            stepDir = TrainingState.holdsRun(weights) ? TrainingState.inspect(weights).directory() : weights;
+        } else if (weights.endsWith("model.safetensors") && Files.isRegularFile(weights.resolveSibling("state.json"))) {
+            stepDir = weights.toAbsolutePath().getParent();
+        }
+        if (stepDir != null) {
+            saved = TrainingState.inspectStep(stepDir).config();
+            file = stepDir.resolve("model.safetensors");
+        }
+        if (saved == null && (heads == null || ctx == null)) {
+            throw new CommandLine.ParameterException(cl, weights + " is a bare weights file: give --heads and --ctx (a file's tensors "
+                    + "do not record the head count), or point --weights at a train --save run or step directory");
+        }
+        int h = heads != null ? heads : saved.heads();
         GptConfig config;
         try {
-            config = configFrom(SafeTensors.inspect(weights), heads, weights);
+            config = configFrom(SafeTensors.inspect(file), h, file);
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+            throw new CommandLine.ParameterException(cl, e.getMessage());
         }
-        if (ctx > config.context()) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--ctx " + ctx + " exceeds the model's context " + config.context() + " (pos.weight rows)");
+        int t = ctx != null ? ctx : saved.context();
+        if (t > config.context()) {
+            throw new CommandLine.ParameterException(cl, "--ctx " + t + " exceeds the model's context " + config.context() + " (pos.weight rows)");
         }
         ByteDataset ds = ByteDataset.open(data);
-        int windows = ds.sequentialWindows(ctx);
-        if (windows < batch * batches) {
-            throw new IOException(data + ": holds " + windows + " windows of " + ctx + "+1 bytes, " + (batch * batches) + " needed");
+        int windows = ds.sequentialWindows(t), b = batch != null ? batch : DEFAULT_BATCH;
+        long count = batches != null ? (long) b * batches : windows;
+        if (windows < count || windows == 0) {
+            throw new IOException(data + ": holds " + windows + " windows of " + t + "+1 bytes, " + Math.max(1, count) + " needed");
+        }
+        for (int i = 0; i < count * t + 1; i++) { // a bad file is one line naming it, before the model line
+            if (ds.byteAt(i) >= config.vocab()) {
+                throw new IOException(data + ": byte " + ds.byteAt(i) + " at offset " + i + " is outside the model's vocabulary of " + config.vocab());
+            }
         }
         Gpt model = new Gpt(config, new Rng(0));
         FlatParameters flat = model.flatten();
-        SafeTensors.readInto(weights, model.namedParameters(), "a GPT of this shape");
+        SafeTensors.readInto(file, model.namedParameters(), "a GPT of this shape");
+        System.err.println(ModelLine.of(config, model.parameterCount(), String.format(" from %s; %,d windows of %d bytes in batches of %d",
+                file, count, t, b)));
         model.train(false);
         double lossSum = 0;
-        for (int i = 0; i < batches; i++) {
-            Batch b = ds.sequentialBatch(i, batch, ctx);
+        for (long first = 0; first < count; first += b) {
+            int rows = (int) Math.min(b, count - first);
+            Batch w = windows(ds, (int) first, rows, t);
             try (Scope s = Scope.open()) {
-                Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
-                lossSum += loss.item();
-                loss.backward(Tensor.scalar(1f / batches), false, false);
+                Tensor loss = model.loss(w.idsTensor(), w.targetsTensor());
+                double share = (double) rows / count; // each batch counts by its windows, so the mean is over all targets
+                lossSum += loss.item() * share;
+                loss.backward(Tensor.scalar((float) share), false, false);
             }
         }
         double gradNorm = GradClip.norm(flat, 0, flat.length());
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("loss", lossSum / batches);
-        out.put("tokens", (long) batch * batches * ctx);
+        out.put("loss", lossSum);
+        out.put("tokens", count * t);
         out.put("grad_norm", gradNorm);
         if (json) System.out.println(Json.line(out));
-        else System.out.printf("loss %.6f over %,d tokens, gradient norm %.6f%n", lossSum / batches, (long) batch * batches * ctx, gradNorm);
+        else System.out.printf("loss %.6f over %,d tokens, gradient norm %.6f%n", lossSum, count * t, gradNorm);
         return 0;
+    }
+
+    /** Windows {@code first … first+rows-1} as one batch. */
+    private static Batch windows(ByteDataset ds, int first, int rows, int t) {
+        int[] ids = new int[rows * t], targets = new int[rows * t];
+        for (int r = 0; r < rows; r++) {
+            int start = (first + r) * t;
+            for (int j = 0; j < t; j++) {
+                ids[r * t + j] = ds.byteAt(start + j);
+                targets[r * t + j] = ds.byteAt(start + j + 1);
+            }
+        }
+        return new Batch(ids, targets, rows, t);
     }
 
     /** The GPT whose parameters have exactly the shapes in {@code file}. */

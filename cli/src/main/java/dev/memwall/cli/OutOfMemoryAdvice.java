@@ -50,11 +50,22 @@ final class OutOfMemoryAdvice {
         return maxHeap / 5 * 4;
     }
 
-    /** One line for the user: the limit, what the run needed, and the policies predicted to fit. */
+    /** One line for the user: the heap, what the run needed, and the policies predicted to fit. */
     static String describe(OutOfMemoryError e) {
-        long max = Runtime.getRuntime().maxMemory();
+        return describe(e, Runtime.getRuntime().maxMemory(), maxHeapSize());
+    }
+
+    /**
+     * As {@link #describe(OutOfMemoryError)} for a JVM whose usable heap ({@link Runtime#maxMemory()}) is {@code max}
+     * bytes and whose -Xmx is {@code xmx} bytes (0 when unknown). They differ: the parallel collector, for one, leaves a
+     * survivor space out of maxMemory, so -Xmx302m gives 290 MiB. The advice plans for the usable heap and names both.
+     * Every figure is in MiB.
+     */
+    static String describe(OutOfMemoryError e, long max, long xmx) {
         Watched w = watched;
-        String head = String.format("out of memory: the Java heap limit is %s (-Xmx)", mib(max));
+        String head = xmx > 0 && xmx != max
+                ? String.format("out of memory: the usable Java heap is %s (-Xmx is %s; the garbage collector reserves the rest)", mib(max), mib(xmx))
+                : String.format("out of memory: the Java heap limit (-Xmx) is %s", mib(max));
         if (w == null) return head + " (" + e.getMessage() + "); give the JVM more heap";
         ArrayCache.clear();
         long room = budgetFor(max) >> 20 << 20; // whole MiB, as the BUDGET it suggests is written
@@ -76,7 +87,8 @@ final class OutOfMemoryAdvice {
             }
             if (room > 0 && Planner.minimumFeasible(profile) <= room) {
                 Planner.Plan plan = Planner.plan(profile, room);
-                fit.add(String.format("BUDGET(%dMiB) (least recomputation for this heap: %s)", room >> 20, plan.policy().describe()));
+                String blocks = plan.policy().describe().substring(plan.policy().name().length() + 2); // without BUDGET(bytes)
+                fit.add(String.format("BUDGET(%dMiB) (least recomputation for this heap: %s)", room >> 20, blocks));
             }
             if (fit.isEmpty()) {
                 return sb.append(String.format("; no checkpointing policy fits in it (the least any needs is %s): give the "
@@ -85,6 +97,16 @@ final class OutOfMemoryAdvice {
             return sb.append("; checkpointing policies that fit: --checkpoint ").append(String.join(", ", fit)).toString();
         } catch (OutOfMemoryError again) {
             return head + " and not even profiling one block fits in it: give the JVM more heap or use a smaller --batch";
+        }
+    }
+
+    /** The JVM's -Xmx (HotSpot's MaxHeapSize) in bytes, or 0 where the JVM does not say. */
+    private static long maxHeapSize() {
+        try {
+            var hotspot = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            return hotspot == null ? 0 : Long.parseLong(hotspot.getVMOption("MaxHeapSize").getValue());
+        } catch (RuntimeException notHotSpot) {
+            return 0;
         }
     }
 

@@ -1,6 +1,5 @@
 package dev.memwall.cli;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.memwall.data.AdditionTask;
 import dev.memwall.data.Batch;
 import dev.memwall.data.ByteDataset;
@@ -33,13 +32,16 @@ import java.util.concurrent.Callable;
  * Trains a GPT: by default on the built-in addition task (no download), or as a byte-level language model on any
  * file with --data. Shows a progress bar, evaluates every --eval-every steps, and ends with a memory table.
  */
-@Command(name = "train", mixinStandardHelpOptions = true, description = "Train a GPT (default: the built-in addition task).")
+@Command(name = "train", mixinStandardHelpOptions = true, description = {"Train a GPT (default: the built-in addition task).",
+        "Its default model (L2 D128 H4, batch 64) is smaller than bench's and compare-memory's; the first line printed names "
+                + "the model that runs."})
 final class TrainCommand implements Callable<Integer> {
     @Option(names = "--data", description = "train a byte-level language model on this file instead of the addition task")
     Path data;
     @Option(names = "--digits", description = "digits per operand of the addition task (default: ${DEFAULT-VALUE})")
     int digits = 3;
-    @Option(names = "--steps", description = "optimizer steps (default: ${DEFAULT-VALUE})")
+    @Option(names = "--steps", description = "optimizer steps (default: ${DEFAULT-VALUE}; with --resume, the run's). More than a "
+            + "resumed run's schedule extends it at the schedule's final learning rate")
     int steps = 1500;
     @Option(names = "--batch", description = "sequences per step (default: ${DEFAULT-VALUE})")
     int batch = 64;
@@ -67,12 +69,16 @@ final class TrainCommand implements Callable<Integer> {
     int evalEvery = 250;
     @Option(names = "--eval-examples", description = "held-out examples (or windows) per evaluation (default: ${DEFAULT-VALUE})")
     int evalExamples = 512;
-    @Option(names = "--checkpoint", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
+    @Option(names = "--checkpoint", paramLabel = "POLICY", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String checkpoint = "NONE";
-    @Option(names = "--save", description = "write a checkpoint to this directory at every evaluation and at the end")
+    @Option(names = "--save", paramLabel = "DIR", description = "save the training state (weights, optimizer, RNGs) to DIR at "
+            + "every evaluation and at the end; refused if DIR holds a run, unless it is --resume's DIR or with --overwrite")
     Path save;
-    @Option(names = "--resume", description = "continue from the newest checkpoint in this directory")
+    @Option(names = "--resume", paramLabel = "DIR", description = "continue the run saved in DIR by --save; options left out take "
+            + "the run's values, options that disagree with them are refused")
     Path resume;
+    @Option(names = "--overwrite", description = "let --save replace a run already saved in its DIR (deleted at the first save)")
+    boolean overwrite;
     @Option(names = "--memory-report", description = "write per-step memory figures and one step's timeline as JSON")
     Path memoryReport;
     @Option(names = "--memory-chart", description = "draw one training step's memory by category (.png or .svg)")
@@ -89,18 +95,27 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validate();
+        SavedSettings.Resumed resumed = resume == null ? null : SavedSettings.reconcile(spec, TrainingState.inspect(resume));
+        int scheduleSteps = resumed == null ? steps : resumed.scheduleSteps();
+        checkSaveDirectory();
+        if (data != null && !Files.isRegularFile(data)) {
+            throw new CommandLine.ExecutionException(spec.commandLine(), data + ": no such file", new java.nio.file.NoSuchFileException(data.toString()));
+        }
         Rng dataRng = new Rng(seed + 1);
         AdditionTask task = data == null ? new AdditionTask(digits) : null;
         ByteDataset[] split = data == null ? null : ByteDataset.open(data).split(0.9);
         int context = ctx != null ? ctx : task != null ? task.context() : 128;
         GptConfig config = new GptConfig(256, context, dim, heads, layers, dropout);
-        if (resume != null) config = TrainingState.inspect(resume).config();
         if (task != null && config.context() < task.context()) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--ctx " + config.context() + " is shorter than one addition example (" + task.context() + ")");
         }
+        if (split != null) requireOneWindow(split, context);
         final int contextF = config.context();
-        CheckpointOption.validate(checkpoint, config.layers(), spec.commandLine());
+        CheckpointOption.validate(checkpoint, config.layers(), spec.commandLine(), "--save");
         Gpt model = new Gpt(config, new Rng(seed));
+        log("%s", ModelLine.of(config, model.parameterCount(), String.format(", batch %d%s; %s, %d steps", batch,
+                accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
+        if (resumed != null) resumed.notes().forEach(n -> log("%s", n));
         FlatParameters flat = model.flatten();
         // A BUDGET plan is made on a sample batch drawn from its own generator, so the training data stream is the
         // same as without checkpointing (and as a resumed run's).
@@ -113,21 +128,16 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
         AdamW optimizer = new AdamW(flat, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
-        Trainer trainer = new Trainer(model, flat, optimizer, LrSchedule.warmupCosine(lr, Math.min(warmup, steps), steps, lr / 10), clip);
+        // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
+        Trainer trainer = new Trainer(model, flat, optimizer,
+                LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
-            TrainingState.Info info = TrainingState.resume(resume, trainer, rngs);
+            TrainingState.resume(resume, trainer, rngs);
             log("resumed from %s at step %d", resume, trainer.step());
-            long plannedSteps = info.extra().path("steps").asLong(steps);
-            if (plannedSteps != steps) {
-                log("note: the checkpoint was made by a run of %d steps; with --steps %d the learning-rate schedule differs, "
-                        + "so the continuation is not the one that run would have made", plannedSteps, steps);
-            }
             if (trainer.step() >= steps) log("note: the checkpoint is already at step %d of --steps %d; nothing to train", trainer.step(), steps);
         }
-        log("model: %,d parameters (L=%d D=%d H=%d T=%d), %s, %d steps of %d×%d tokens",
-                model.parameterCount(), config.layers(), config.dim(), config.heads(), config.context(),
-                task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps, batch * accum, contextF);
+        boolean cleared = !overwrite;
 
         MemoryTracker tracker = MemoryTracker.current();
         MemoryReport report = new MemoryReport();
@@ -172,7 +182,11 @@ final class TrainCommand implements Callable<Integer> {
                         log("step %d: train loss %.4f, eval loss %.4f%s", trainer.step(), last.loss(), evalLoss,
                                 task != null ? String.format(", held-out exact match %.1f%%", 100 * evalAcc) : "");
                     }
-                    if (save != null) TrainingState.save(save, trainer, rngs, settings());
+                    if (save != null) {
+                        if (!cleared) TrainingState.clear(save); // the old run goes only once the new one has state to save
+                        cleared = true;
+                        TrainingState.save(save, trainer, rngs, SavedSettings.record(spec, steps, scheduleSteps));
+                    }
                 }
             }
         }
@@ -222,8 +236,31 @@ final class TrainCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cl, e.getMessage());
             }
         }
-        if (data != null && !Files.isRegularFile(data)) {
-            throw new CommandLine.ExecutionException(cl, data + ": no such file", new java.nio.file.NoSuchFileException(data.toString()));
+        if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
+    }
+
+    /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */
+    private void checkSaveDirectory() throws java.io.IOException {
+        if (save == null || !TrainingState.holdsRun(save)) return;
+        boolean continuing = resume != null && Files.isDirectory(resume) && Files.isSameFile(save, resume);
+        if (continuing && overwrite) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--overwrite would delete the run that --resume " + resume + " continues");
+        }
+        if (!continuing && !overwrite) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--save " + save + " already holds a run (at "
+                    + TrainingState.inspect(save).directory().getFileName() + "); continue it with --resume " + save
+                    + ", or add --overwrite to replace it");
+        }
+    }
+
+    /** Both parts of --data must hold a window of --ctx + 1 bytes; found out before training, not at the first evaluation. */
+    private void requireOneWindow(ByteDataset[] split, int context) throws java.io.IOException {
+        String[] part = {"training part (first 90%)", "held-out part (last 10%)"};
+        for (int i = 0; i < 2; i++) {
+            if (split[i].length() < context + 1) {
+                throw new java.io.IOException(String.format("%s: its %s is %,d bytes, shorter than one window of --ctx %d + 1 bytes; "
+                        + "use a longer file or a smaller --ctx", data, part[i], split[i].length(), context));
+            }
         }
     }
 
@@ -242,18 +279,6 @@ final class TrainCommand implements Callable<Integer> {
             for (int i = 0; i < Math.min(n, available); i++) batches.add(split[1].sequentialBatch(i, perBatch, context));
         }
         return trainer.evalLoss(batches);
-    }
-
-    private ObjectNode settings() {
-        ObjectNode o = Json.MAPPER.createObjectNode();
-        o.put("data", data == null ? null : data.toString());
-        o.put("digits", digits);
-        o.put("steps", steps);
-        o.put("batch", batch);
-        o.put("accum", accum);
-        o.put("lr", lr);
-        o.put("seed", seed);
-        return o;
     }
 
     private ProgressBar progressBar(int total, long start) {

@@ -92,7 +92,7 @@ class CliArgumentsTest {
         CliRunner.Result r = usageError("eval");
         assertThat(r.err()).contains("Missing required option").contains("--weights");
         r = usageError("eval", "--weights", weights.toString(), "--data", data.toString());
-        assertThat(r.err()).contains("Missing required option").contains("--heads");
+        assertThat(r.err()).contains("bare weights file: give --heads and --ctx");
     }
 
     @Test
@@ -178,6 +178,14 @@ class CliArgumentsTest {
         Path empty = dir.resolve("empty.bin");
         Files.write(empty, new byte[0]);
         fileError("empty.bin", eval(weights, empty));
+    }
+
+    /** 200 bytes split 180 / 20: the held-out part holds no window of 32 + 1 bytes. Said before training, not after it. */
+    @Test
+    void trainDataWhoseHeldOutPartIsShorterThanOneWindow() {
+        CliRunner.Result r = fileError("tiny.bin", "train", "--data", data.toString(), "--ctx", "32", "--steps", "2", "--dim", "16",
+                "--layers", "1", "--heads", "2", "--batch", "2", "--no-progress");
+        assertThat(r.err()).contains("held-out part (last 10%) is 20 bytes, shorter than one window of --ctx 32 + 1 bytes");
     }
 
     @Test

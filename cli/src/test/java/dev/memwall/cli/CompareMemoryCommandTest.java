@@ -96,7 +96,7 @@ class CompareMemoryCommandTest {
 
         assertThat(none.get("child_trained").asBoolean()).as(none.toString()).isFalse();
         assertThat(none.get("child_exit_code").asInt()).isEqualTo(1);
-        assertThat(none.get("child_message").asText()).startsWith("memwall: out of memory: the Java heap limit is")
+        assertThat(none.get("child_message").asText()).startsWith("memwall: out of memory: the usable Java heap is").contains("-Xmx is ")
                 .contains("--checkpoint NONE").contains("EVERY_LAYER").contains("BUDGET(").doesNotContain("Exception");
 
         for (JsonNode row : List.of(every, budget)) {

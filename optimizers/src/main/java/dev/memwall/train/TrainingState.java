@@ -70,13 +70,38 @@ public final class TrainingState {
         return target;
     }
 
+    /** Whether {@code dir} holds a saved run: a {@code latest} file naming its newest checkpoint. */
+    public static boolean holdsRun(Path dir) {
+        return Files.isRegularFile(dir.resolve("latest"));
+    }
+
+    /**
+     * Deletes the saved run in {@code dir} (its {@code latest} file and {@code step-NNNNNN} directories) and nothing
+     * else, so that a new run saved there does not share the directory with an old one.
+     */
+    public static void clear(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) return;
+        Files.deleteIfExists(dir.resolve("latest"));
+        List<Path> steps = new ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            s.filter(p -> p.getFileName().toString().matches("step-\\d{6,}") && Files.isDirectory(p)).forEach(steps::add);
+        }
+        for (Path step : steps) deleteStep(step);
+    }
+
     /** Reads what the newest checkpoint in {@code dir} describes, without loading tensors. */
     public static Info inspect(Path dir) throws IOException {
         Path latest = dir.resolve("latest");
-        if (!Files.isRegularFile(latest)) throw new IOException(dir + ": not a checkpoint directory (no 'latest' file)");
+        if (!Files.isRegularFile(latest)) {
+            throw new IOException(dir + ": not a directory of saved training state (no 'latest' file; train --save writes one)");
+        }
         String name = Files.readString(latest, StandardCharsets.UTF_8).trim();
         if (!name.matches("step-\\d{6,}")) throw new IOException(latest + ": does not name a checkpoint: '" + name + "'");
-        Path target = dir.resolve(name);
+        return inspectStep(dir.resolve(name));
+    }
+
+    /** Reads what one checkpoint ({@code DIR/step-NNNNNN}) describes, without loading tensors. */
+    public static Info inspectStep(Path target) throws IOException {
         Path stateFile = target.resolve("state.json");
         if (!Files.isRegularFile(stateFile)) throw new IOException(stateFile + ": missing");
         JsonNode state;
@@ -140,10 +165,14 @@ public final class TrainingState {
         for (int i = 0; i < all.size() - KEEP; i++) {
             Path old = all.get(i);
             if (old.getFileName().toString().equals(newest)) continue;
-            try (Stream<Path> files = Files.list(old)) {
-                for (Path f : (Iterable<Path>) files::iterator) Files.deleteIfExists(f);
-            }
-            Files.deleteIfExists(old);
+            deleteStep(old);
         }
+    }
+
+    private static void deleteStep(Path step) throws IOException {
+        try (Stream<Path> files = Files.list(step)) {
+            for (Path f : (Iterable<Path>) files::iterator) Files.deleteIfExists(f);
+        }
+        Files.deleteIfExists(step);
     }
 }

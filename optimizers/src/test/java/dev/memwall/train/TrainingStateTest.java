@@ -88,6 +88,6 @@ class TrainingStateTest {
         assertThatThrownBy(() -> TrainingState.resume(dir, other.trainer(), other.rngs())).hasMessageContaining("optimizer.safetensors");
         assertThat(other.trainer().params().values().whole().toFloatArray()).containsExactly(before);
         assertThat(other.trainer().step()).isZero();
-        assertThatThrownBy(() -> TrainingState.inspect(dir.resolve("nothing-here"))).hasMessageContaining("not a checkpoint directory");
+        assertThatThrownBy(() -> TrainingState.inspect(dir.resolve("nothing-here"))).hasMessageContaining("not a directory of saved training state");
     }
 }
