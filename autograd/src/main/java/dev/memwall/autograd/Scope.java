@@ -66,18 +66,55 @@ public final class Scope implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Releases this scope's temporaries and frees its nodes' saved tensors. Scopes nest, so closing a scope that is
+     * not the innermost (an exception skipped an inner {@code close}) first closes every scope opened inside it:
+     * nothing they hold is left behind, and their own later {@code close} does nothing. Closing twice does nothing.
+     * A scope belongs to the thread that opened it, like {@link GradMode} and {@link SavedTensorHooks}; closing it on
+     * another thread throws and changes nothing.
+     */
     @Override
     public void close() {
         if (closed) return;
-        closed = true;
         ArrayDeque<Scope> stack = STACK.get();
-        if (stack.peek() != this) throw new IllegalStateException("scopes must be closed innermost first");
-        stack.pop();
-        for (Node n : nodes) n.freeSaved();
+        if (!stack.contains(this)) {
+            throw new IllegalStateException("a scope must be closed on the thread that opened it (" + Thread.currentThread().getName() + " did not)");
+        }
+        RuntimeException first = null;
+        while (!closed) {
+            Scope innermost = stack.pop();
+            try {
+                innermost.releaseAll();
+            } catch (RuntimeException e) { // keep releasing the rest; report the first failure
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    /** Marks this scope closed and releases what it registered, even when one release fails. */
+    private void releaseAll() {
+        closed = true;
+        RuntimeException first = null;
+        for (Node n : nodes) {
+            try {
+                n.freeSaved();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
+        }
         for (Tensor t : tensors) {
-            if (!t.nodeOwned) t.releaseIfAlive();
+            try {
+                if (!t.nodeOwned) t.releaseIfAlive();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
         }
         nodes.clear();
         tensors.clear();
+        if (first != null) throw first;
     }
 }
