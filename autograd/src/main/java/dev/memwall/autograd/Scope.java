@@ -17,6 +17,11 @@ import java.util.List;
  * is freed) and frees the saved tensors of every node recorded in the scope, so a graph never outlives the scope
  * that built it. Persistent tensors (parameters, gradients, optimizer state) are never registered. Use
  * {@link #keep(Tensor)} to let a result escape.
+ *
+ * <p>Scopes are per thread (like {@link GradMode} and {@link SavedTensorHooks}): a tensor is registered with the
+ * innermost scope of the thread that created it, so a tensor allocated inside a kernel running on a worker thread
+ * belongs to no scope and the kernel releases it itself. Memory accounting, by contrast, is per process
+ * ({@link dev.memwall.memory.MemoryTracker#current()}).
  */
 public final class Scope implements AutoCloseable {
     private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
