@@ -1,5 +1,7 @@
 package dev.memwall.autograd;
 
+import dev.memwall.kernels.GemmWorkspace;
+
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,7 +17,8 @@ import java.util.List;
  * }</pre>
  * Closing releases each handle that is still held (a storage that a live node still saves survives until that node
  * is freed) and frees the saved tensors of every node recorded in the scope, so a graph never outlives the scope
- * that built it. Persistent tensors (parameters, gradients, optimizer state) are never registered. Use
+ * that built it. When a thread's outermost scope closes, the GEMM staging buffers of the thread go too
+ * ({@link GemmWorkspace}). Persistent tensors (parameters, gradients, optimizer state) are never registered. Use
  * {@link #keep(Tensor)} to let a result escape.
  *
  * <p>Scopes are per thread (like {@link GradMode} and {@link SavedTensorHooks}): a tensor is registered with the
@@ -95,6 +98,8 @@ public final class Scope implements AutoCloseable {
                 else first.addSuppressed(e);
             }
         }
+        // The end of a thread's outermost scope is the end of its step: kernel scratch kept between GEMMs goes too.
+        if (stack.isEmpty()) GemmWorkspace.release();
         if (first != null) throw first;
     }
 
