@@ -14,8 +14,9 @@ import java.util.function.IntFunction;
  *
  * <p>What the cache holds is not counted under any {@link Category}: the tracker's figures stay the bytes in use,
  * exactly as without the cache. The cache reports its own size ({@link #cachedBytes()}, PyTorch's "reserved minus
- * allocated"), so real heap use is the tracked total plus the cache. It is bounded ({@code memwall.cache.mb}, default
- * a quarter of the maximum heap; 0 disables it) and {@link #clear()} hands everything back to the garbage collector.
+ * allocated"), so real heap use is the tracked total (less the native WORKSPACE) plus the cache. It is bounded
+ * ({@code memwall.cache.mb}, default a quarter of the maximum heap; 0 disables it) and {@link #clear()} hands
+ * everything back to the garbage collector.
  * Every storage array, of any element type, is allocated here ({@link #shorts}, {@link #bytes}, {@link #ints}), so
  * that an allocation that finds the heap full empties the cache and tries again whatever its type.
  */
