@@ -12,12 +12,20 @@ final class Casts {
     private Casts() {
     }
 
-    static Tensor convert(Tensor x, DType target, Overflow overflow) {
+    /**
+     * A copy of {@code x} in {@code target}, accounted under {@code category}. Callers pass TEMPORARY unless they ask
+     * for a persistent copy: a cast of a parameter made every step (autocast) must go with the step's scope, not
+     * become a new PARAMETER buffer that nothing releases.
+     */
+    static Tensor convert(Tensor x, DType target, Overflow overflow, Category category) {
         x.checkAlive("to");
         if (!target.isFloating() || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("to: conversion between " + x.dtype() + " and " + target + " is not supported");
         }
-        Category category = x.storage().category() == Category.ACTIVATION ? Category.TEMPORARY : x.storage().category();
+        if (category == null || category == Category.ACTIVATION) {
+            throw new IllegalArgumentException("to: a copy is accounted as TEMPORARY or a persistent category, not " + category
+                    + " (a tensor counts as ACTIVATION while a node saves it)");
+        }
         Tensor out = Tensor.empty(target, category, "to_" + target.name().toLowerCase(), x.shape());
         float[] src;
         int off;

@@ -2,7 +2,8 @@ package dev.memwall.autograd;
 
 /**
  * Whether ops record autograd nodes on this thread. {@code try (var g = GradMode.noGrad()) { ... }} is PyTorch's
- * {@code torch.no_grad()}: nothing is recorded, nothing is saved for backward.
+ * {@code torch.no_grad()}: nothing is recorded, nothing is saved for backward. Per thread, like {@link Scope} and
+ * {@link SavedTensorHooks} (the graph belongs to the thread that builds it); memory accounting is per process.
  */
 public final class GradMode {
     private static final ThreadLocal<boolean[]> ENABLED = ThreadLocal.withInitial(() -> new boolean[]{true});

@@ -21,7 +21,10 @@ public interface SavedTensorHooks {
     default void release(Object packed) {
     }
 
-    /** Makes {@code hooks} apply to nodes recorded on this thread until the guard closes. Innermost hooks win. */
+    /**
+     * Makes {@code hooks} apply to nodes recorded on this thread until the guard closes. Innermost hooks win. Hooks
+     * are per thread, like {@link Scope} and {@link GradMode}.
+     */
     static GradMode.Guard push(SavedTensorHooks hooks) {
         ArrayDeque<SavedTensorHooks> stack = Holder.STACK.get();
         stack.push(hooks);

@@ -1,5 +1,7 @@
 package dev.memwall.autograd;
 
+import dev.memwall.kernels.GemmWorkspace;
+
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,8 +17,14 @@ import java.util.List;
  * }</pre>
  * Closing releases each handle that is still held (a storage that a live node still saves survives until that node
  * is freed) and frees the saved tensors of every node recorded in the scope, so a graph never outlives the scope
- * that built it. Persistent tensors (parameters, gradients, optimizer state) are never registered. Use
+ * that built it. When a thread's outermost scope closes, the GEMM staging buffers of the thread go too
+ * ({@link GemmWorkspace}). Persistent tensors (parameters, gradients, optimizer state) are never registered. Use
  * {@link #keep(Tensor)} to let a result escape.
+ *
+ * <p>Scopes are per thread (like {@link GradMode} and {@link SavedTensorHooks}): a tensor is registered with the
+ * innermost scope of the thread that created it, so a tensor allocated inside a kernel running on a worker thread
+ * belongs to no scope and the kernel releases it itself. Memory accounting, by contrast, is per process
+ * ({@link dev.memwall.memory.MemoryTracker#current()}).
  */
 public final class Scope implements AutoCloseable {
     private static final ThreadLocal<ArrayDeque<Scope>> STACK = ThreadLocal.withInitial(ArrayDeque::new);
@@ -66,18 +74,57 @@ public final class Scope implements AutoCloseable {
         return null;
     }
 
+    /**
+     * Releases this scope's temporaries and frees its nodes' saved tensors. Scopes nest, so closing a scope that is
+     * not the innermost (an exception skipped an inner {@code close}) first closes every scope opened inside it:
+     * nothing they hold is left behind, and their own later {@code close} does nothing. Closing twice does nothing.
+     * A scope belongs to the thread that opened it, like {@link GradMode} and {@link SavedTensorHooks}; closing it on
+     * another thread throws and changes nothing.
+     */
     @Override
     public void close() {
         if (closed) return;
-        closed = true;
         ArrayDeque<Scope> stack = STACK.get();
-        if (stack.peek() != this) throw new IllegalStateException("scopes must be closed innermost first");
-        stack.pop();
-        for (Node n : nodes) n.freeSaved();
+        if (!stack.contains(this)) {
+            throw new IllegalStateException("a scope must be closed on the thread that opened it (" + Thread.currentThread().getName() + " did not)");
+        }
+        RuntimeException first = null;
+        while (!closed) {
+            Scope innermost = stack.pop();
+            try {
+                innermost.releaseAll();
+            } catch (RuntimeException e) { // keep releasing the rest; report the first failure
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
+        }
+        // The end of a thread's outermost scope is the end of its step: kernel scratch kept between GEMMs goes too.
+        if (stack.isEmpty()) GemmWorkspace.release();
+        if (first != null) throw first;
+    }
+
+    /** Marks this scope closed and releases what it registered, even when one release fails. */
+    private void releaseAll() {
+        closed = true;
+        RuntimeException first = null;
+        for (Node n : nodes) {
+            try {
+                n.freeSaved();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
+        }
         for (Tensor t : tensors) {
-            if (!t.nodeOwned) t.releaseIfAlive();
+            try {
+                if (!t.nodeOwned) t.releaseIfAlive();
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+                else first.addSuppressed(e);
+            }
         }
         nodes.clear();
         tensors.clear();
+        if (first != null) throw first;
     }
 }

@@ -36,9 +36,9 @@ public final class Storage {
         this.tracker = MemoryTracker.current();
         switch (dtype) {
             case FP32 -> f = ArrayCache.floats(length);
-            case FP16, BF16 -> s = new short[length];
-            case FP8_E4M3, FP8_E5M2, BOOL -> b = new byte[length];
-            case INT32 -> i = new int[length];
+            case FP16, BF16 -> s = ArrayCache.shorts(length);
+            case FP8_E4M3, FP8_E5M2, BOOL -> b = ArrayCache.bytes(length);
+            case INT32 -> i = ArrayCache.ints(length);
         }
         tracker.allocated(category, bytes, op);
     }

@@ -361,9 +361,19 @@ public final class Tensor {
 
     // ---------------------------------------------------------------- conversions
 
-    /** Converts to another floating dtype with round-to-nearest-even; FP32 → FP32 is a copy. */
+    /**
+     * Converts to another floating dtype with round-to-nearest-even; FP32 → FP32 is a copy. The copy is a TEMPORARY,
+     * released by the enclosing {@link Scope}, whatever this tensor's category (casting a parameter every step must
+     * not leave a parameter-sized buffer behind each time); see {@link #to(DType, Overflow, Category)} for a
+     * persistent copy.
+     */
     public Tensor to(DType target, Overflow overflow) {
-        return Casts.convert(this, target, overflow);
+        return Casts.convert(this, target, overflow, Category.TEMPORARY);
+    }
+
+    /** Like {@link #to(DType, Overflow)}, accounted under {@code category}: a persistent one is never released by a scope. */
+    public Tensor to(DType target, Overflow overflow, Category category) {
+        return Casts.convert(this, target, overflow, category);
     }
 
     public Tensor to(DType target) {

@@ -1,5 +1,6 @@
 package dev.memwall.kernels;
 
+import dev.memwall.memory.Category;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas_nolapack;
@@ -12,6 +13,8 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
  * Single-precision GEMM through OpenBLAS, on heap arrays with offsets.
  *
  * <p>Operands are staged through per-thread native buffers: one bulk copy per operand in, one for the result out.
+ * They are counted as {@link Category#WORKSPACE} while held and freed when the thread's outermost {@code Scope} closes
+ * (or by {@link #releaseWorkspace()}).
  * Passing the heap arrays to JavaCPP directly would copy them too (JNI array pinning copies on HotSpot), but whole
  * arrays in both directions and without offsets — a parameter that is a view into a flat buffer would drag the whole
  * buffer across. Staging copies exactly the operand ranges and skips the copy-in of C when beta is 0.
@@ -23,7 +26,6 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
  * OpenBLAS's own threading at the large shapes and faster at 2048×256×256 (BENCHMARKS.md).
  */
 public final class Gemm {
-    private static final ThreadLocal<Stage> STAGE = ThreadLocal.withInitial(Stage::new);
     /** Below this many multiply-adds a GEMM is not split. */
     private static final long SPLIT_WORK = 1L << 21;
 
@@ -35,21 +37,12 @@ public final class Gemm {
     private Gemm() {
     }
 
-    /** Native staging buffers that grow to the largest operand seen on this thread. */
-    private static final class Stage {
-        FloatPointer a = new FloatPointer(0L), b = new FloatPointer(0L), c = new FloatPointer(0L), partial = new FloatPointer(0L);
-        private float[] heap = new float[0];
-
-        float[] scratch(int n) {
-            if (heap.length < n) heap = new float[n];
-            return heap;
-        }
-
-        FloatPointer ensure(FloatPointer p, long n) {
-            if (p.capacity() >= n) return p.position(0);
-            p.close();
-            return new FloatPointer(Math.max(n, 1L));
-        }
+    /**
+     * Frees this thread's staging buffers and stops counting them; {@code Scope} does it when a thread's outermost
+     * scope closes. See {@link GemmWorkspace}.
+     */
+    public static void releaseWorkspace() {
+        GemmWorkspace.release();
     }
 
     /**
@@ -73,7 +66,7 @@ public final class Gemm {
             scaleC(batch, m, n, beta, c, offC, strideC);
             return;
         }
-        Stage st = STAGE.get();
+        GemmWorkspace st = GemmWorkspace.forThisThread();
         long sizeA = (long) m * k, sizeB = (long) k * n, sizeC = (long) m * n;
         int batchesA = strideA == 0 ? 1 : batch, batchesB = strideB == 0 ? 1 : batch;
         st.a = st.ensure(st.a, sizeA * batchesA);
@@ -139,7 +132,7 @@ public final class Gemm {
     private static void splitK(int m, int n, int k, float alpha, FloatPointer pa, FloatPointer pb, FloatPointer pc,
                                float[] c, int offC, int parts) {
         int size = m * n, kPer = (k + parts - 1) / parts;
-        Stage st = STAGE.get();
+        GemmWorkspace st = GemmWorkspace.forThisThread();
         st.partial = st.ensure(st.partial, (long) size * (parts - 1));
         FloatPointer rest = st.partial;
         Parallel.range(parts, Parallel.GRAIN, (p0, p1) -> {

@@ -1,13 +1,16 @@
 package dev.memwall.kernels;
 
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Splits a loop over the cores when the loop is big enough to pay for the hand-off (a few microseconds).
- * Small loops run on the caller. The caller always takes the first chunk itself.
+ * Small loops run on the caller. The caller always takes the first chunk itself, and {@link #range} returns (or
+ * throws the first chunk's failure) only once no chunk is running any more.
  */
 public final class Parallel {
     /** Below this many element-operations a loop stays on one thread. */
@@ -41,24 +44,49 @@ public final class Parallel {
             body.run(0, n);
             return;
         }
+        // Chunks write into arrays that go back to the ArrayCache once the op is done, so range() never returns or
+        // throws while a chunk is still running: when one chunk fails, the others that have not started are skipped,
+        // those that have are waited for, and the first failure is thrown with the others suppressed.
+        AtomicBoolean failed = new AtomicBoolean();
         Future<?>[] futures = new Future<?>[chunks - 1];
         for (int c = 1; c < chunks; c++) {
             int from = (int) ((long) n * c / chunks), to = (int) ((long) n * (c + 1) / chunks);
-            futures[c - 1] = POOL.submit(() -> body.run(from, to));
+            futures[c - 1] = POOL.submit(() -> {
+                if (failed.get()) return;
+                try {
+                    body.run(from, to);
+                } catch (Throwable e) {
+                    failed.set(true);
+                    throw e;
+                }
+            });
         }
-        body.run(0, (int) ((long) n / chunks));
+        Throwable first = null;
+        try {
+            body.run(0, (int) ((long) n / chunks));
+        } catch (Throwable e) {
+            failed.set(true);
+            first = e;
+        }
+        boolean interrupted = false;
         for (Future<?> f : futures) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for a kernel", e);
-            } catch (java.util.concurrent.ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (cause instanceof RuntimeException re) throw re;
-                if (cause instanceof Error err) throw err;
-                throw new IllegalStateException(cause);
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // keep waiting: the chunk may still be writing; re-assert the flag below
+                } catch (ExecutionException e) {
+                    Throwable cause = e.getCause();
+                    if (first == null) first = cause;
+                    else if (first != cause) first.addSuppressed(cause);
+                    break;
+                }
             }
         }
+        if (interrupted) Thread.currentThread().interrupt();
+        if (first instanceof RuntimeException re) throw re;
+        if (first instanceof Error err) throw err;
+        if (first != null) throw new IllegalStateException(first);
     }
 }

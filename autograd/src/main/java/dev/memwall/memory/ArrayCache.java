@@ -4,6 +4,7 @@ import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * Keeps released {@code float[]} arrays for reuse by the next allocation of the same length, like PyTorch's caching
@@ -13,8 +14,11 @@ import java.util.Map;
  *
  * <p>What the cache holds is not counted under any {@link Category}: the tracker's figures stay the bytes in use,
  * exactly as without the cache. The cache reports its own size ({@link #cachedBytes()}, PyTorch's "reserved minus
- * allocated"), so real heap use is the tracked total plus the cache. It is bounded ({@code memwall.cache.mb}, default
- * a quarter of the maximum heap; 0 disables it) and {@link #clear()} hands everything back to the garbage collector.
+ * allocated"), so real heap use is the tracked total (less the native WORKSPACE) plus the cache. It is bounded
+ * ({@code memwall.cache.mb}, default a quarter of the maximum heap; 0 disables it) and {@link #clear()} hands
+ * everything back to the garbage collector.
+ * Every storage array, of any element type, is allocated here ({@link #shorts}, {@link #bytes}, {@link #ints}), so
+ * that an allocation that finds the heap full empties the cache and tries again whatever its type.
  */
 public final class ArrayCache {
     private static final long LIMIT = Long.getLong("memwall.cache.mb", Runtime.getRuntime().maxMemory() / 4 >> 20) << 20;
@@ -43,18 +47,37 @@ public final class ArrayCache {
         return a;
     }
 
+    /** A new zero-filled {@code short[]} (FP16, BF16); only {@code float[]} arrays are cached and reused. */
+    public static short[] shorts(int length) {
+        return allocate(length, short[]::new);
+    }
+
+    /** A new zero-filled {@code byte[]} (FP8, masks). */
+    public static byte[] bytes(int length) {
+        return allocate(length, byte[]::new);
+    }
+
+    /** A new zero-filled {@code int[]} (token ids). */
+    public static int[] ints(int length) {
+        return allocate(length, int[]::new);
+    }
+
+    private static float[] allocate(int length) {
+        return allocate(length, float[]::new);
+    }
+
     /**
      * A new array; when the heap is exhausted, the cache is handed back to the garbage collector and the allocation
      * tried once more, as PyTorch's allocator frees its cached blocks before reporting out-of-memory. Arrays of other
-     * lengths sitting in the cache must never be why a step fails.
+     * lengths (or other element types) sitting in the cache must never be why a step fails.
      */
-    private static float[] allocate(int length) {
+    private static <T> T allocate(int length, IntFunction<T> array) {
         try {
-            return new float[length];
+            return array.apply(length);
         } catch (OutOfMemoryError e) {
             if (cachedBytes() == 0) throw e;
             clear();
-            return new float[length];
+            return array.apply(length);
         }
     }
 

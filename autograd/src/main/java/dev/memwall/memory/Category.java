@@ -13,7 +13,12 @@ public enum Category {
     /** Everything else an op or a step allocates: forward outputs not (yet) saved, gradients flowing backward, scratch. */
     TEMPORARY,
     /** Send and receive buffers of collectives. */
-    COMMUNICATION;
+    COMMUNICATION,
+    /**
+     * Scratch that kernels keep between calls: GEMM's per-thread native staging buffers (off the Java heap). Held
+     * until the thread's outermost {@code Scope} closes or {@code Gemm.releaseWorkspace()}.
+     */
+    WORKSPACE;
 
     /**
      * Categories whose buffers belong to an owner that outlives a step. A TEMPORARY buffer that an autograd node

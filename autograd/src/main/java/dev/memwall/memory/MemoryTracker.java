@@ -1,10 +1,12 @@
 package dev.memwall.memory;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Counts every buffer the framework allocates, from allocation to release, by {@link Category}.
@@ -13,13 +15,23 @@ import java.util.Map;
  * of category (a temporary becoming an activation when a node saves it). Nothing depends on the garbage collector,
  * so the same model and input give the same figures on every run.
  *
- * <p>One tracker is current per process ({@link #current()}); tests and tools install their own with
- * {@link #install(MemoryTracker)}. Methods are synchronized because kernels may run on worker threads, but
- * allocation happens on the calling thread in practice, so the lock is uncontended.
+ * <p><b>One tracker per process.</b> {@link #current()} is the same on every thread: kernels run on worker threads
+ * ({@code kernels.Parallel}) and whatever they allocate belongs to the same step, and a sharded run is one process per
+ * rank, so per process is per rank. (What builds a graph is per thread instead: {@code Scope}, {@code GradMode} and
+ * saved-tensor hooks describe the work of the thread that opened them.) Tests and tools install their own tracker with
+ * {@link #install}; installs nest, on one thread at a time: installing while another thread's install is open
+ * throws, because the two would silently count each other's allocations. Each storage reports its release to the
+ * tracker that counted its allocation, so a tracker installed mid-run never sees a release it did not count.
+ *
+ * <p>Counting methods are synchronized: the lock is uncontended in practice (allocation happens on the calling
+ * thread; kernel threads rarely allocate) and costs a few nanoseconds next to allocating the array. A call that
+ * would make a figure negative (a release of bytes never counted) throws before changing anything.
  */
 public final class MemoryTracker {
     private static final int N = Category.values().length;
     private static volatile MemoryTracker current = new MemoryTracker();
+    /** Open installs, innermost first; guarded by the class lock. */
+    private static final ArrayDeque<Install> INSTALLS = new ArrayDeque<>();
 
     private final long[] bytes = new long[N];
     private final long[] peak = new long[N];
@@ -39,11 +51,29 @@ public final class MemoryTracker {
         return current;
     }
 
-    /** Makes {@code tracker} current until the returned handle is closed, which restores the previous one. */
+    /**
+     * Makes {@code tracker} current for the whole process until the returned handle is closed, which restores the
+     * tracker that was current before. Installs nest; closing an outer handle first also closes the ones installed
+     * inside it (their own close then does nothing), as closing an outer {@code Scope} does.
+     *
+     * @throws IllegalStateException when a tracker installed by another thread is still installed
+     */
     public static Installed install(MemoryTracker tracker) {
-        MemoryTracker previous = current;
-        current = tracker;
-        return () -> current = previous;
+        Objects.requireNonNull(tracker, "install: tracker");
+        synchronized (MemoryTracker.class) {
+            Thread me = Thread.currentThread();
+            for (Install open : INSTALLS) {
+                if (open.thread != me) {
+                    throw new IllegalStateException("install: a tracker installed by thread '" + open.thread.getName()
+                            + "' is still installed; one tracker counts the whole process (kernel threads included), so "
+                            + "installs nest on one thread at a time");
+                }
+            }
+            Install i = new Install(current, me);
+            INSTALLS.push(i);
+            current = tracker;
+            return i;
+        }
     }
 
     /** Handle returned by {@link #install}; closing it restores the tracker that was current before. */
@@ -52,29 +82,70 @@ public final class MemoryTracker {
         void close();
     }
 
+    private static final class Install implements Installed {
+        private final MemoryTracker previous;
+        private final Thread thread;
+        private boolean closed;
+
+        Install(MemoryTracker previous, Thread thread) {
+            this.previous = previous;
+            this.thread = thread;
+        }
+
+        @Override
+        public void close() {
+            synchronized (MemoryTracker.class) {
+                if (closed) return;
+                Install top;
+                do {
+                    top = INSTALLS.pop();
+                    top.closed = true;
+                } while (top != this);
+                current = previous;
+            }
+        }
+    }
+
     public synchronized void allocated(Category c, long n, String op) {
+        requireNonNegative(n, op);
         allocations++;
         allocatedBytes += n;
         add(c, n, op);
     }
 
     public synchronized void released(Category c, long n, String op) {
+        requireNonNegative(n, op);
+        requireCounted(c, n, op);
         releases++;
         add(c, -n, op);
     }
 
     /** Moves {@code n} bytes from one category to another without an allocation (e.g. TEMPORARY to ACTIVATION). */
     public synchronized void moved(Category from, Category to, long n, String op) {
+        requireNonNegative(n, op);
         if (from == to) return;
+        requireCounted(from, n, op);
         add(from, -n, op);
         add(to, n, op);
+    }
+
+    private static void requireNonNegative(long n, String op) {
+        if (n < 0) throw new IllegalArgumentException("memory accounting: negative byte count " + n + " (" + op + ")");
+    }
+
+    /** Checked before any counter changes, so a bad call leaves the figures as they were. */
+    private void requireCounted(Category c, long n, String op) {
+        long have = bytes[c.ordinal()];
+        if (n > have) {
+            throw new IllegalStateException("memory accounting would go negative for " + c + ": " + op + " gives back "
+                    + n + " bytes, " + have + " are counted");
+        }
     }
 
     private void add(Category c, long n, String op) {
         int i = c.ordinal();
         bytes[i] += n;
         total += n;
-        if (bytes[i] < 0) throw new IllegalStateException("memory accounting went negative for " + c + " (" + op + ")");
         if (bytes[i] > peak[i]) peak[i] = bytes[i];
         if (total > totalPeak) totalPeak = total;
         for (int k = 0; k < N; k++) if (total - bytes[k] > peakExcluding[k]) peakExcluding[k] = total - bytes[k];

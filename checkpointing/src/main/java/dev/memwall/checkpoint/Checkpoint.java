@@ -15,10 +15,12 @@ import java.util.function.Function;
  * Activation checkpointing with PyTorch's non-reentrant semantics, built on saved-tensor hooks.
  *
  * <p>{@link #apply} runs {@code fn} normally — the autograd graph is recorded as usual — but every tensor a node in
- * the region saves is replaced by a placeholder, and only the region's inputs are kept (as ACTIVATION). When backward
- * first needs one of the placeholders, the region is run again from the kept inputs with the random generators put
- * back where they were (identical dropout masks), and the tensors it saves fill the placeholders in order. Each is
- * released once the node that needed it has run, so backward holds one region's activations at a time.
+ * the region saves is replaced by a placeholder, and only the region's inputs are kept (as ACTIVATION). They are
+ * kept from the first tensor the region saves, so a region that saves nothing keeps nothing, and released at once if
+ * {@code fn} throws (its partial graph cannot be differentiated). When backward first needs one of the placeholders,
+ * the region is run again from the kept inputs with the random generators put back where they were (identical
+ * dropout masks), and the tensors it saves fill the placeholders in order. Each is released once the node that
+ * needed it has run, so backward holds one region's activations at a time.
  *
  * <p>Under {@code createGraph} the recomputation records its own graph on the inputs' history, so second-order
  * gradients flow through checkpointed regions; regions may be nested.
@@ -36,6 +38,9 @@ public final class Checkpoint {
         Frame frame = new Frame(fn, rngs, inputs);
         try (var hooks = SavedTensorHooks.push(frame)) {
             return fn.apply(inputs);
+        } catch (RuntimeException | Error e) {
+            frame.abandon(); // the partial graph can never be differentiated: do not keep the inputs for it
+            throw e;
         }
     }
 
@@ -57,7 +62,11 @@ public final class Checkpoint {
         private final Function<Tensor[], Tensor> fn;
         private final List<Rng> rngs = new ArrayList<>();
         private final List<Rng.State> states = new ArrayList<>();
-        private final Tensor[] inputs;
+        /** The caller's handles to the region's inputs; not owned. */
+        private final Tensor[] given;
+        /** The frame's own handles to the inputs (ACTIVATION), from the first pack until the last placeholder goes. */
+        private Tensor[] inputs;
+        private boolean abandoned;
         private int packed;
         private int live;
         private Tensor[] recomputed;
@@ -67,18 +76,22 @@ public final class Checkpoint {
             rngs.add(Rng.defaultRng());
             for (Rng r : extra) if (!rngs.contains(r)) rngs.add(r);
             for (Rng r : rngs) states.add(r.state());
-            this.inputs = new Tensor[in.length];
-            for (int k = 0; k < in.length; k++) inputs[k] = in[k].saveForBackward();
+            this.given = in.clone();
         }
 
         @Override
         public Object pack(Tensor t) {
+            if (inputs == null && !abandoned) {
+                inputs = new Tensor[given.length];
+                for (int k = 0; k < given.length; k++) inputs[k] = given[k].saveForBackward();
+            }
             live++;
             return new Placeholder(packed++);
         }
 
         @Override
         public Tensor unpack(Object p) {
+            if (abandoned) throw new IllegalStateException("a checkpointed region whose function threw cannot be differentiated");
             if (recomputed == null) recompute();
             Tensor t = recomputed[((Placeholder) p).index()];
             if (t == null) throw new IllegalStateException("checkpointed tensor " + ((Placeholder) p).index() + " was already released");
@@ -88,9 +101,20 @@ public final class Checkpoint {
         @Override
         public void release(Object p) {
             if (--live > 0) return;
+            dropKept();
+        }
+
+        /** {@code fn} threw: nothing can unpack, so what the frame keeps goes now; placeholders still count down. */
+        void abandon() {
+            abandoned = true;
+            dropKept();
+        }
+
+        private void dropKept() {
             if (recomputed != null) for (Tensor t : recomputed) if (t != null) t.releaseSavedForBackward();
-            for (Tensor t : inputs) t.releaseSavedForBackward();
             recomputed = null;
+            if (inputs != null) for (Tensor t : inputs) t.releaseSavedForBackward();
+            inputs = null;
         }
 
         /** Runs the region again from its inputs, with the generators where they were, collecting what it saves. */

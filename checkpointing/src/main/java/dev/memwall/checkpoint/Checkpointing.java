@@ -12,7 +12,9 @@ public final class Checkpointing {
     private Checkpointing() {
     }
 
+    /** @throws IllegalArgumentException when the policy does not cover the model's blocks [0, L) exactly */
     public static void install(Gpt model, Policy policy) {
+        policy.requireCovers(model.blocks().size());
         if (!policy.checkpointsAnything()) {
             model.blockRunner(Gpt.BlockRunner.SEQUENTIAL);
             return;
@@ -24,8 +26,7 @@ public final class Checkpointing {
     private static Tensor run(List<Block> blocks, Tensor x, Policy policy, List<dev.memwall.rng.Rng> rngs) {
         Tensor cur = x;
         for (int[] s : policy.segments()) {
-            int from = s[0], to = Math.min(s[1], blocks.size());
-            if (from >= to) continue;
+            int from = s[0], to = s[1]; // checked by install: the segments cover [0, blocks.size())
             Tensor next;
             if (s[2] == Policy.RECOMPUTE) {
                 next = Checkpoint.apply(in -> Gpt.runSequential(blocks, from, to, in[0]), rngs, cur);

@@ -128,6 +128,31 @@ public record Policy(String name, List<int[]> segments) {
         return n * scale;
     }
 
+    /**
+     * Checks that the segments cover blocks [0, {@code layers}) exactly: in order, each non-empty, none overlapping or
+     * leaving a gap, each with a known mode. A policy made for another depth would otherwise skip blocks silently.
+     *
+     * @throws IllegalArgumentException naming the first segment that is wrong
+     */
+    public void requireCovers(int layers) {
+        int next = 0;
+        for (int[] s : segments) {
+            String what = "checkpoint policy " + name + ": segment " + java.util.Arrays.toString(s);
+            if (s == null || s.length != 3) throw new IllegalArgumentException(what + " is not [from, to, mode]");
+            if (s[0] != next) {
+                throw new IllegalArgumentException(what + (s[0] > next ? " leaves blocks [" + next + ", " + s[0] + ") out" : " overlaps the segment before it")
+                        + " (the model has " + layers + " blocks)");
+            }
+            if (s[1] <= s[0]) throw new IllegalArgumentException(what + " is empty");
+            if (s[2] != KEEP && s[2] != RECOMPUTE && s[2] != SELECTIVE) throw new IllegalArgumentException(what + " has unknown mode " + s[2]);
+            next = s[1];
+        }
+        if (next != layers) {
+            throw new IllegalArgumentException("checkpoint policy " + name + " covers blocks [0, " + next + ") but the model has "
+                    + layers + " blocks");
+        }
+    }
+
     public boolean checkpointsAnything() {
         for (int[] s : segments) if (s[2] != 0) return true;
         return false;

@@ -192,4 +192,35 @@ class CheckpointTest {
         Tensor y = F.sumAll(Checkpoint.apply(in -> calls[0]++ == 0 ? F.mul(in[0], in[0]) : F.exp(F.mul(in[0], in[0])), x));
         assertThatThrownBy(() -> Engine.grad(y, x, false)).hasMessageContaining("same work");
     }
+
+    @Test
+    void aRegionThatSavesNothingKeepsNothing() {
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker)) {
+            try (Scope s = Scope.open()) {
+                Tensor x = Tensor.of(new float[]{1f, 2f, 3f}, 3).requiresGrad(true);
+                Tensor y = Checkpoint.apply(in -> F.add(in[0], in[0]), x); // add saves nothing for backward
+                assertThat(tracker.current(Category.ACTIVATION)).isZero();
+                assertThat(Engine.grad(F.sumAll(y), x, false).toFloatArray()).containsExactly(2f, 2f, 2f);
+            }
+            assertThat(tracker.currentTotal()).as("nothing outlives the scope").isZero();
+        }
+    }
+
+    @Test
+    void aRegionWhoseFunctionThrowsReleasesItsInputs() {
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker)) {
+            try (Scope s = Scope.open()) {
+                Tensor x = Tensor.of(new float[]{1f, 2f, 3f}, 3).requiresGrad(true);
+                assertThatThrownBy(() -> Checkpoint.apply(in -> {
+                    F.mul(in[0], in[0]); // saves its inputs: the region starts keeping x
+                    throw new IllegalStateException("region failed");
+                }, x)).hasMessage("region failed");
+                assertThat(tracker.current(Category.ACTIVATION)).as("x is no longer kept for a backward that cannot run").isZero();
+                assertThat(x.isReleased()).isFalse();
+            }
+            assertThat(tracker.currentTotal()).isZero();
+        }
+    }
 }

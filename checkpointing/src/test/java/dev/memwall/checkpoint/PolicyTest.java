@@ -32,4 +32,19 @@ class PolicyTest {
             assertThatThrownBy(() -> Policy.parseBudget(bad)).as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("BUDGET");
         }
     }
+
+    @Test
+    void installRejectsAPolicyThatDoesNotCoverEveryBlock() {
+        dev.memwall.nn.Gpt model = new dev.memwall.nn.Gpt(new dev.memwall.nn.GptConfig(40, 8, 16, 2, 4, 0f), new dev.memwall.rng.Rng(1));
+        assertThatThrownBy(() -> Checkpointing.install(model, Policy.everyLayer(3)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("covers blocks [0, 3)").hasMessageContaining("4 blocks");
+        assertThatThrownBy(() -> Checkpointing.install(model, Policy.none(5))).hasMessageContaining("4 blocks");
+        assertThatThrownBy(() -> Checkpointing.install(model, new Policy("gap", java.util.List.of(new int[]{0, 1, Policy.RECOMPUTE}, new int[]{2, 4, Policy.KEEP}))))
+                .hasMessageContaining("leaves blocks [1, 2) out");
+        assertThatThrownBy(() -> Checkpointing.install(model, new Policy("overlap", java.util.List.of(new int[]{0, 2, Policy.RECOMPUTE}, new int[]{1, 4, Policy.KEEP}))))
+                .hasMessageContaining("overlaps");
+        assertThatThrownBy(() -> Checkpointing.install(model, new Policy("mode", java.util.List.of(new int[]{0, 4, 7}))))
+                .hasMessageContaining("unknown mode 7");
+        Checkpointing.install(model, Policy.everyK(4, 3)); // [0, 3) and [3, 4): fine
+    }
 }

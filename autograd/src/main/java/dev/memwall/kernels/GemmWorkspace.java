@@ -1,0 +1,108 @@
+package dev.memwall.kernels;
+
+import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryTracker;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * {@link Gemm}'s per-thread staging buffers: native memory for the operands (and a heap array for split-K partial
+ * sums) that grows to the largest GEMM seen on the thread. Every byte is counted as {@link Category#WORKSPACE} by the
+ * tracker that was current when it was allocated; when another tracker is installed, the next GEMM frees the
+ * buffers (reported to the old tracker) and allocates them again under the new one, so no tracker sees bytes it
+ * did not count or misses bytes in use.
+ *
+ * <p>The buffers are freed when the thread's outermost {@code Scope} closes (in training: at the end of each
+ * micro-batch, so the workspace never outlives a step and every step's figures are the same) or by {@link #release()}.
+ * This class loads no native BLAS code, so releasing from a thread that never ran a GEMM costs nothing.
+ */
+public final class GemmWorkspace {
+    private static final String OP = "gemm.workspace";
+    private static final ThreadLocal<GemmWorkspace> CURRENT = new ThreadLocal<>();
+
+    FloatPointer a, b, c, partial;
+    private float[] heap = new float[0];
+    private MemoryTracker tracker;
+    private long counted;
+
+    private GemmWorkspace() {
+    }
+
+    /** This thread's workspace, counted by the current tracker. */
+    static GemmWorkspace forThisThread() {
+        GemmWorkspace w = CURRENT.get();
+        if (w == null) {
+            w = new GemmWorkspace();
+            CURRENT.set(w);
+        }
+        MemoryTracker now = MemoryTracker.current();
+        if (now != w.tracker) {
+            w.free();
+            w.tracker = now;
+        }
+        return w;
+    }
+
+    /** Frees this thread's workspace, if it has one. The next GEMM allocates again. */
+    public static void release() {
+        GemmWorkspace w = CURRENT.get();
+        if (w != null) {
+            w.free();
+            CURRENT.remove();
+        }
+    }
+
+    /** Bytes of workspace this thread holds. */
+    public static long bytesHeld() {
+        GemmWorkspace w = CURRENT.get();
+        return w == null ? 0 : w.counted;
+    }
+
+    /** A heap array of at least {@code n} floats for split-K partial sums. */
+    float[] scratch(int n) {
+        if (heap.length < n) {
+            uncount(4L * heap.length);
+            heap = new float[0];
+            float[] grown = new float[n];
+            count(4L * n);
+            heap = grown;
+        }
+        return heap;
+    }
+
+    /** {@code p} if it holds {@code n} floats, else a new buffer in its place (the old one is freed first). */
+    FloatPointer ensure(FloatPointer p, long n) {
+        if (p != null && p.capacity() >= n) return p.position(0);
+        try {
+            if (p != null) {
+                long old = 4L * p.capacity();
+                p.close();
+                uncount(old);
+            }
+            FloatPointer q = new FloatPointer(Math.max(n, 1L));
+            count(4L * q.capacity());
+            return q;
+        } catch (RuntimeException | Error e) { // the caller's field still names the closed buffer: drop them all
+            free();
+            throw e;
+        }
+    }
+
+    private void count(long bytes) {
+        tracker.allocated(Category.WORKSPACE, bytes, OP);
+        counted += bytes;
+    }
+
+    private void uncount(long bytes) {
+        if (bytes == 0) return;
+        tracker.released(Category.WORKSPACE, bytes, OP);
+        counted -= bytes;
+    }
+
+    private void free() {
+        for (FloatPointer p : new FloatPointer[]{a, b, c, partial}) if (p != null) p.close();
+        a = b = c = partial = null;
+        heap = new float[0];
+        if (counted > 0) tracker.released(Category.WORKSPACE, counted, OP);
+        counted = 0;
+    }
+}
