@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -59,7 +60,7 @@ public final class TrainingState {
         cfg.put("vocab", c.vocab()).put("context", c.context()).put("dim", c.dim()).put("heads", c.heads())
                 .put("layers", c.layers()).put("dropout", c.dropout());
         ObjectNode r = state.putObject("rng");
-        rngs.forEach((k, rng) -> {
+        new TreeMap<>(rngs).forEach((k, rng) -> { // sorted: the same state gives the same bytes whatever the map's order
             Rng.State s = rng.state();
             r.putObject(k).put("seed", s.seed()).put("counter", s.counter());
         });
