@@ -23,7 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * with files byte-identical to those of a run that was never interrupted.
  */
 class KilledTrainingResumesTest {
-    private static final int STEPS = 12, TRIALS = 20;
+    private static final int STEPS = 12, TRIALS = 30;
     private static final String[] TRAIN = {"train", "--steps", String.valueOf(STEPS), "--dim", "16", "--layers", "1",
             "--heads", "2", "--batch", "4", "--digits", "1", "--eval-examples", "4", "--eval-every", "1", "--no-progress"};
     private static final String[] FILES = {"model.safetensors", "optimizer.safetensors", "state.json"};
@@ -70,6 +70,7 @@ class KilledTrainingResumesTest {
                         .isEqualTo(Files.readAllBytes(reference.resolve(end.getFileName()).resolve(f)));
             }
         }
+        System.out.printf("killed at %s; %d of %d while saving; saving took %.0f ms%n", killedAt, midSave, TRIALS, saving / 1e6);
         // The kills landed at many moments, several of them in the middle of writing a checkpoint.
         assertThat(killedAt.stream().distinct().count()).as("distinct checkpoints at the kill: %s", killedAt).isGreaterThan(3);
         assertThat(midSave).as("kills while a checkpoint was being written, of %d", TRIALS).isPositive();
