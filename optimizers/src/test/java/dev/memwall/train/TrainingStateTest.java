@@ -107,4 +107,21 @@ class TrainingStateTest {
             assertThat(Files.readAllBytes(b.resolve(f))).as(f).isEqualTo(Files.readAllBytes(a.resolve(f)));
         }
     }
+
+    /** A killed run's half-written later checkpoint does not make pruning delete a complete one. */
+    @Test
+    void aHalfWrittenLaterCheckpointDoesNotPushOutACompleteOne(@TempDir Path dir) throws IOException {
+        Run r = newRun();
+        for (int k = 0; k < 2; k++) {
+            steps(r, 1);
+            TrainingState.save(dir, r.trainer(), r.rngs(), null);
+        }
+        Path stale = Files.createDirectories(dir.resolve("step-000009")); // as a kill during its save leaves it
+        Files.write(stale.resolve("model.safetensors"), new byte[]{1, 2, 3});
+        steps(r, 1);
+        TrainingState.save(dir, r.trainer(), r.rngs(), null);
+        assertThat(Files.readString(dir.resolve("latest")).trim()).isEqualTo("step-000003");
+        assertThat(dir.resolve("step-000002").resolve("state.json")).as("the previous complete checkpoint").isRegularFile();
+        assertThat(dir.resolve("step-000001")).doesNotExist();
+    }
 }
