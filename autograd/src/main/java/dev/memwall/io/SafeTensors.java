@@ -22,6 +22,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 
 /**
  * Reads and writes the safetensors format of PyTorch / Hugging Face: an 8-byte little-endian header length N, N
@@ -45,8 +46,9 @@ public final class SafeTensors {
 
     /**
      * Writes {@code tensors} (in map order, offsets contiguous from 0, each from its {@link Tensor#offset()} view)
-     * and {@code metadata} (may be null) to {@code file}, atomically: either the complete new file is under that name
-     * afterwards or the old one (if any) is untouched, and no temporary file is left behind.
+     * and {@code metadata} (may be null; keys in sorted order, so equal contents give equal bytes) to {@code file},
+     * atomically: either the complete new file is under that name afterwards or the old one (if any) is untouched,
+     * and no temporary file is left behind.
      *
      * @throws IllegalArgumentException for a null tensor, a null or reserved ({@code "__metadata__"}) name, a null
      *                                  metadata key or value; nothing touches the disk then
@@ -70,11 +72,15 @@ public final class SafeTensors {
     static byte[] header(Map<String, Tensor> tensors, Map<String, String> metadata) {
         ObjectNode root = SafeTensorsHeader.JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
-            ObjectNode m = root.putObject(SafeTensorsHeader.METADATA_KEY);
+            // Keys in sorted order, not the map's: Map.of iterates in an order that changes from JVM to JVM, and the
+            // same state must give the same bytes (a resumed run's checkpoint is compared byte for byte).
+            Map<String, String> sorted = new TreeMap<>();
             metadata.forEach((k, v) -> {
                 if (k == null || v == null) throw new IllegalArgumentException("metadata keys and values must not be null: " + k + "=" + v);
-                m.put(k, v);
+                sorted.put(k, v);
             });
+            ObjectNode m = root.putObject(SafeTensorsHeader.METADATA_KEY);
+            sorted.forEach(m::put);
         }
         long pos = 0;
         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {

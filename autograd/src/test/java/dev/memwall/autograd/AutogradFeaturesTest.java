@@ -109,9 +109,11 @@ class AutogradFeaturesTest {
 
     @Test
     void flatParametersAreViewsAndGradientsLandInTheFlatBuffer() {
+        GptConfig config = new GptConfig(20, 4, 8, 2, 1, 0f);
+        int[] ids = {1, 2, 3, 4, 5, 6, 7, 8};
         MemoryTracker tracker = new MemoryTracker();
         try (var installed = MemoryTracker.install(tracker)) {
-            Gpt model = new Gpt(new GptConfig(20, 4, 8, 2, 1, 0f), new Rng(5));
+            Gpt model = new Gpt(config, new Rng(5));
             Map<String, float[]> before = new java.util.LinkedHashMap<>();
             model.namedParameters().forEach((n, t) -> before.put(n, t.toFloatArray()));
             long paramBytes = tracker.current(Category.PARAMETER);
@@ -124,18 +126,61 @@ class AutogradFeaturesTest {
             });
             assertThat(flat.entries()).extracting(FlatParameters.Entry::name).containsExactlyElementsOf(before.keySet());
             try (Scope s = Scope.open()) {
-                int[] ids = {1, 2, 3, 4, 5, 6, 7, 8};
                 model.loss(Tensor.ints(ids, 2, 4), Tensor.ints(ids, 2, 4)).backward();
             }
+            assertThat(tracker.current(Category.GRADIENT)).isEqualTo(paramBytes); // accumulated in place
+
+            // An independent reference: the same model, not flattened, each gradient in its own array.
+            Gpt twin = new Gpt(config, new Rng(5));
+            try (Scope s = Scope.open()) {
+                twin.loss(Tensor.ints(ids, 2, 4), Tensor.ints(ids, 2, 4)).backward();
+            }
             float[] grads = flat.grads().whole().toFloatArray();
+            for (FlatParameters.Entry e : flat.entries()) {
+                float[] expected = twin.namedParameters().get(e.name()).grad().toFloatArray();
+                assertThat(twin.namedParameters().get(e.name()).grad().storage())
+                        .isNotSameAs(flat.grads().whole().storage());
+                assertThat(java.util.Arrays.copyOfRange(grads, e.offset(), e.offset() + e.numel()))
+                        .as("flat gradient of %s", e.name()).containsExactly(expected);
+            }
+            // ... and the reference itself is a gradient: one entry of the LM head against a central difference.
             FlatParameters.Entry head = flat.entries().get(flat.entries().size() - 1);
             assertThat(head.name()).isEqualTo("head.weight");
-            float[] headGrad = model.namedParameters().get("head.weight").grad().toFloatArray();
-            for (int i = 0; i < headGrad.length; i++) assertThat(grads[head.offset() + i]).isEqualTo(headGrad[i]);
-            assertThat(tracker.current(Category.GRADIENT)).isEqualTo(paramBytes); // accumulated in place
+            int k = largestMagnitude(grads, head.offset(), head.numel());
+            assertThat(Math.abs(grads[k])).isGreaterThan(1e-3f);
+            Tensor w = twin.namedParameters().get("head.weight");
+            double numeric = centralDifference(twin, w, k - head.offset(), ids, 1e-2f);
+            assertThat((double) grads[k]).isCloseTo(numeric, org.assertj.core.data.Offset.offset(1e-3 + 1e-2 * Math.abs(numeric)));
+
             model.zeroGrad();
             assertThat(flat.grads().whole().toFloatArray()).containsOnly(0f);
         }
+    }
+
+    private static int largestMagnitude(float[] a, int from, int n) {
+        int best = from;
+        for (int i = from; i < from + n; i++) if (Math.abs(a[i]) > Math.abs(a[best])) best = i;
+        return best;
+    }
+
+    /** (L(w_i + h) - L(w_i - h)) / 2h for element {@code i} of {@code w}, losses evaluated without a graph (double). */
+    private static double centralDifference(Gpt model, Tensor w, int i, int[] ids, float h) {
+        float[] data = w.data();
+        int at = w.offset() + i;
+        float saved = data[at];
+        double[] losses = new double[2];
+        float up = saved + h, down = saved - h; // the step actually taken, after rounding to float
+        try (var off = GradMode.noGrad()) {
+            for (int side = 0; side < 2; side++) {
+                data[at] = side == 0 ? up : down;
+                try (Scope s = Scope.open()) {
+                    losses[side] = model.loss(Tensor.ints(ids, 2, 4), Tensor.ints(ids, 2, 4)).item();
+                }
+            }
+        } finally {
+            data[at] = saved;
+        }
+        return (losses[0] - losses[1]) / ((double) up - down);
     }
 
     @Test

@@ -1,5 +1,7 @@
 package dev.memwall.autograd;
 
+import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryTracker;
 import dev.memwall.ops.F;
 import dev.memwall.rng.Rng;
 import org.junit.jupiter.api.Test;
@@ -22,22 +24,22 @@ class SmokeTest {
 
     @Test
     void mlpBackward() {
-        var tracker = new dev.memwall.memory.MemoryTracker();
-        var installed = dev.memwall.memory.MemoryTracker.install(tracker);
-        Rng rng = new Rng(1);
-        Tensor w1 = Tensor.randn(rng, 0.5f, 8, 4).requiresGrad(true);
-        Tensor b1 = Tensor.zeros(8).requiresGrad(true);
-        Tensor x = Tensor.randn(rng, 1f, 5, 4);
-        Tensor t = Tensor.ints(new int[]{0, 1, 2, 3, 4}, 5);
-        try (Scope s = Scope.open()) {
-            Tensor h = F.gelu(F.linear(x, w1, b1));
-            Tensor loss = F.crossEntropy(h, t);
-            loss.backward();
-            assertThat(w1.grad()).isNotNull();
-            assertThat(b1.grad().numel()).isEqualTo(8);
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker)) {
+            Rng rng = new Rng(1);
+            Tensor w1 = Tensor.randn(rng, 0.5f, 8, 4).requiresGrad(true);
+            Tensor b1 = Tensor.zeros(8).requiresGrad(true);
+            Tensor x = Tensor.randn(rng, 1f, 5, 4);
+            Tensor t = Tensor.ints(new int[]{0, 1, 2, 3, 4}, 5);
+            try (Scope s = Scope.open()) {
+                Tensor h = F.gelu(F.linear(x, w1, b1));
+                Tensor loss = F.crossEntropy(h, t);
+                loss.backward();
+                assertThat(w1.grad()).isNotNull();
+                assertThat(b1.grad().numel()).isEqualTo(8);
+            }
+            assertThat(tracker.current(Category.ACTIVATION)).isZero();
+            assertThat(tracker.peak(Category.ACTIVATION)).isPositive();
         }
-        assertThat(tracker.current(dev.memwall.memory.Category.ACTIVATION)).isZero();
-        assertThat(tracker.peak(dev.memwall.memory.Category.ACTIVATION)).isPositive();
-        installed.close();
     }
 }

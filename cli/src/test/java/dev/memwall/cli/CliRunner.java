@@ -12,9 +12,9 @@ import java.util.List;
 
 /**
  * Runs {@link Main#run} in-process with stdout and stderr captured (and always restored). {@link #run} gives each
- * call a fresh {@link MemoryTracker}, as a new process would have: the commands account their memory in the
- * process-wide tracker and do not release their models, so runs in one JVM would otherwise see each other's bytes
- * (pinned in {@code TrainCommandTest.memoryFiguresDoNotIncludeEarlierRunsInTheSameJvm}).
+ * call a fresh {@link MemoryTracker}, as a new process would have; {@link Main#run} installs its own as well
+ * ({@code TrainCommandTest.memoryFiguresDoNotIncludeEarlierRunsInTheSameJvm} checks that runs sharing one do not see
+ * each other's bytes).
  */
 final class CliRunner {
     static final ObjectMapper MAPPER = new ObjectMapper();

@@ -145,9 +145,8 @@ class TrainCommandTest {
     }
 
     /**
-     * BUG (pinned): TrainCommand.evalLoss always evaluates batches of 64 windows (perBatch = 64), whatever
-     * --eval-examples says, and returns NaN when the eval part holds fewer than 64 windows. Here the eval part holds
-     * 21 windows of 16 bytes and 8 are asked for, yet eval_loss is "NaN".
+     * Evaluation batches are no larger than --eval-examples and the held-out windows: here the eval part holds 21
+     * windows of 16 bytes and 8 are asked for, so there is an eval loss (batches of a fixed 64 windows gave NaN).
      */
     @Test
     void smallTextFileStillGetsAnEvalLoss() throws IOException {
@@ -159,9 +158,8 @@ class TrainCommandTest {
     }
 
     /**
-     * BUG (pinned): TrainCommand line 160 samples {@code task.sampleCompletion(model, 123, 456)}, operands that only
-     * exist with 3 or more digits, so every run with --digits 1 or 2 trains to the end and then fails with
-     * "operand 123 is not a 2-digit number (0..99)" (exit 1).
+     * The sample completion printed at the end uses operands with --digits digits: fixed 3-digit operands made every
+     * run with --digits 1 or 2 fail after training ("operand 123 is not a 2-digit number").
      */
     @Test
     void twoDigitAdditionRunCompletes() {
@@ -240,10 +238,9 @@ class TrainCommandTest {
     }
 
     /**
-     * BUG (pinned): train (and bench, eval) account their tensors in the process-wide MemoryTracker and never
-     * release the model, the flat parameter/gradient buffers or the optimizer state, so a second {@link Main#run} in
-     * the same JVM reports the first run's bytes as its own: peak_bytes.parameter of an identical second run is
-     * twice the first (46,848 → 93,696 here) and grows with every run.
+     * Two identical runs in one JVM, started under one tracker, report the same figures: each {@link Main#run} counts
+     * in a tracker of its own, so one run's model, flat buffers and optimizer state never count in the next run's
+     * peak_bytes (they once did, doubling the parameter bytes with every run).
      */
     @Test
     void memoryFiguresDoNotIncludeEarlierRunsInTheSameJvm() {

@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -59,7 +60,7 @@ public final class TrainingState {
         cfg.put("vocab", c.vocab()).put("context", c.context()).put("dim", c.dim()).put("heads", c.heads())
                 .put("layers", c.layers()).put("dropout", c.dropout());
         ObjectNode r = state.putObject("rng");
-        rngs.forEach((k, rng) -> {
+        new TreeMap<>(rngs).forEach((k, rng) -> { // sorted: the same state gives the same bytes whatever the map's order
             Rng.State s = rng.state();
             r.putObject(k).put("seed", s.seed()).put("counter", s.counter());
         });
@@ -156,10 +157,16 @@ public final class TrainingState {
         return info;
     }
 
+    /**
+     * Deletes all but the {@value #KEEP} newest checkpoints up to {@code newest}. Directories of later steps (a killed
+     * run's half-written checkpoint, left when a resumed run went back to {@code latest}) are not counted among the
+     * kept ones, so they never push a complete checkpoint out; they are overwritten when the run reaches their step.
+     */
     private static void prune(Path dir, String newest) throws IOException {
         List<Path> all = new ArrayList<>();
         try (Stream<Path> s = Files.list(dir)) {
-            s.filter(p -> p.getFileName().toString().matches("step-\\d{6,}") && Files.isDirectory(p)).forEach(all::add);
+            s.filter(p -> p.getFileName().toString().matches("step-\\d{6,}") && Files.isDirectory(p))
+                    .filter(p -> p.getFileName().toString().compareTo(newest) <= 0).forEach(all::add);
         }
         all.sort(Comparator.comparing(p -> p.getFileName().toString()));
         for (int i = 0; i < all.size() - KEEP; i++) {

@@ -9,10 +9,14 @@ import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.optim.AdamW;
 import dev.memwall.optim.LrSchedule;
+import dev.memwall.optim.Sgd;
 import dev.memwall.rng.Rng;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
+
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 class TrainerTest {
     private static Trainer trainer(GptConfig c, double lr, long seed) {
@@ -53,21 +57,42 @@ class TrainerTest {
         assertThat(late).isLessThan(early * 0.5);
     }
 
+    /**
+     * Two micro-batches of 4 give the gradient of one batch of 8. Plain SGD without clipping makes the update
+     * lr·g, so a wrong 1/n scaling shows in the weights (AdamW's first step, lr·g/|g|, and clipping would hide it).
+     */
     @Test
     void accumulationOfTwoHalvesEqualsOneBatch() {
         GptConfig c = new GptConfig(16, 4, 16, 2, 1, 0f);
-        Trainer whole = trainer(c, 1e-2, 5), halves = trainer(c, 1e-2, 5);
+        double lr = 0.5;
+        Trainer whole = sgdTrainer(c, lr, 5), halves = sgdTrainer(c, lr, 5);
         Rng r = new Rng(4);
         int[] ids = new int[8 * 4], next = new int[8 * 4];
         for (int i = 0; i < ids.length; i++) {
             ids[i] = r.nextInt(16);
             next[i] = r.nextInt(16);
         }
-        whole.step(new Batch(ids, next, 8, 4));
-        halves.step(new Batch(java.util.Arrays.copyOfRange(ids, 0, 16), java.util.Arrays.copyOfRange(next, 0, 16), 4, 4),
-                new Batch(java.util.Arrays.copyOfRange(ids, 16, 32), java.util.Arrays.copyOfRange(next, 16, 32), 4, 4));
+        float[] before = whole.params().values().whole().toFloatArray();
+        StepStats one = whole.step(new Batch(ids, next, 8, 4));
+        StepStats two = halves.step(
+                new Batch(Arrays.copyOfRange(ids, 0, 16), Arrays.copyOfRange(next, 0, 16), 4, 4),
+                new Batch(Arrays.copyOfRange(ids, 16, 32), Arrays.copyOfRange(next, 16, 32), 4, 4));
+        assertThat(two.loss()).isCloseTo(one.loss(), within(1e-6));
+        assertThat(two.gradNorm()).isCloseTo(one.gradNorm(), within(1e-6 * one.gradNorm()));
         float[] a = whole.params().values().whole().toFloatArray(), b = halves.params().values().whole().toFloatArray();
-        for (int i = 0; i < a.length; i++) assertThat(b[i]).isCloseTo(a[i], org.assertj.core.data.Offset.offset(2e-6f));
+        double largest = 0;
+        for (int i = 0; i < a.length; i++) {
+            double ga = (before[i] - a[i]) / lr, gb = (before[i] - b[i]) / lr; // the gradient each step applied
+            largest = Math.max(largest, Math.abs(ga));
+            assertThat(gb).as("gradient of parameter %d", i).isCloseTo(ga, within(1e-6));
+        }
+        assertThat(largest).as("the step moved the weights").isGreaterThan(1e-2);
+    }
+
+    private static Trainer sgdTrainer(GptConfig c, double lr, long seed) {
+        Gpt model = new Gpt(c, new Rng(seed));
+        FlatParameters flat = model.flatten();
+        return new Trainer(model, flat, new Sgd(flat, Sgd.Config.plain(lr)), LrSchedule.constant(lr), 0.0);
     }
 
     @Test

@@ -90,4 +90,38 @@ class TrainingStateTest {
         assertThat(other.trainer().step()).isZero();
         assertThatThrownBy(() -> TrainingState.inspect(dir.resolve("nothing-here"))).hasMessageContaining("not a directory of saved training state");
     }
+
+    /** The same state saved twice gives the same bytes, whatever order the RNG map iterates in. */
+    @Test
+    void savingTheSameStateTwiceGivesIdenticalFiles(@TempDir Path dir) throws IOException {
+        Run r = newRun();
+        steps(r, 2);
+        Map<String, Rng> forward = new java.util.LinkedHashMap<>(), backward = new java.util.LinkedHashMap<>();
+        forward.put("data", r.data());
+        forward.put("dropout", r.dropout());
+        backward.put("dropout", r.dropout());
+        backward.put("data", r.data());
+        Path a = TrainingState.save(dir.resolve("a"), r.trainer(), forward, null);
+        Path b = TrainingState.save(dir.resolve("b"), r.trainer(), backward, null);
+        for (String f : new String[]{"model.safetensors", "optimizer.safetensors", "state.json"}) {
+            assertThat(Files.readAllBytes(b.resolve(f))).as(f).isEqualTo(Files.readAllBytes(a.resolve(f)));
+        }
+    }
+
+    /** A killed run's half-written later checkpoint does not make pruning delete a complete one. */
+    @Test
+    void aHalfWrittenLaterCheckpointDoesNotPushOutACompleteOne(@TempDir Path dir) throws IOException {
+        Run r = newRun();
+        for (int k = 0; k < 2; k++) {
+            steps(r, 1);
+            TrainingState.save(dir, r.trainer(), r.rngs(), null);
+        }
+        Path stale = Files.createDirectories(dir.resolve("step-000009")); // as a kill during its save leaves it
+        Files.write(stale.resolve("model.safetensors"), new byte[]{1, 2, 3});
+        steps(r, 1);
+        TrainingState.save(dir, r.trainer(), r.rngs(), null);
+        assertThat(Files.readString(dir.resolve("latest")).trim()).isEqualTo("step-000003");
+        assertThat(dir.resolve("step-000002").resolve("state.json")).as("the previous complete checkpoint").isRegularFile();
+        assertThat(dir.resolve("step-000001")).doesNotExist();
+    }
 }
