@@ -15,12 +15,6 @@ public final class GradMode {
         return ENABLED.get()[0];
     }
 
-    /** Handle that restores the previous mode when closed. */
-    public interface Guard extends AutoCloseable {
-        @Override
-        void close();
-    }
-
     public static Guard noGrad() {
         return set(false);
     }

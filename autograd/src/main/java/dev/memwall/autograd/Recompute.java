@@ -96,7 +96,7 @@ public final class Recompute {
         private final Map<Storage, Recipe> recipes = new IdentityHashMap<>();
         private final ArrayDeque<List<Ref>> frames = new ArrayDeque<>();
         private final List<Recipe> all = new ArrayList<>();
-        private GradMode.Guard hooks;
+        private Guard hooks;
         private boolean open = true;
 
         private Session(List<Rng> extra) {

@@ -25,7 +25,7 @@ public interface SavedTensorHooks {
      * Makes {@code hooks} apply to nodes recorded on this thread until the guard closes. Innermost hooks win. Hooks
      * are per thread, like {@link Scope} and {@link GradMode}.
      */
-    static GradMode.Guard push(SavedTensorHooks hooks) {
+    static Guard push(SavedTensorHooks hooks) {
         ArrayDeque<SavedTensorHooks> stack = Holder.STACK.get();
         stack.push(hooks);
         return () -> {
@@ -40,7 +40,7 @@ public interface SavedTensorHooks {
     }
 
     /** Runs {@code body} with no hooks active (e.g. while a hook itself recomputes). */
-    static GradMode.Guard suspend() {
+    static Guard suspend() {
         ArrayDeque<SavedTensorHooks> stack = Holder.STACK.get();
         ArrayDeque<SavedTensorHooks> saved = new ArrayDeque<>(stack);
         stack.clear();

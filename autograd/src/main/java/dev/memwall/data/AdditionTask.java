@@ -1,6 +1,7 @@
 package dev.memwall.data;
 
 import dev.memwall.autograd.GradMode;
+import dev.memwall.autograd.Guard;
 import dev.memwall.autograd.Scope;
 import dev.memwall.nn.Gpt;
 import dev.memwall.rng.Rng;
@@ -170,7 +171,7 @@ public final class AdditionTask {
             int rows = Math.min(batchSize, total - start);
             long[] keys = new long[rows];
             for (int r = 0; r < rows; r++) keys[r] = heldOutKey(start + r);
-            try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
+            try (Scope scope = Scope.open(); Guard g = GradMode.noGrad()) {
                 int[][] decoded = decode(predictor, keys);
                 for (int r = 0; r < rows; r++) {
                     int[] row = encode(a(keys[r]), b(keys[r]));
@@ -193,7 +194,7 @@ public final class AdditionTask {
         checkOperand(a);
         checkOperand(b);
         int[] answer;
-        try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
+        try (Scope scope = Scope.open(); Guard g = GradMode.noGrad()) {
             answer = decode(predictor, new long[]{a * n + b})[0];
         }
         StringBuilder s = new StringBuilder();

@@ -1,6 +1,7 @@
 package dev.memwall.data;
 
 import dev.memwall.autograd.GradMode;
+import dev.memwall.autograd.Guard;
 import dev.memwall.autograd.Scope;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.nn.Gpt;
@@ -27,7 +28,7 @@ public interface NextByte {
             }
             boolean wasTraining = model.isTraining();
             model.train(false);
-            try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
+            try (Scope scope = Scope.open(); Guard g = GradMode.noGrad()) {
                 Tensor ids = Tensor.ints(prefixes, batch, width);
                 Tensor logits = model.forward(ids);
                 int vocab = logits.size(2);

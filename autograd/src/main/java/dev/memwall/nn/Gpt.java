@@ -10,7 +10,7 @@ import java.util.List;
 
 /**
  * A GPT: token and learned position embeddings, pre-LN blocks, a final LayerNorm and an untied LM head without bias.
- * Parameter names follow PyTorch ({@code tok.weight}, {@code blocks.0.attn.qkv.weight}, {@code head.weight}, ...).
+ * Parameter names follow PyTorch ({@code tok.weight}, {@code blocks.0.qkv.weight}, {@code head.weight}, ...).
  */
 public final class Gpt extends Module {
     private final GptConfig config;

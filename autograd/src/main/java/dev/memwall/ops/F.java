@@ -38,7 +38,7 @@ public final class F {
     public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) { return MatMul.matmul(a, b, transA, transB); }
 
     /** x · wᵀ + b with PyTorch's layout: w is [out, in], b is [out] or null. */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return Linear.linear(x, w, b); }
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return LinearOp.linear(x, w, b); }
 
     public static Tensor reshape(Tensor x, int... shape) { return Views.reshape(x, shape); }
     public static Tensor permute(Tensor x, int... axes) { return Views.permute(x, axes); }

@@ -3,7 +3,7 @@ package dev.memwall.ops;
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Node;
 import dev.memwall.autograd.Tensor;
-import dev.memwall.kernels.Embedding;
+import dev.memwall.kernels.EmbeddingKernel;
 
 import java.util.Arrays;
 
@@ -21,7 +21,7 @@ final class Index {
         int[] outShape = Arrays.copyOf(ids.shape(), ids.dim() + 1);
         outShape[ids.dim()] = d;
         Tensor out = Tensor.empty("embedding", outShape);
-        Embedding.gather(table.data(), table.offset(), vocab, d, ids.intData(), ids.offset(), rows, out.data(), 0);
+        EmbeddingKernel.gather(table.data(), table.offset(), vocab, d, ids.intData(), ids.offset(), rows, out.data(), 0);
         if (!Node.shouldRecord(table)) return out;
         return new Node("embedding", table) {
             final int si = save(ids);
@@ -41,7 +41,7 @@ final class Index {
             throw new IllegalArgumentException("scatter_add: gradient " + Arrays.toString(g.shape()) + " does not match ids " + Arrays.toString(ids.shape()));
         }
         Tensor out = Tensor.empty("scatter_add", vocab, d);
-        Embedding.scatterAdd(g.data(), g.offset(), ids.intData(), ids.offset(), rows, d, out.data(), 0);
+        EmbeddingKernel.scatterAdd(g.data(), g.offset(), ids.intData(), ids.offset(), rows, d, out.data(), 0);
         if (!Node.shouldRecord(g)) return out;
         int[] gs = g.shape();
         return new Node("scatter_add", g) {

@@ -1,5 +1,7 @@
 package dev.memwall.bench;
 
+import org.apache.commons.math3.stat.descriptive.DescriptiveStatistics;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -116,13 +118,11 @@ public final class Report {
             }
             com.fasterxml.jackson.databind.JsonNode metric = b.path("primaryMetric");
             double scale = toMicros(metric.path("scoreUnit").asText());
-            List<Double> values = new ArrayList<>();
-            for (com.fasterxml.jackson.databind.JsonNode fork : metric.path("rawData")) for (com.fasterxml.jackson.databind.JsonNode v : fork) values.add(v.asDouble() * scale);
-            if (values.isEmpty()) throw new IOException(file + ": " + name + " has no iterations");
-            values.sort(null);
-            int n = values.size();
-            double median = n % 2 == 1 ? values.get(n / 2) : (values.get(n / 2 - 1) + values.get(n / 2)) / 2;
-            String spread = String.format(Locale.ROOT, " [%.0f–%.0f]", values.get(0), values.get(n - 1));
+            DescriptiveStatistics values = new DescriptiveStatistics();
+            for (com.fasterxml.jackson.databind.JsonNode fork : metric.path("rawData")) for (com.fasterxml.jackson.databind.JsonNode v : fork) values.addValue(v.asDouble() * scale);
+            if (values.getN() == 0) throw new IOException(file + ": " + name + " has no iterations");
+            double median = values.getPercentile(50);
+            String spread = String.format(Locale.ROOT, " [%.0f–%.0f]", values.getMin(), values.getMax());
             Map<String, String> params = new LinkedHashMap<>();
             b.path("params").fields().forEachRemaining(e -> params.put(e.getKey(), e.getValue().asText()));
             out.add(new Row(name, median, spread, params));

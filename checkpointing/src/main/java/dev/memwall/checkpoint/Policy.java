@@ -50,7 +50,7 @@ public record Policy(String name, List<int[]> segments) {
     }
 
     /** Checkpoint exactly the blocks whose flag is set, each on its own. */
-    public static Policy ofKept(String name, boolean[] recompute) {
+    public static Policy checkpointBlocks(String name, boolean[] recompute) {
         List<int[]> s = new ArrayList<>();
         int i = 0;
         while (i < recompute.length) {

@@ -33,7 +33,7 @@ class CheckpointHvpTest {
     Stream<DynamicTest> hvpUnderEveryPolicyMatchesDoublePrecisionFiniteDifferences() {
         int layers = GptHvp.TINY.layers();
         List<Policy> policies = List.of(Policy.none(layers), Policy.everyLayer(layers), Policy.everyK(layers, 2),
-                Policy.sqrt(layers), Policy.selective(layers), Policy.ofKept("BUDGET-like", new boolean[]{true, false}),
+                Policy.sqrt(layers), Policy.selective(layers), Policy.checkpointBlocks("BUDGET-like", new boolean[]{true, false}),
                 new Policy("mixed modes", List.of(new int[]{0, 1, Policy.SELECTIVE}, new int[]{1, 2, Policy.RECOMPUTE})));
         return Stream.concat(policies.stream(), Stream.of(budgetPlan())).map(p -> DynamicTest.dynamicTest(p.describe(), () -> {
             Gpt model = new Gpt(GptHvp.TINY, new Rng(1));

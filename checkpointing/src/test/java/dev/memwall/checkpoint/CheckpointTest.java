@@ -46,7 +46,7 @@ class CheckpointTest {
         GptConfig c = new GptConfig(40, 8, 16, 2, 4, 0f);
         Map<String, float[]> reference = grads(c, Policy.none(4), 9);
         for (Policy p : List.of(Policy.everyLayer(4), Policy.everyK(4, 2), Policy.everyK(4, 3), Policy.sqrt(4),
-                Policy.selective(4), Policy.ofKept("mixed", new boolean[]{true, false, false, true}),
+                Policy.selective(4), Policy.checkpointBlocks("mixed", new boolean[]{true, false, false, true}),
                 new Policy("mixed modes", List.of(new int[]{0, 1, Policy.SELECTIVE}, new int[]{1, 3, Policy.RECOMPUTE},
                         new int[]{3, 4, Policy.KEEP})))) {
             Map<String, float[]> g = grads(c, p, 9);

@@ -134,8 +134,8 @@ final class TrainCommand implements Callable<Integer> {
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
             TrainingState.resume(resume, trainer, rngs);
-            log("resumed from %s at step %d", resume, trainer.step());
-            if (trainer.step() >= steps) log("note: the checkpoint is already at step %d of --steps %d; nothing to train", trainer.step(), steps);
+            log("resumed from %s at step %d", resume, trainer.completedSteps());
+            if (trainer.completedSteps() >= steps) log("note: the checkpoint is already at step %d of --steps %d; nothing to train", trainer.completedSteps(), steps);
         }
         boolean cleared = !overwrite;
 
@@ -146,14 +146,14 @@ final class TrainCommand implements Callable<Integer> {
         StepStats last = null;
         long tokens = 0;
         double millis = 0;
-        long start = trainer.step();
+        long start = trainer.completedSteps();
         try (ProgressBar bar = progressBar(steps, start)) {
-            while (trainer.step() < steps) {
+            while (trainer.completedSteps() < steps) {
                 Batch[] micro = new Batch[accum];
                 for (int i = 0; i < accum; i++) {
                     micro[i] = task != null ? task.trainBatch(batch, dataRng) : split[0].randomBatch(batch, contextF, dataRng);
                 }
-                boolean recordTimeline = trainer.step() == steps - 1;
+                boolean recordTimeline = trainer.completedSteps() == steps - 1;
                 if (recordTimeline) tracker.record(true);
                 last = trainer.step(micro);
                 if (recordTimeline) {
@@ -164,22 +164,22 @@ final class TrainCommand implements Callable<Integer> {
                 tokens += last.tokens();
                 millis += last.millis();
                 if (bar != null) {
-                    bar.stepTo(trainer.step());
+                    bar.stepTo(trainer.completedSteps());
                     bar.setExtraMessage(String.format("loss %.4f  %,.0f tok/s  mem %.1f MiB", last.loss(), last.tokensPerSecond(),
                             last.peakTotalBytes() / 1048576.0));
                 }
-                boolean end = trainer.step() == steps;
-                if (end || (evalEvery > 0 && trainer.step() % evalEvery == 0)) {
+                boolean end = trainer.completedSteps() == steps;
+                if (end || (evalEvery > 0 && trainer.completedSteps() % evalEvery == 0)) {
                     evalLoss = evalLoss(trainer, task, split, contextF);
                     evalAcc = task != null ? task.exactMatchAccuracy(model, evalExamples, 256) : Double.NaN;
                     Map<String, Object> e = new LinkedHashMap<>();
-                    e.put("step", trainer.step());
+                    e.put("step", trainer.completedSteps());
                     e.put("train_loss", last.loss());
                     e.put("eval_loss", evalLoss);
                     if (task != null) e.put("eval_accuracy", evalAcc);
                     evals.add(e);
                     {
-                        log("step %d: train loss %.4f, eval loss %.4f%s", trainer.step(), last.loss(), evalLoss,
+                        log("step %d: train loss %.4f, eval loss %.4f%s", trainer.completedSteps(), last.loss(), evalLoss,
                                 task != null ? String.format(", held-out exact match %.1f%%", 100 * evalAcc) : "");
                     }
                     if (save != null) {
@@ -201,7 +201,7 @@ final class TrainCommand implements Callable<Integer> {
         if (memoryChart != null) dev.memwall.io.AtomicFiles.write(memoryChart, report.chart(memoryChart.getFileName().toString()));
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
-            out.put("steps", trainer.step());
+            out.put("steps", trainer.completedSteps());
             out.put("final_loss", last == null ? null : last.loss());
             out.put("eval_loss", finite(evalLoss));
             if (task != null) out.put("eval_accuracy", finite(evalAcc));

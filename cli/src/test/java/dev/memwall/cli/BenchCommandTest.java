@@ -9,6 +9,13 @@ import static org.assertj.core.api.Assertions.within;
 /** {@code memwall bench --json} on a tiny model (it also times a 2048³ sgemm, about a second). */
 class BenchCommandTest {
     @Test
+    void medianIsTheMiddleValueOrTheMeanOfTheMiddleTwo() {
+        assertThat(BenchCommand.median(new double[]{30, 1, 2})).isEqualTo(2);
+        assertThat(BenchCommand.median(new double[]{4, 1, 2, 30})).isEqualTo(3);
+        assertThat(BenchCommand.median(new double[]{7})).isEqualTo(7);
+    }
+
+    @Test
     void jsonHasTheDocumentedFields() {
         CliRunner.Result r = CliRunner.run("bench", "--layers", "1", "--dim", "32", "--heads", "2", "--batch", "2", "--ctx", "16",
                 "--warmup", "1", "--steps", "2", "--json");

@@ -24,7 +24,7 @@ public final class Trainer {
     private final LrSchedule schedule;
     private final double maxGradNorm;
     private final MemoryTracker tracker;
-    private long step;
+    private long completedSteps;
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -38,13 +38,14 @@ public final class Trainer {
         this.tracker = MemoryTracker.current();
     }
 
-    public long step() {
-        return step;
+    /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
+    public long completedSteps() {
+        return completedSteps;
     }
 
     /** Sets the number of completed steps (when resuming). */
-    public void step(long s) {
-        step = s;
+    public void setCompletedSteps(long steps) {
+        completedSteps = steps;
     }
 
     public Gpt model() {
@@ -83,14 +84,14 @@ public final class Trainer {
         }
         tracker.phase(Phase.OPTIMIZER);
         double norm = maxGradNorm > 0 ? GradClip.clipGradNorm(params, maxGradNorm) : GradClip.norm(params, 0, params.length());
-        double lr = schedule.lr(step);
+        double lr = schedule.lr(completedSteps);
         optimizer.lr(lr);
         optimizer.step();
         optimizer.zeroGrad();
-        step++;
+        completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
-        return new StepStats(step, lossSum / microBatches.length, lr, norm, tokens, ms,
+        return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
                 tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory());
     }
 

@@ -43,7 +43,7 @@ public final class TrainingState {
     /** Writes a checkpoint of {@code trainer} with the given named RNGs and free-form {@code extra} settings. */
     public static Path save(Path dir, Trainer trainer, Map<String, Rng> rngs, ObjectNode extra) throws IOException {
         Files.createDirectories(dir);
-        String name = String.format("step-%06d", trainer.step());
+        String name = String.format("step-%06d", trainer.completedSteps());
         Path target = dir.resolve(name);
         Files.createDirectories(target);
         SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "memwall"));
@@ -51,7 +51,7 @@ public final class TrainingState {
                 Map.of("optimizer", trainer.optimizer().getClass().getSimpleName(), "step", Long.toString(trainer.optimizer().stepCount())));
         ObjectNode state = JSON.createObjectNode();
         state.put("format", FORMAT);
-        state.put("step", trainer.step());
+        state.put("step", trainer.completedSteps());
         state.put("optimizer", trainer.optimizer().getClass().getSimpleName());
         state.put("optimizer_step", trainer.optimizer().stepCount());
         state.put("lr", trainer.optimizer().lr());
@@ -147,7 +147,7 @@ public final class TrainingState {
         SafeTensors.checkInto(opt, trainer.optimizer().stateTensors(), "the optimizer state");
         SafeTensors.readInto(model, trainer.model().namedParameters(), "the model");
         SafeTensors.readInto(opt, trainer.optimizer().stateTensors(), "the optimizer state");
-        trainer.step(info.step());
+        trainer.setCompletedSteps(info.step());
         trainer.optimizer().stepCount(state.path("optimizer_step").asLong());
         trainer.optimizer().lr(state.path("lr").asDouble());
         rngs.forEach((k, rng) -> {

@@ -1,8 +1,8 @@
 package dev.memwall.kernels;
 
 /** Row gather (embedding lookup) and its adjoint, row scatter-add. */
-public final class Embedding {
-    private Embedding() {
+public final class EmbeddingKernel {
+    private EmbeddingKernel() {
     }
 
     /** out[r] = table[idx[r]] for r in [0, rows); each row has {@code d} elements. Ids are checked against {@code vocab}. */

@@ -12,8 +12,8 @@ import java.util.Arrays;
  * output buffer and one pass fewer than matmul followed by add. Saves x and W (W is a parameter, not an activation).
  * The backward rule is three differentiable ops (two GEMMs and a column sum), so it serves second order as well.
  */
-final class Linear {
-    private Linear() {
+final class LinearOp {
+    private LinearOp() {
     }
 
     static Tensor linear(Tensor x, Tensor w, Tensor b) {
