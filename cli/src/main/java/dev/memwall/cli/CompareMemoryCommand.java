@@ -125,7 +125,9 @@ final class CompareMemoryCommand implements Callable<Integer> {
                 System.err.printf("round %d/%d %s: %.1f ms/step%n", round + 1, rounds, policies.get(i).name(), r.stepMsMedian());
                 if (plan == null && i == named - 1) { // the budget sits between the NONE and EVERY_LAYER peaks measured
                     long nonePeak = results.get(0).last().peakTotalBytes(), everyPeak = results.get(1).last().peakTotalBytes();
-                    b = budgetBytes != null ? budgetBytes : (nonePeak + everyPeak) / 2;
+                    // Halfway between the two measured peaks; on a tiny model the planner's bound (activation peak plus
+                    // the largest non-activation figure) can sit above that, so never below the least budget it accepts.
+                    b = budgetBytes != null ? budgetBytes : Math.max((nonePeak + everyPeak) / 2, Planner.minimumFeasible(profile));
                     plan = Planner.plan(profile, b);
                     System.err.println("plan: " + plan.describe());
                     policies.add(plan.policy());
