@@ -8,10 +8,10 @@ import dev.memwall.rng.Rng;
  * y = x · Wᵀ + b, with W [out, in] as in PyTorch. Saves its input (through matmul).
  *
  * <p>W starts normal with std 1/√in (LeCun), so y has the scale of x at any width, and b at zero. GPT-2's fixed
- * 0.02 suits width 768; at width 128 it makes q and k so small that every attention score starts near 0.05 and the
- * MLP's GELU near linear. The gradient that makes a head attend to one position is proportional to the other of q
- * and k, so the heads stay uniform for hundreds of steps: the default addition run sat on a plateau (loss 3·ln 10/5
- * ≈ 1.38, every sum digit at chance) and left it at a step that moved with the last bit of a GEMM.
+ * 0.02 suits width 768; at width 128 it makes every attention score start near 0.05 (std σ²·width) and the MLP's GELU
+ * near linear, and the gradient that makes a head attend to one position is proportional to the other of q and k.
+ * The default addition run, whose sum digits need a head to find two operand digits at once, then sat on a plateau
+ * for hundreds of steps and left it at a step that moved with the last bit of a GEMM (see TrainCommand's defaults).
  */
 public final class Linear extends Module {
     public final int in, out;
