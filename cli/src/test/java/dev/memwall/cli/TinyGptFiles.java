@@ -16,8 +16,8 @@ import java.util.Set;
 
 /**
  * Weight and data files for eval tests. Values are drawn by the test (java.util.Random), not by memwall's
- * initialisation, and are larger than the 0.02-std default so that every parameter — LayerNorm scales and shifts
- * included — changes the loss noticeably.
+ * initialisation, and every one of them is random — LayerNorm scales and shifts and biases included, which memwall
+ * starts at 1 and 0 — so that every parameter changes the loss noticeably.
  */
 final class TinyGptFiles {
     private TinyGptFiles() {

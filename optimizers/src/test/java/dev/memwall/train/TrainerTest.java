@@ -26,6 +26,12 @@ class TrainerTest {
         return new Trainer(model, flat, opt, LrSchedule.constant(lr), 1.0);
     }
 
+    private static Trainer sgdTrainer(GptConfig c, double lr, long seed) {
+        Gpt model = new Gpt(c, new Rng(seed));
+        FlatParameters flat = model.flatten();
+        return new Trainer(model, flat, new Sgd(flat, Sgd.Config.plain(lr)), LrSchedule.constant(lr), 0);
+    }
+
     @Test
     void overfitsOneBatchToNearZeroLoss() {
         GptConfig c = new GptConfig(32, 8, 32, 2, 1, 0f);
@@ -87,12 +93,6 @@ class TrainerTest {
             assertThat(gb).as("gradient of parameter %d", i).isCloseTo(ga, within(1e-6));
         }
         assertThat(largest).as("the step moved the weights").isGreaterThan(1e-2);
-    }
-
-    private static Trainer sgdTrainer(GptConfig c, double lr, long seed) {
-        Gpt model = new Gpt(c, new Rng(seed));
-        FlatParameters flat = model.flatten();
-        return new Trainer(model, flat, new Sgd(flat, Sgd.Config.plain(lr)), LrSchedule.constant(lr), 0.0);
     }
 
     @Test
