@@ -86,7 +86,7 @@ class DefaultTrainingRunTest {
         AdditionTask task = new AdditionTask(d.digits);
         Gpt model = new Gpt(new GptConfig(256, task.context(), d.dim, d.heads, d.layers, 0f), new Rng(d.seed));
         double ratio;
-        try (Scope scope = Scope.open(); GradMode.Guard g = GradMode.noGrad()) {
+        try (Scope scope = Scope.open(); var g = GradMode.noGrad()) {
             Tensor x = model.embed(task.evalBatch(0, 64).idsTensor());
             float[] e = x.toFloatArray(), y = model.blocks().get(0).forward(x).toFloatArray();
             double embedding = 0, block = 0;
@@ -120,7 +120,7 @@ class DefaultTrainingRunTest {
         List<Batch> heldOut = new ArrayList<>();
         for (int i = 0; i < 4; i++) heldOut.add(task.evalBatch(i, 64));
         assertThat(trainer.evalLoss(heldOut)).as("held-out loss at init").isGreaterThan(PLATEAU);
-        while (trainer.step() < 250) trainer.step(task.trainBatch(d.batch, data));
+        while (trainer.completedSteps() < 250) trainer.step(task.trainBatch(d.batch, data));
         assertThat(trainer.evalLoss(heldOut)).as("held-out loss after 250 steps (plateau at %.3f)", PLATEAU).isLessThan(1.0);
     }
 }
