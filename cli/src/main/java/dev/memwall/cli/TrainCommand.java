@@ -212,6 +212,7 @@ final class TrainCommand implements Callable<Integer> {
             out.put("eval_loss", finite(evalLoss));
             if (task != null) out.put("eval_accuracy", finite(evalAcc));
             out.put("tokens_per_s", millis > 0 ? Math.round(tokens / (millis / 1000)) : 0);
+            out.put("train_seconds", Math.round(millis) / 1000.0); // time in training steps, evaluations left out
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("checkpoint", policy.describe());
             out.put("evals", evals);

@@ -64,6 +64,7 @@ class TrainCommandTest {
         assertThat(j.get("eval_loss").asDouble()).isBetween(0.5, 10.0);
         assertThat(j.get("eval_accuracy").asDouble()).isBetween(0.0, 1.0);
         assertThat(j.get("tokens_per_s").asLong()).isPositive();
+        assertThat(j.get("train_seconds").asDouble()).as("%s", j).isPositive();
         JsonNode peak = j.get("peak_bytes");
         for (String c : CATEGORIES) assertThat(peak.has(c)).as("peak_bytes.%s in %s", c, peak).isTrue();
         for (String c : new String[]{"parameter", "gradient", "optimizer_state", "activation", "total"}) {
