@@ -6,6 +6,7 @@ import dev.memwall.checkpoint.Policy;
 import dev.memwall.checkpoint.Profiler;
 import dev.memwall.data.Batch;
 import dev.memwall.memory.ArrayCache;
+import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
@@ -69,30 +70,35 @@ final class OutOfMemoryAdvice {
         if (w == null) return head + " (" + e.getMessage() + "); give the JVM more heap";
         ArrayCache.clear();
         long room = budgetFor(max) >> 20 << 20; // whole MiB, as the BUDGET it suggests is written
-        try (var tracker = MemoryTracker.install(new MemoryTracker()); Scope s = Scope.open()) {
+        MemoryTracker profiled = new MemoryTracker();
+        try (var installed = MemoryTracker.install(profiled); Scope s = Scope.open()) {
             Gpt model = new Gpt(w.config(), new Rng(0));
             Planner.Profile profile = Profiler.profile(model, w.sample().idsTensor(), w.sample().targetsTensor(),
                     CheckpointOption.adamStateBytes(model));
+            // Predicted totals count GEMM's staging buffers (WORKSPACE), which are native memory outside the Java heap:
+            // the heap must hold the rest, and a BUDGET (on tracked totals) may be larger than the heap by that much.
+            long offHeap = profiled.peak(Category.WORKSPACE);
             int layers = w.config().layers();
             String ran = w.checkpoint().toUpperCase(java.util.Locale.ROOT);
             StringBuilder sb = new StringBuilder(head).append(" and this run with --checkpoint ").append(w.checkpoint());
             if (Policy.parseBudget(ran) == null) {
-                sb.append(String.format(" needs up to %s of tracked memory plus the JVM's own",
-                        mib(Planner.predictTotal(profile, Policy.parse(ran, layers)))));
+                sb.append(String.format(" needs up to %s of tracked heap memory plus the JVM's own",
+                        mib(Planner.predictTotal(profile, Policy.parse(ran, layers)) - offHeap)));
             }
             List<String> fit = new ArrayList<>();
             for (Policy p : List.of(Policy.selective(layers), Policy.sqrt(layers), Policy.everyLayer(layers))) {
-                long total = Planner.predictTotal(profile, p);
-                if (total <= room && !p.name().equals(ran)) fit.add(String.format("%s (up to %s)", p.name(), mib(total)));
+                long heap = Planner.predictTotal(profile, p) - offHeap;
+                if (heap <= room && !p.name().equals(ran)) fit.add(String.format("%s (up to %s)", p.name(), mib(heap)));
             }
-            if (room > 0 && Planner.minimumFeasible(profile) <= room) {
-                Planner.Plan plan = Planner.plan(profile, room);
+            long budget = (room + offHeap) >> 20 << 20;
+            if (room > 0 && Planner.minimumFeasible(profile) <= budget) {
+                Planner.Plan plan = Planner.plan(profile, budget);
                 String blocks = plan.policy().describe().substring(plan.policy().name().length() + 2); // without BUDGET(bytes)
-                fit.add(String.format("BUDGET(%dMiB) (least recomputation for this heap: %s)", room >> 20, blocks));
+                fit.add(String.format("BUDGET(%dMiB) (least recomputation for this heap: %s)", budget >> 20, blocks));
             }
             if (fit.isEmpty()) {
                 return sb.append(String.format("; no checkpointing policy fits in it (the least any needs is %s): give the "
-                        + "JVM more heap or use a smaller --batch", mib(heapFor(Planner.minimumFeasible(profile))))).toString();
+                        + "JVM more heap or use a smaller --batch", mib(heapFor(Planner.minimumFeasible(profile) - offHeap)))).toString();
             }
             return sb.append("; checkpointing policies that fit: --checkpoint ").append(String.join(", ", fit)).toString();
         } catch (OutOfMemoryError again) {
