@@ -18,13 +18,19 @@ public enum Category {
      * Scratch that kernels keep between calls: GEMM's per-thread native staging buffers (off the Java heap). Held
      * until the thread's outermost {@code Scope} closes or {@code Gemm.releaseWorkspace()}.
      */
-    WORKSPACE;
+    WORKSPACE,
+    /**
+     * Keys and values of the attention layers kept while a model generates text (one [heads, context, headDim] K and V
+     * per layer), allocated when generation starts and released when it ends.
+     */
+    KV_CACHE;
 
     /**
      * Categories whose buffers belong to an owner that outlives a step. A TEMPORARY buffer that an autograd node
      * saves is counted as ACTIVATION while saved; persistent buffers keep their category when saved.
      */
     public boolean persistent() {
-        return this == PARAMETER || this == GRADIENT || this == OPTIMIZER_STATE || this == COMMUNICATION;
+        return this == PARAMETER || this == GRADIENT || this == OPTIMIZER_STATE || this == COMMUNICATION
+                || this == KV_CACHE;
     }
 }

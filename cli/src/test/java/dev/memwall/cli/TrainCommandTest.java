@@ -21,7 +21,7 @@ class TrainCommandTest {
     /** Small and fast; the addition task with its default 3 digits. */
     static final String[] SMALL = {"train", "--steps", "3", "--dim", "16", "--layers", "1", "--heads", "2", "--batch", "4",
             "--eval-examples", "8", "--eval-every", "0", "--no-progress"};
-    static final String[] CATEGORIES = {"parameter", "gradient", "optimizer_state", "activation", "temporary", "communication", "workspace", "total"};
+    static final String[] CATEGORIES = {"parameter", "gradient", "optimizer_state", "activation", "temporary", "communication", "workspace", "kv_cache", "total"};
 
     @TempDir
     Path dir;
