@@ -11,13 +11,11 @@ import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.optim.GradClip;
 import dev.memwall.rng.Rng;
-import dev.memwall.train.TrainingState;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -64,18 +62,9 @@ final class EvalCommand implements Callable<Integer> {
         for (Integer v : new Integer[]{heads, ctx, batch, batches}) {
             if (v != null && v < 1) throw new CommandLine.ParameterException(cl, "--heads, --ctx, --batch and --batches must be positive");
         }
-        Path file = weights;
-        GptConfig saved = null;
-        Path stepDir = null;
-        if (Files.isDirectory(weights)) {
-            stepDir = TrainingState.holdsRun(weights) ? TrainingState.inspect(weights).directory() : weights;
-        } else if (weights.endsWith("model.safetensors") && Files.isRegularFile(weights.resolveSibling("state.json"))) {
-            stepDir = weights.toAbsolutePath().getParent();
-        }
-        if (stepDir != null) {
-            saved = TrainingState.inspectStep(stepDir).config();
-            file = stepDir.resolve("model.safetensors");
-        }
+        SavedWeights located = SavedWeights.locate(weights);
+        Path file = located.file();
+        GptConfig saved = located.saved();
         if (saved == null && (heads == null || ctx == null)) {
             throw new CommandLine.ParameterException(cl, weights + " is a bare weights file: give --heads and --ctx (a file's tensors "
                     + "do not record the head count), or point --weights at a train --save run or step directory");
