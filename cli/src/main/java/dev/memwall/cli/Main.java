@@ -29,6 +29,15 @@ public final class Main implements Runnable {
         boolean verbose = false;
         for (String a : args) verbose |= a.equals("--verbose");
         boolean trace = verbose;
+        // picocli's own handler prints "Did you mean ...?" instead of the usage when a misspelt word resembles a
+        // command; print both, so every argument error shows the usage.
+        cl.setParameterExceptionHandler((ex, ignored) -> {
+            CommandLine cmd = ex.getCommandLine();
+            cmd.getErr().println(ex.getMessage());
+            CommandLine.UnmatchedArgumentException.printSuggestions(ex, cmd.getErr());
+            cmd.usage(cmd.getErr(), cmd.getColorScheme());
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+        });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             OutOfMemoryError oom = outOfMemory(ex);
             if (oom != null) return outOfMemory(oom, cmd.getErr(), trace);
