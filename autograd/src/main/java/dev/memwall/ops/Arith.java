@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Elementwise;
@@ -15,9 +16,11 @@ final class Arith {
     static Tensor binaryRaw(Binary op, Tensor a, Tensor b, String name) {
         Rel.requireFp32(name, a, b);
         int[] shape = Shape.broadcast(a.shape(), b.shape(), name);
+        OpStats.Frame frame = OpStats.begin(name);
         Tensor out = Tensor.empty(name, shape);
         Elementwise.binary(op, a.data(), a.offset(), Shape.broadcastStrides(a.shape(), shape),
                 b.data(), b.offset(), Shape.broadcastStrides(b.shape(), shape), out.data(), 0, shape);
+        if (frame != null) frame.end(out.numel(), OpStats.bytes(a, b, out));
         return out;
     }
 

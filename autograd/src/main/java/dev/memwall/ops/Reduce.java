@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Elementwise;
@@ -22,6 +23,7 @@ final class Reduce {
         if (!Arrays.equals(check, gs)) {
             throw new IllegalArgumentException("sum_to: shape " + Shape.str(gs) + " cannot be reduced to " + Shape.str(shape));
         }
+        OpStats.Frame frame = OpStats.begin("sum_to");
         Tensor out = Tensor.empty("sum_to", shape);
         if (shape.length == 0 || Shape.numel(shape) == 1) {
             out.data()[0] = Reductions.sumAll(g.data(), g.offset(), g.numel());
@@ -31,6 +33,7 @@ final class Reduce {
         } else {
             Reductions.sumTo(g.data(), g.offset(), gs, out.data(), 0, out.numel(), Shape.broadcastStrides(shape, gs));
         }
+        if (frame != null) frame.end(g.numel(), OpStats.bytes(g, out));
         if (!Node.shouldRecord(g)) return out;
         return new Node("sum_to", g) {
             @Override

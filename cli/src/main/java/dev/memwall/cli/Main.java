@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "memwall", mixinStandardHelpOptions = true, version = "memwall 0.1.0",
         description = "Train neural networks when memory, not arithmetic, is the bottleneck.",
-        subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, CompareMemoryCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, CompareMemoryCommand.class, ProfileCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,118 @@
+package dev.memwall.cli;
+
+import dev.memwall.autograd.OpStats;
+import dev.memwall.data.Batch;
+import dev.memwall.nn.FlatParameters;
+import dev.memwall.nn.Gpt;
+import dev.memwall.nn.GptConfig;
+import dev.memwall.optim.AdamW;
+import dev.memwall.optim.LrSchedule;
+import dev.memwall.rng.Rng;
+import dev.memwall.train.Trainer;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * Every op of a training step on the roofline: per op type and phase, FLOPs and bytes from shapes and dtypes, time,
+ * and where that puts the op against the machine's measured roofs. The workload is bench's (the GPT benchmark model,
+ * random tokens, AdamW); profiling text generation (prefill against decode) belongs beside {@link #profileTraining}
+ * as a second workload producing the same {@link ProfileReport}.
+ */
+@Command(name = "profile", mixinStandardHelpOptions = true, description = {
+        "Put every op of a training step on the roofline: calls, time, FLOPs, bytes moved, FLOP/byte and achieved rates",
+        "per op and phase, against the machine's sgemm peak and triad bandwidth measured on the spot.",
+        "Bytes are compulsory traffic: each operand read once, each output written once (a lower bound per op)."})
+final class ProfileCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--warmup", description = "unprofiled steps first (default: ${DEFAULT-VALUE})")
+    int warmup = 2;
+    @Option(names = "--steps", description = "profiled steps, averaged (default: ${DEFAULT-VALUE})")
+    int steps = 3;
+    @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
+    long seed = 0;
+    @Option(names = "--checkpoint", paramLabel = "POLICY", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
+    String checkpoint = "NONE";
+    @Option(names = "--json", description = "print one JSON object: {roofs, ops, step}")
+    boolean json;
+    @Option(names = "--chart", paramLabel = "FILE", description = "write a log-log roofline with one point per op and phase (.png or .svg)")
+    Path chart;
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        model.validate(spec.commandLine());
+        if (warmup < 0 || steps < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
+        if (chart != null) {
+            try {
+                MemoryReport.checkChartName(chart);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage().replace("--memory-chart", "--chart"));
+            }
+        }
+        GptConfig c = model.config(256, 0f);
+        CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
+        ProfileReport report = profileTraining(c);
+        if (json) System.out.println(Json.line(report.toJson()));
+        else System.out.println(report.table());
+        if (chart != null) {
+            String title = String.format("Roofline: GPT L%d D%d H%d ctx%d batch %d, one training step (--checkpoint %s)", c.layers(),
+                    c.dim(), c.heads(), c.context(), model.batch, checkpoint);
+            dev.memwall.io.AtomicFiles.write(chart, RooflineChart.render(report, title, chart.getFileName().toString()));
+        }
+        return 0;
+    }
+
+    /** Warm-up steps uncounted, then {@code steps} counted training steps, then the roofs (after, so the JIT is warm). */
+    private ProfileReport profileTraining(GptConfig c) {
+        Gpt gpt = new Gpt(c, new Rng(seed));
+        FlatParameters flat = gpt.flatten();
+        AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
+        Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
+        Batch b = randomBatch(c, model.batch, seed + 1);
+        System.err.println(ModelLine.of(c, gpt.parameterCount(), String.format(", batch %d; %d warm-up and %d profiled training "
+                + "steps, --checkpoint %s", model.batch, warmup, steps, checkpoint)));
+        try {
+            CheckpointOption.install(checkpoint, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err);
+        } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train and bench
+            throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
+        }
+        for (int i = 0; i < warmup; i++) trainer.step(b);
+        double totalMs = 0;
+        List<OpStats.Row> rows;
+        boolean was = OpStats.enabled();
+        OpStats.reset();
+        OpStats.enable(true);
+        try {
+            for (int i = 0; i < steps; i++) totalMs += trainer.step(b).millis();
+            rows = OpStats.snapshot();
+        } finally {
+            OpStats.enable(was);
+            OpStats.reset();
+        }
+        opt.release();
+        flat.values().release();
+        flat.grads().release();
+        return ProfileReport.of(Roofs.measure(), rows, totalMs, steps);
+    }
+
+    static Batch randomBatch(GptConfig c, int batch, long seed) {
+        Rng data = new Rng(seed);
+        int n = batch * c.context();
+        int[] ids = new int[n], targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = data.nextInt(c.vocab());
+            targets[i] = data.nextInt(c.vocab());
+        }
+        return new Batch(ids, targets, batch, c.context());
+    }
+}
