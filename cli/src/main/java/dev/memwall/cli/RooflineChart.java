@@ -23,14 +23,14 @@ final class RooflineChart {
 
     /** PNG or SVG by the file's extension. */
     static byte[] render(ProfileReport report, String title, String fileName) throws IOException {
-        XYChart chart = new XYChartBuilder().width(1100).height(700).title(title)
+        XYChart chart = new XYChartBuilder().width(1300).height(720).title(title)
                 .xAxisTitle("arithmetic intensity (FLOP/byte, compulsory traffic)").yAxisTitle("GFLOP/s").build();
         var st = chart.getStyler();
         st.setXAxisLogarithmic(true);
         st.setYAxisLogarithmic(true);
         st.setChartBackgroundColor(Color.WHITE);
         st.setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
-        st.setLegendVisible(false);
+        st.setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE); // colour to op, where labels crowd
         st.setAnnotationTextFontColor(Color.DARK_GRAY);
         Roofs roofs = report.roofs();
         double lo = 0.01, hi = 1000, ridge = roofs.ridge();
@@ -47,7 +47,7 @@ final class RooflineChart {
         roof.setLineColor(Color.BLACK);
         chart.addAnnotation(new AnnotationText(String.format("ridge %.1f FLOP/B", ridge), ridge, roofs.gflops() * 1.25, false));
         chart.addAnnotation(new AnnotationText(String.format("sgemm peak %.0f GFLOP/s", roofs.gflops()), hi / 8, roofs.gflops() * 1.25, false));
-        chart.addAnnotation(new AnnotationText(String.format("triad %.1f GB/s", roofs.gbps()), lo * 4, roofs.attainable(lo * 4) * 1.6, false));
+        chart.addAnnotation(new AnnotationText(String.format("triad %.1f GB/s", roofs.gbps()), lo * 3, roofs.attainable(lo * 3) * 2.5, false));
         for (ProfileReport.Op o : report.ops()) {
             Double x = o.intensity(), y = o.gflops();
             if (x == null || y == null || x <= 0 || y <= 0) continue;
