@@ -65,8 +65,10 @@ public final class OpStats {
         return new ArrayList<>(ROWS.values());
     }
 
+    /** Clears the rows, and the calling thread's open frames (left open only by an op that threw). */
     public static synchronized void reset() {
         ROWS.clear();
+        OPEN.remove();
     }
 
     private static synchronized void record(String op, Phase phase, long nanos, double flops, double bytes) {

@@ -133,8 +133,10 @@ final class Arith {
     /** x * scale + shift. */
     static Tensor affine(Tensor x, float scale, float shift, String name) {
         Rel.requireFp32(name, x);
+        OpStats.Frame frame = OpStats.begin(name);
         Tensor out = Tensor.empty(name, x.shape());
         Elementwise.affine(x.data(), x.offset(), scale, shift, out.data(), 0, x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node(name, x) {
             @Override
@@ -146,8 +148,10 @@ final class Arith {
 
     static Tensor unaryRaw(Unary op, Tensor x, String name) {
         Rel.requireFp32(name, x);
+        OpStats.Frame frame = OpStats.begin(name);
         Tensor out = Tensor.empty(name, x.shape());
         Elementwise.unary(op, x.data(), x.offset(), out.data(), 0, x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         return out;
     }
 
@@ -192,8 +196,10 @@ final class Arith {
 
     static Tensor pow(Tensor x, float p) {
         Rel.requireFp32("pow", x);
+        OpStats.Frame frame = OpStats.begin("pow");
         Tensor out = Tensor.empty("pow", x.shape());
         Elementwise.pow(x.data(), x.offset(), p, out.data(), 0, x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("pow", x) {
             final int sx = save(x);

@@ -155,6 +155,7 @@ final class Views {
             total += s[a];
         }
         int outer = Shape.prod(first, 0, a), inner = Shape.prod(first, a + 1, first.length);
+        OpStats.Frame frame = OpStats.begin("concat");
         Tensor out = Tensor.empty("concat", Shape.withSize(first, a, total));
         float[] o = out.data();
         for (int k = 0; k < xs.length; k++) {
@@ -162,6 +163,7 @@ final class Views {
             int run = lens[k] * inner, off = xs[k].offset();
             for (int r = 0; r < outer; r++) System.arraycopy(src, off + r * run, o, (r * total + starts[k]) * inner, run);
         }
+        if (frame != null) frame.end(0, OpStats.bytes(xs) + OpStats.bytes(out));
         if (!Node.shouldRecord(xs)) return out;
         int totalF = total;
         return new Node("concat", xs) {

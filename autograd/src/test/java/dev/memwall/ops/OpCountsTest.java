@@ -132,6 +132,24 @@ class OpCountsTest {
     }
 
     @Test
+    void pointwiseReductionAndMaskOps() {
+        Tensor x = leaf(2, 3);
+        Map<String, OpStats.Row> e = count(() -> F.exp(x));
+        expect(e, "exp/forward", 6, 4.0 * 12);
+        expect(e, "exp/backward", 6, 4.0 * 18); // g · exp(x): reads g and the saved output, writes dx
+        Map<String, OpStats.Row> s = count(() -> F.sum(x, 1, false));
+        expect(s, "sum/forward", 6, 4.0 * (6 + 2));
+        expect(s, "sum/backward", 0, 4.0 * (2 + 6)); // broadcast back: a copy
+        Map<String, OpStats.Row> d = count(() -> F.dropout(x, 0.5f, true, new Rng(3)));
+        // writes a one-byte mask, then reads x and the mask and writes the output
+        expect(d, "dropout/forward", 6, 6 + 4.0 * 6 + 6 + 4.0 * 6);
+        expect(d, "mask_scale/backward", 6, 4.0 * 6 + 6 + 4.0 * 6);
+        Tensor y = leaf(2, 1);
+        Map<String, OpStats.Row> c = count(() -> F.concat(1, x, y));
+        expect(c, "concat/forward", 0, 2 * 4.0 * (6 + 2));
+    }
+
+    @Test
     void nothingIsRecordedWhenCountingIsOff() {
         Tensor a = leaf(2, 3, 4), b = leaf(2, 4, 5);
         try (var installed = MemoryTracker.install(new MemoryTracker()); Scope s = Scope.open()) {
