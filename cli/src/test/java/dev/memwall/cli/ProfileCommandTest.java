@@ -132,6 +132,33 @@ class ProfileCommandTest {
     }
 
     @Test
+    void weightsSetTheShapeAndLoad() throws IOException {
+        Path file = dir.resolve("tiny.safetensors");
+        dev.memwall.nn.GptConfig c = new dev.memwall.nn.GptConfig(32, 8, 8, 2, 1, 0f);
+        TinyGptFiles.writeRandomGpt(file, c, 5);
+        CliRunner.Result r = CliRunner.run("profile", "--weights", file.toString(), "--heads", "2", "--batch", "2", "--warmup", "0",
+                "--steps", "1", "--json");
+        assertThat(r.exit()).as("%s", r).isZero();
+        assertThat(r.errLines().get(0)).startsWith("model: GPT L1 D8 H2 ctx8 vocab32").contains(" from " + file);
+        int n = 2 * 8, d = 8;
+        double weightsFlops = 2.0 * n * (12L * d * d + 32L * d), biasFlops = (double) n * 9 * d; // blocks' Linears and the head
+        assertThat(ops(r.lastJson()).get("linear/forward").get("flops").asDouble()).isEqualTo(weightsFlops + biasFlops);
+
+        CliRunner.Result bare = CliRunner.run("profile", "--weights", file.toString());
+        assertThat(bare.exit()).as("%s", bare).isEqualTo(2);
+        assertThat(bare.err()).contains("--heads");
+        CliRunner.Result shape = CliRunner.run("profile", "--weights", file.toString(), "--heads", "2", "--dim", "16");
+        assertThat(shape.exit()).as("%s", shape).isEqualTo(2);
+        assertThat(shape.err()).contains("--dim cannot be given with --weights");
+        CliRunner.Result heads = CliRunner.run("profile", "--weights", file.toString(), "--heads", "3");
+        assertThat(heads.exit()).as("%s", heads).isEqualTo(2);
+        assertThat(heads.err()).contains("--heads 3 does not divide the model width 8");
+        CliRunner.Result missing = CliRunner.run("profile", "--weights", dir.resolve("none.safetensors").toString(), "--heads", "2");
+        assertThat(missing.exit()).as("%s", missing).isEqualTo(1);
+        assertThat(missing.err()).contains("none.safetensors");
+    }
+
+    @Test
     void badArgumentsExitTwoNamingTheOption() {
         String[][] bad = {{"--steps", "0"}, {"--warmup", "-1"}, {"--chart", dir.resolve("r.txt").toString()}, {"--dim", "30"},
                 {"--checkpoint", "SOMETIMES"}, {"--layers", "0"}};
