@@ -76,7 +76,7 @@ record ProfileReport(Roofs roofs, List<Op> ops, double stepMs, int steps) {
             Map<String, Object> e = new LinkedHashMap<>();
             e.put("op", o.op());
             e.put("phase", o.phase());
-            e.put("calls", o.calls());
+            e.put("calls", o.calls() == Math.rint(o.calls()) ? (Object) (long) o.calls() : o.calls()); // whole when every step calls alike
             e.put("ms", o.ms());
             e.put("flops", o.flops());
             e.put("bytes", o.bytes());
