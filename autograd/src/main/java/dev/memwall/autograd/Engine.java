@@ -111,11 +111,13 @@ public final class Engine {
                     continue;
                 }
                 long t0 = OpProfile.enabled() ? System.nanoTime() : 0;
+                OpStats.Frame frame = OpStats.begin(node.name()); // the rule's own ops add their FLOPs and bytes
                 Tensor[] grads;
                 try {
                     grads = node.apply(g, create);
                 } finally {
                     g.releaseIfAlive();
+                    if (frame != null) frame.end(0, 0);
                 }
                 if (t0 != 0) OpProfile.record(node.name(), System.nanoTime() - t0);
                 for (int k = 0; k < grads.length; k++) {

@@ -5,6 +5,7 @@
  * {@link dev.memwall.autograd.GradMode}, {@link dev.memwall.autograd.Scope} (the arena that bounds a graph's
  * lifetime), {@link dev.memwall.autograd.SavedTensorHooks} and {@link dev.memwall.autograd.Recompute} (what a node
  * keeps for backward, and recomputing it instead), and {@link dev.memwall.autograd.FlatBuffer} views for flat
- * parameter and gradient ranges.
+ * parameter and gradient ranges. {@link dev.memwall.autograd.OpStats} counts, when enabled, each op's calls, time,
+ * FLOPs and bytes per phase.
  */
 package dev.memwall.autograd;

@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Elementwise;
@@ -15,9 +16,11 @@ final class Arith {
     static Tensor binaryRaw(Binary op, Tensor a, Tensor b, String name) {
         Rel.requireFp32(name, a, b);
         int[] shape = Shape.broadcast(a.shape(), b.shape(), name);
+        OpStats.Frame frame = OpStats.begin(name);
         Tensor out = Tensor.empty(name, shape);
         Elementwise.binary(op, a.data(), a.offset(), Shape.broadcastStrides(a.shape(), shape),
                 b.data(), b.offset(), Shape.broadcastStrides(b.shape(), shape), out.data(), 0, shape);
+        if (frame != null) frame.end(out.numel(), OpStats.bytes(a, b, out));
         return out;
     }
 
@@ -130,8 +133,10 @@ final class Arith {
     /** x * scale + shift. */
     static Tensor affine(Tensor x, float scale, float shift, String name) {
         Rel.requireFp32(name, x);
+        OpStats.Frame frame = OpStats.begin(name);
         Tensor out = Tensor.empty(name, x.shape());
         Elementwise.affine(x.data(), x.offset(), scale, shift, out.data(), 0, x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node(name, x) {
             @Override
@@ -143,8 +148,10 @@ final class Arith {
 
     static Tensor unaryRaw(Unary op, Tensor x, String name) {
         Rel.requireFp32(name, x);
+        OpStats.Frame frame = OpStats.begin(name);
         Tensor out = Tensor.empty(name, x.shape());
         Elementwise.unary(op, x.data(), x.offset(), out.data(), 0, x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         return out;
     }
 
@@ -189,8 +196,10 @@ final class Arith {
 
     static Tensor pow(Tensor x, float p) {
         Rel.requireFp32("pow", x);
+        OpStats.Frame frame = OpStats.begin("pow");
         Tensor out = Tensor.empty("pow", x.shape());
         Elementwise.pow(x.data(), x.offset(), p, out.data(), 0, x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("pow", x) {
             final int sx = save(x);

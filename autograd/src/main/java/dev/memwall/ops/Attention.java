@@ -1,5 +1,6 @@
 package dev.memwall.ops;
 
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Softmax;
 
@@ -20,8 +21,11 @@ final class Attention {
             throw new IllegalArgumentException("causal_softmax: last two axes must be square, got " + java.util.Arrays.toString(s));
         }
         int mats = x.numel() / Math.max(1, t * t);
+        OpStats.Frame frame = OpStats.begin("causal_softmax");
         Tensor out = Tensor.empty("causal_softmax", s);
         Softmax.causalForward(x.data(), x.offset(), out.data(), 0, mats, t, scale);
+        if (frame != null) frame.end(Costs.SOFTMAX_FORWARD * Costs.causalElements(mats, t),
+                4 * Costs.causalElements(mats, t) + OpStats.bytes(out)); // reads the visible triangle, writes all of it
         if (!dev.memwall.autograd.Node.shouldRecord(x)) return out;
         return new OutputSavingNode("causal_softmax", x) {
             @Override
@@ -39,8 +43,11 @@ final class Attention {
             @Override
             protected Tensor[] backwardFast(Tensor g) {
                 Tensor y = output();
+                OpStats.Frame frame = OpStats.begin("causal_softmax");
                 Tensor dx = Tensor.empty("causal_softmax.backward", s);
                 Softmax.causalBackward(y.data(), y.offset(), g.data(), g.offset(), dx.data(), 0, mats, t, scale);
+                if (frame != null) frame.end(Costs.SOFTMAX_BACKWARD * Costs.causalElements(mats, t),
+                        8 * Costs.causalElements(mats, t) + OpStats.bytes(dx));
                 return new Tensor[]{dx};
             }
         }.attachAndSave(out);

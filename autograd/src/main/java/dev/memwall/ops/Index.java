@@ -2,6 +2,7 @@ package dev.memwall.ops;
 
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.EmbeddingKernel;
 
@@ -20,8 +21,10 @@ final class Index {
         int vocab = table.shape()[0], d = table.shape()[1], rows = ids.numel();
         int[] outShape = Arrays.copyOf(ids.shape(), ids.dim() + 1);
         outShape[ids.dim()] = d;
+        OpStats.Frame frame = OpStats.begin("embedding");
         Tensor out = Tensor.empty("embedding", outShape);
         EmbeddingKernel.gather(table.data(), table.offset(), vocab, d, ids.intData(), ids.offset(), rows, out.data(), 0);
+        if (frame != null) frame.end(0, OpStats.bytes(ids) + 2 * OpStats.bytes(out)); // the gathered rows, read once
         if (!Node.shouldRecord(table)) return out;
         return new Node("embedding", table) {
             final int si = save(ids);
@@ -40,8 +43,10 @@ final class Index {
         if (g.numel() != rows * d) {
             throw new IllegalArgumentException("scatter_add: gradient " + Arrays.toString(g.shape()) + " does not match ids " + Arrays.toString(ids.shape()));
         }
+        OpStats.Frame frame = OpStats.begin("scatter_add");
         Tensor out = Tensor.empty("scatter_add", vocab, d);
         EmbeddingKernel.scatterAdd(g.data(), g.offset(), ids.intData(), ids.offset(), rows, d, out.data(), 0);
+        if (frame != null) frame.end(g.numel(), OpStats.bytes(g, ids, out));
         if (!Node.shouldRecord(g)) return out;
         int[] gs = g.shape();
         return new Node("scatter_add", g) {

@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Gemm;
 import dev.memwall.kernels.Parallel;
@@ -32,6 +33,7 @@ final class LinearOp {
         }
         int[] outShape = xs.clone();
         outShape[xs.length - 1] = out;
+        OpStats.Frame frame = OpStats.begin("linear");
         Tensor y = Tensor.empty("linear", outShape);
         float[] yd = y.data();
         Gemm.sgemm(false, true, rows, out, in, 1f, x.data(), x.offset(), w.data(), w.offset(), 0f, yd, 0);
@@ -45,6 +47,7 @@ final class LinearOp {
                 }
             });
         }
+        if (frame != null) frame.end(2.0 * rows * in * out + (b == null ? 0 : (double) rows * out), OpStats.bytes(x, w, b, y));
         if (!Node.shouldRecord(x, w, b)) return y;
         return new LinearNode(x, w, b).attach(y);
     }

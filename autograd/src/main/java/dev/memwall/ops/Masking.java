@@ -2,6 +2,7 @@ package dev.memwall.ops;
 
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Layout;
 import dev.memwall.kernels.Parallel;
@@ -21,8 +22,10 @@ final class Masking {
         if (s.length < 2 || s[s.length - 2] != t) {
             throw new IllegalArgumentException("causal_mask: last two axes must be square, got " + java.util.Arrays.toString(s));
         }
+        OpStats.Frame frame = OpStats.begin("causal_mask");
         Tensor out = Tensor.empty("causal_mask", s);
         Layout.causalFill(x.data(), x.offset(), out.data(), 0, x.numel() / Math.max(1, t * t), t, value);
+        if (frame != null) frame.end(0, OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("causal_mask", x) {
             @Override
@@ -41,6 +44,7 @@ final class Masking {
         if (p < 0f || p >= 1f) throw new IllegalArgumentException("dropout: p must be in [0, 1), got " + p);
         if (!training || p == 0f) return x.share();
         int n = x.numel();
+        OpStats.Frame frame = OpStats.begin("dropout"); // the mask, then mask_scale's counts added to it
         Tensor mask = Tensor.empty(DType.BOOL, Category.TEMPORARY, "dropout.mask", x.shape());
         byte[] m = mask.byteData();
         long seed = rng.seed(), base = rng.advance(n);
@@ -48,6 +52,7 @@ final class Masking {
             for (int i = from; i < to; i++) m[i] = Rng.uniform(seed, base + i) >= p ? (byte) 1 : 0;
         });
         Tensor out = maskScaleRaw(x, mask, 1f / (1f - p));
+        if (frame != null) frame.end(0, OpStats.bytes(mask));
         if (Node.shouldRecord(x)) new MaskScaleNode(x, mask, 1f / (1f - p)).attach(out);
         mask.release();
         return out;
@@ -65,6 +70,7 @@ final class Masking {
         if (mask.dtype() != DType.BOOL || mask.numel() != x.numel()) {
             throw new IllegalArgumentException("mask_scale: mask must be BOOL with " + x.numel() + " elements");
         }
+        OpStats.Frame frame = OpStats.begin("mask_scale");
         Tensor out = Tensor.empty("mask_scale", x.shape());
         float[] xd = x.data(), o = out.data();
         byte[] m = mask.byteData();
@@ -72,6 +78,7 @@ final class Masking {
         Parallel.range(x.numel(), 1, (from, to) -> {
             for (int i = from; i < to; i++) o[i] = m[mo + i] != 0 ? xd[xo + i] * scale : 0f;
         });
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, mask, out));
         return out;
     }
 

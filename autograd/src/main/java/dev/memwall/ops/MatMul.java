@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Gemm;
@@ -39,6 +40,7 @@ final class MatMul {
         int[] outShape = Arrays.copyOf(batch, batch.length + 2);
         outShape[batch.length] = m;
         outShape[batch.length + 1] = n;
+        OpStats.Frame frame = OpStats.begin("matmul");
         Tensor out = Tensor.empty("matmul", outShape);
         if (batchB.length == 0 && !transA) { // rows of every batch entry stacked: one GEMM
             Gemm.sgemm(false, transB, nb * m, n, ka, 1f, a.data(), a.offset(), b.data(), b.offset(), 0f, out.data(), 0);
@@ -46,6 +48,7 @@ final class MatMul {
             Gemm.sgemmBatched(nb, transA, transB, m, n, ka, 1f, a.data(), a.offset(), batchA.length == 0 ? 0 : m * ka,
                     b.data(), b.offset(), batchB.length == 0 ? 0 : ka * n, 0f, out.data(), 0, m * n);
         }
+        if (frame != null) frame.end(2.0 * nb * m * n * ka, OpStats.bytes(a, b, out));
         if (!Node.shouldRecord(a, b)) return out;
         return new MatMulNode(a, b, transA, transB).attach(out);
     }

@@ -2,6 +2,7 @@ package dev.memwall.ops;
 
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.CrossEntropyKernel;
 import dev.memwall.kernels.Gelu;
@@ -28,8 +29,10 @@ final class Nn {
 
     static Tensor softmax(Tensor x) {
         Rel.requireFp32("softmax", x);
+        OpStats.Frame frame = OpStats.begin("softmax");
         Tensor out = Tensor.empty("softmax", x.shape());
         Softmax.forward(x.data(), x.offset(), out.data(), 0, rows(x), last(x));
+        if (frame != null) frame.end(Costs.SOFTMAX_FORWARD * x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new OutputSavingNode("softmax", x) {
             @Override
@@ -46,8 +49,10 @@ final class Nn {
             @Override
             protected Tensor[] backwardFast(Tensor g) {
                 Tensor y = output();
+                OpStats.Frame frame = OpStats.begin("softmax");
                 Tensor dx = Tensor.empty("softmax.backward", y.shape());
                 Softmax.backward(y.data(), y.offset(), g.data(), g.offset(), dx.data(), 0, rows(y), last(y));
+                if (frame != null) frame.end(Costs.SOFTMAX_BACKWARD * y.numel(), OpStats.bytes(y, g, dx));
                 return new Tensor[]{dx};
             }
         }.attachAndSave(out);
@@ -55,8 +60,10 @@ final class Nn {
 
     static Tensor logSoftmax(Tensor x) {
         Rel.requireFp32("log_softmax", x);
+        OpStats.Frame frame = OpStats.begin("log_softmax");
         Tensor out = Tensor.empty("log_softmax", x.shape());
         Softmax.logForward(x.data(), x.offset(), out.data(), 0, rows(x), last(x));
+        if (frame != null) frame.end(Costs.SOFTMAX_FORWARD * x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new OutputSavingNode("log_softmax", x) {
             @Override
@@ -72,8 +79,10 @@ final class Nn {
             @Override
             protected Tensor[] backwardFast(Tensor g) {
                 Tensor y = output();
+                OpStats.Frame frame = OpStats.begin("log_softmax");
                 Tensor dx = Tensor.empty("log_softmax.backward", y.shape());
                 Softmax.logBackward(y.data(), y.offset(), g.data(), g.offset(), dx.data(), 0, rows(y), last(y));
+                if (frame != null) frame.end(Costs.SOFTMAX_BACKWARD * y.numel(), OpStats.bytes(y, g, dx));
                 return new Tensor[]{dx};
             }
         }.attachAndSave(out);
@@ -89,10 +98,12 @@ final class Nn {
                         + " does not match last axis of input " + java.util.Arrays.toString(x.shape()));
             }
         }
+        OpStats.Frame frame = OpStats.begin("layer_norm");
         Tensor out = Tensor.empty("layer_norm", x.shape());
         Tensor mean = Tensor.empty("layer_norm.mean", rows), rstd = Tensor.empty("layer_norm.rstd", rows);
         LayerNormKernel.forward(x.data(), x.offset(), w == null ? null : w.data(), w == null ? 0 : w.offset(),
                 b == null ? null : b.data(), b == null ? 0 : b.offset(), eps, out.data(), 0, mean.data(), rstd.data(), 0, rows, n);
+        if (frame != null) frame.end(Costs.LAYER_NORM_FORWARD * x.numel(), OpStats.bytes(x, w, b, out, mean, rstd));
         if (!Node.shouldRecord(x, w, b)) {
             Rel.all(mean, rstd);
             return out;
@@ -122,12 +133,14 @@ final class Nn {
             Tensor x = saved(sx), w = sw >= 0 ? saved(sw) : null;
             Tensor mean = saved(sMean), rstd = saved(sRstd);
             int n = x.shape()[x.dim() - 1], rows = x.numel() / Math.max(1, n);
+            OpStats.Frame frame = OpStats.begin("layer_norm");
             Tensor dx = needsGrad(0) ? Tensor.empty("layer_norm.backward", x.shape()) : null;
             Tensor dw = needsGrad(1) ? Tensor.empty("layer_norm.backward", n) : null;
             Tensor db = needsGrad(2) ? Tensor.empty("layer_norm.backward", n) : null;
             LayerNormKernel.backward(x.data(), x.offset(), w == null ? null : w.data(), w == null ? 0 : w.offset(),
                     mean.data(), rstd.data(), mean.offset(), g.data(), g.offset(),
                     dx == null ? null : dx.data(), 0, dw == null ? null : dw.data(), 0, db == null ? null : db.data(), 0, rows, n);
+            if (frame != null) frame.end(Costs.LAYER_NORM_BACKWARD * x.numel(), OpStats.bytes(x, w, mean, rstd, g, dx, dw, db));
             return new Tensor[]{dx, dw, db};
         }
 
@@ -159,8 +172,10 @@ final class Nn {
 
     static Tensor gelu(Tensor x) {
         Rel.requireFp32("gelu", x);
+        OpStats.Frame frame = OpStats.begin("gelu");
         Tensor out = Tensor.empty("gelu", x.shape());
         Gelu.forward(x.data(), x.offset(), out.data(), 0, x.numel());
+        if (frame != null) frame.end(Costs.GELU_FORWARD * x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("gelu", x) {
             final int sx = save(x);
@@ -168,8 +183,10 @@ final class Nn {
             @Override
             protected Tensor[] backwardFast(Tensor g) {
                 Tensor xs = saved(sx);
+                OpStats.Frame frame = OpStats.begin("gelu");
                 Tensor dx = Tensor.empty("gelu.backward", xs.shape());
                 Gelu.backward(xs.data(), xs.offset(), g.data(), g.offset(), dx.data(), 0, xs.numel());
+                if (frame != null) frame.end(Costs.GELU_BACKWARD * xs.numel(), OpStats.bytes(xs, g, dx));
                 return new Tensor[]{dx};
             }
 
@@ -206,8 +223,10 @@ final class Nn {
             throw new IllegalArgumentException("cross_entropy: logits " + java.util.Arrays.toString(logits.shape()) + " need "
                     + rows + " targets, got shape " + java.util.Arrays.toString(targets.shape()));
         }
+        OpStats.Frame frame = OpStats.begin("cross_entropy");
         Tensor out = Tensor.empty("cross_entropy", new int[0]);
         out.data()[0] = CrossEntropyKernel.forward(logits.data(), logits.offset(), targets.intData(), targets.offset(), rows, v, ignoreIndex);
+        if (frame != null) frame.end(Costs.SOFTMAX_FORWARD * logits.numel(), OpStats.bytes(logits, targets, out));
         if (!Node.shouldRecord(logits)) return out;
         return new Node("cross_entropy", logits) {
             final int sl = save(logits), st = save(targets);
@@ -215,9 +234,11 @@ final class Nn {
             @Override
             protected Tensor[] backwardFast(Tensor g) {
                 Tensor x = saved(sl), t = saved(st);
+                OpStats.Frame frame = OpStats.begin("cross_entropy");
                 Tensor dx = Tensor.empty("cross_entropy.backward", x.shape());
                 CrossEntropyKernel.backward(x.data(), x.offset(), t.intData(), t.offset(), rows, v, ignoreIndex,
                         g.data()[g.offset()], dx.data(), 0);
+                if (frame != null) frame.end(Costs.CROSS_ENTROPY_BACKWARD * x.numel(), OpStats.bytes(x, t, g, dx));
                 return new Tensor[]{dx};
             }
 

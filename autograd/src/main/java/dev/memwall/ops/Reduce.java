@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Elementwise;
@@ -22,6 +23,7 @@ final class Reduce {
         if (!Arrays.equals(check, gs)) {
             throw new IllegalArgumentException("sum_to: shape " + Shape.str(gs) + " cannot be reduced to " + Shape.str(shape));
         }
+        OpStats.Frame frame = OpStats.begin("sum_to");
         Tensor out = Tensor.empty("sum_to", shape);
         if (shape.length == 0 || Shape.numel(shape) == 1) {
             out.data()[0] = Reductions.sumAll(g.data(), g.offset(), g.numel());
@@ -31,6 +33,7 @@ final class Reduce {
         } else {
             Reductions.sumTo(g.data(), g.offset(), gs, out.data(), 0, out.numel(), Shape.broadcastStrides(shape, gs));
         }
+        if (frame != null) frame.end(g.numel(), OpStats.bytes(g, out));
         if (!Node.shouldRecord(g)) return out;
         return new Node("sum_to", g) {
             @Override
@@ -59,11 +62,13 @@ final class Reduce {
         if (!Arrays.equals(check, shape)) {
             throw new IllegalArgumentException("expand: shape " + Shape.str(xs) + " cannot be expanded to " + Shape.str(shape));
         }
+        OpStats.Frame frame = OpStats.begin("expand");
         Tensor zero = Tensor.scalar(0f);
         Tensor out = Tensor.empty("expand", shape);
         Elementwise.binary(Elementwise.Binary.ADD, x.data(), x.offset(), Shape.broadcastStrides(xs, shape),
                 zero.data(), zero.offset(), new int[shape.length], out.data(), 0, shape);
         zero.release();
+        if (frame != null) frame.end(0, OpStats.bytes(x, out)); // a broadcast copy: its additions of zero are not work
         if (!Node.shouldRecord(x)) return out;
         return new Node("expand", x) {
             @Override
@@ -78,8 +83,10 @@ final class Reduce {
         int[] xs = x.shape();
         int a = Shape.axis(axis, xs.length, "sum");
         int[] keep = Shape.withSize(xs, a, 1);
+        OpStats.Frame frame = OpStats.begin("sum");
         Tensor out = Tensor.empty("sum", keepDim ? keep : Shape.without(xs, a));
         Reductions.sumAxis(x.data(), x.offset(), Shape.prod(xs, 0, a), xs[a], Shape.prod(xs, a + 1, xs.length), out.data(), 0);
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("sum", x) {
             @Override
@@ -103,8 +110,10 @@ final class Reduce {
     static Tensor sumAll(Tensor x) {
         Rel.requireFp32("sum", x);
         int[] xs = x.shape();
+        OpStats.Frame frame = OpStats.begin("sum");
         Tensor out = Tensor.empty("sum", new int[0]);
         out.data()[0] = Reductions.sumAll(x.data(), x.offset(), x.numel());
+        if (frame != null) frame.end(x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("sum", x) {
             @Override

@@ -1,6 +1,7 @@
 package dev.memwall.ops;
 
 import dev.memwall.autograd.Node;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Layout;
@@ -68,8 +69,10 @@ final class Views {
         }
         int[] norm = new int[r];
         for (int d = 0; d < r; d++) norm[d] = Shape.axis(axes[d], r, "permute");
+        OpStats.Frame frame = OpStats.begin("permute");
         Tensor out = Tensor.empty("permute", outShape);
         Layout.permute(x.data(), x.offset(), xs, norm, out.data(), 0);
+        if (frame != null) frame.end(0, OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
         return new Node("permute", x) {
             @Override
@@ -97,8 +100,10 @@ final class Views {
             throw new IllegalArgumentException("slice: range [" + start + ", " + end + ") outside axis " + a + " of " + Shape.str(xs));
         }
         int len = end - start;
+        OpStats.Frame frame = OpStats.begin("slice");
         Tensor out = Tensor.empty("slice", Shape.withSize(xs, a, len));
         Layout.slice(x.data(), x.offset(), Shape.prod(xs, 0, a), xs[a], Shape.prod(xs, a + 1, xs.length), start, len, out.data(), 0);
+        if (frame != null) frame.end(0, 2 * OpStats.bytes(out)); // the rows it copies, read and written
         if (!Node.shouldRecord(x)) return out;
         return new Node("slice", x) {
             @Override
@@ -117,8 +122,10 @@ final class Views {
         if (start < 0 || start + len > axisLen) {
             throw new IllegalArgumentException("pad: " + len + " rows at " + start + " do not fit in " + axisLen);
         }
+        OpStats.Frame frame = OpStats.begin("pad");
         Tensor out = Tensor.empty("pad", Shape.withSize(gs, a, axisLen));
         Layout.pad(g.data(), g.offset(), Shape.prod(gs, 0, a), axisLen, Shape.prod(gs, a + 1, gs.length), start, len, out.data(), 0);
+        if (frame != null) frame.end(0, OpStats.bytes(g, out));
         if (!Node.shouldRecord(g)) return out;
         return new Node("pad", g) {
             @Override
@@ -148,6 +155,7 @@ final class Views {
             total += s[a];
         }
         int outer = Shape.prod(first, 0, a), inner = Shape.prod(first, a + 1, first.length);
+        OpStats.Frame frame = OpStats.begin("concat");
         Tensor out = Tensor.empty("concat", Shape.withSize(first, a, total));
         float[] o = out.data();
         for (int k = 0; k < xs.length; k++) {
@@ -155,6 +163,7 @@ final class Views {
             int run = lens[k] * inner, off = xs[k].offset();
             for (int r = 0; r < outer; r++) System.arraycopy(src, off + r * run, o, (r * total + starts[k]) * inner, run);
         }
+        if (frame != null) frame.end(0, OpStats.bytes(xs) + OpStats.bytes(out));
         if (!Node.shouldRecord(xs)) return out;
         int totalF = total;
         return new Node("concat", xs) {

@@ -9,14 +9,15 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "memwall", mixinStandardHelpOptions = true, version = "memwall 0.1.0",
         description = "Train neural networks when memory, not arithmetic, is the bottleneck.",
-        subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, GenerateCommand.class, CompareMemoryCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, GenerateCommand.class, CompareMemoryCommand.class,
+                ProfileCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval, generate, compare-memory)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval, generate, compare-memory, profile)");
     }
 
     public static void main(String[] args) {

@@ -52,7 +52,11 @@ class CliArgumentsTest {
 
     @Test
     void unknownSubcommand() {
-        assertThat(usageError("frobnicate").err()).contains("frobnicate");
+        assertThat(usageError("xyzzy").err()).contains("xyzzy");
+        // a name close to a command gets picocli's suggestion in place of the usage
+        CliRunner.Result near = CliRunner.run("frobnicate");
+        assertThat(near.exit()).isEqualTo(2);
+        assertThat(near.err()).contains("frobnicate").contains("Did you mean: memwall generate or memwall profile?").contains("Usage: memwall");
     }
 
     @Test

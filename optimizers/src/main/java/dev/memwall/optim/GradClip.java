@@ -1,5 +1,6 @@
 package dev.memwall.optim;
 
+import dev.memwall.autograd.OpStats;
 import dev.memwall.nn.FlatParameters;
 
 /** Global-norm gradient clipping over the flat gradient buffer, like {@code torch.nn.utils.clip_grad_norm_}. */
@@ -9,9 +10,11 @@ public final class GradClip {
 
     /** L2 norm of grads[from, to), accumulated in double. */
     public static double norm(FlatParameters params, int from, int to) {
+        OpStats.Frame frame = OpStats.begin("grad_norm");
         float[] g = params.grads().whole().data();
         double s = 0;
         for (int i = from; i < to; i++) s += (double) g[i] * g[i];
+        if (frame != null) frame.end(2.0 * (to - from), 4.0 * (to - from));
         return Math.sqrt(s);
     }
 
@@ -23,9 +26,11 @@ public final class GradClip {
         if (!(maxNorm > 0)) throw new IllegalArgumentException("max norm must be > 0, got " + maxNorm);
         double norm = norm(params, 0, params.length());
         if (norm > maxNorm) {
+            OpStats.Frame frame = OpStats.begin("grad_clip");
             float scale = (float) (maxNorm / (norm + 1e-6));
             float[] g = params.grads().whole().data();
             for (int i = 0; i < params.length(); i++) g[i] *= scale;
+            if (frame != null) frame.end(params.length(), 8.0 * params.length());
         }
         return norm;
     }

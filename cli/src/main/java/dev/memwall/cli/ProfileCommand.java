@@ -1,0 +1,165 @@
+package dev.memwall.cli;
+
+import dev.memwall.autograd.OpStats;
+import dev.memwall.data.Batch;
+import dev.memwall.io.SafeTensors;
+import dev.memwall.nn.FlatParameters;
+import dev.memwall.nn.Gpt;
+import dev.memwall.nn.GptConfig;
+import dev.memwall.optim.AdamW;
+import dev.memwall.optim.LrSchedule;
+import dev.memwall.rng.Rng;
+import dev.memwall.train.Trainer;
+import dev.memwall.train.TrainingState;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/**
+ * Every op of a training step on the roofline: per op type and phase, FLOPs and bytes from shapes and dtypes, time,
+ * and where that puts the op against the machine's measured roofs. The workload is bench's (the GPT benchmark model,
+ * random tokens, AdamW), or a saved model's ({@code --weights}); profiling text generation (prefill against decode) belongs beside {@link #profileTraining}
+ * as a second workload producing the same {@link ProfileReport}.
+ */
+@Command(name = "profile", mixinStandardHelpOptions = true, description = {
+        "Put every op of a training step on the roofline: calls, time, FLOPs, bytes moved, FLOP/byte and achieved rates",
+        "per op and phase, against the machine's sgemm peak and triad bandwidth measured on the spot.",
+        "Bytes are compulsory traffic: each operand read once, each output written once (a lower bound per op).",
+        "Its default model (L6 D256 H4 ctx128, batch 16) is bench's; the first line printed names the model that runs."})
+final class ProfileCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model = new ModelOptions();
+    @Option(names = "--warmup", description = "unprofiled steps first (default: ${DEFAULT-VALUE})")
+    int warmup = 2;
+    @Option(names = "--steps", description = "profiled steps, averaged (default: ${DEFAULT-VALUE})")
+    int steps = 3;
+    @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
+    long seed = 0;
+    @Option(names = "--checkpoint", paramLabel = "POLICY", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
+    String checkpoint = "NONE";
+    @Option(names = "--weights", paramLabel = "RUN|STEP|FILE", description = "profile a saved model instead: a train --save run "
+            + "(its newest step), a step directory, or a .safetensors file with PyTorch's names (then --heads is required); "
+            + "its shape comes from the weights, at its full context")
+    Path weights;
+    @Option(names = "--json", description = "print one JSON object: {roofs, ops, step}")
+    boolean json;
+    @Option(names = "--chart", paramLabel = "FILE", description = "write a log-log roofline with one point per op and phase (.png or .svg)")
+    Path chart;
+    @Option(names = "--verbose", description = "stack traces on errors")
+    boolean verbose;
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+    private Integer savedHeads;
+
+    @Override
+    public Integer call() throws Exception {
+        if (weights == null) model.validate(spec.commandLine());
+        else if (model.batch < 1 || model.heads < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--batch and --heads must be positive");
+        if (warmup < 0 || steps < 1) throw new CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
+        if (chart != null) {
+            try {
+                MemoryReport.checkChartName(chart);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage().replace("--memory-chart", "--chart"));
+            }
+        }
+        Path file = weights == null ? null : weightsFile();
+        GptConfig c = file == null ? model.config(256, 0f) : savedConfig(file);
+        CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
+        ProfileReport report = profileTraining(c, file);
+        if (json) System.out.println(Json.line(report.toJson()));
+        else System.out.println(report.table());
+        if (chart != null) {
+            String title = String.format("Roofline: GPT L%d D%d H%d ctx%d batch %d, one training step (--checkpoint %s)", c.layers(),
+                    c.dim(), c.heads(), c.context(), model.batch, checkpoint);
+            dev.memwall.io.AtomicFiles.write(chart, RooflineChart.render(report, title, chart.getFileName().toString()));
+        }
+        return 0;
+    }
+
+    /** Warm-up steps uncounted, then {@code steps} counted training steps, then the roofs (after, so the JIT is warm). */
+    private ProfileReport profileTraining(GptConfig c, Path file) throws IOException {
+        Gpt gpt = new Gpt(c, new Rng(seed));
+        FlatParameters flat = gpt.flatten();
+        if (file != null) SafeTensors.readInto(file, gpt.namedParameters(), "a GPT of this shape");
+        AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
+        Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
+        Batch b = randomBatch(c, model.batch, seed + 1);
+        System.err.println(ModelLine.of(c, gpt.parameterCount(), String.format("%s, batch %d; %d warm-up and %d profiled training "
+                + "steps, --checkpoint %s", file == null ? "" : " from " + file, model.batch, warmup, steps, checkpoint)));
+        try {
+            CheckpointOption.install(checkpoint, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err);
+        } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train and bench
+            throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
+        }
+        for (int i = 0; i < warmup; i++) trainer.step(b);
+        double totalMs = 0;
+        List<OpStats.Row> rows;
+        boolean was = OpStats.enabled();
+        OpStats.reset();
+        OpStats.enable(true);
+        try {
+            for (int i = 0; i < steps; i++) totalMs += trainer.step(b).millis();
+            rows = OpStats.snapshot();
+        } finally {
+            OpStats.enable(was);
+            OpStats.reset();
+        }
+        opt.release();
+        flat.values().release();
+        flat.grads().release();
+        return ProfileReport.of(Roofs.measure(), rows, totalMs, steps);
+    }
+
+    /** The safetensors file behind --weights, which sets the shape: the shape options other than --heads and --batch are refused. */
+    private Path weightsFile() throws IOException {
+        for (String o : new String[]{"--layers", "--dim", "--ctx"}) {
+            if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), o + " cannot be given with --weights, whose tensors set the shape");
+            }
+        }
+        Path stepDir = null;
+        if (Files.isDirectory(weights)) {
+            stepDir = TrainingState.holdsRun(weights) ? TrainingState.inspect(weights).directory() : weights;
+        } else if (weights.endsWith("model.safetensors") && Files.isRegularFile(weights.resolveSibling("state.json"))) {
+            stepDir = weights.toAbsolutePath().getParent();
+        }
+        if (stepDir != null) {
+            savedHeads = TrainingState.inspectStep(stepDir).config().heads();
+            return stepDir.resolve("model.safetensors");
+        }
+        if (!spec.commandLine().getParseResult().hasMatchedOption("--heads")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), weights + " is a bare weights file: give --heads (a file's "
+                    + "tensors do not record the head count), or point --weights at a train --save run or step directory");
+        }
+        return weights;
+    }
+
+    /** The shape of the GPT in {@code file}, with the run's head count or --heads. */
+    private GptConfig savedConfig(Path file) throws IOException {
+        boolean given = spec.commandLine().getParseResult().hasMatchedOption("--heads");
+        try {
+            return EvalCommand.configFrom(SafeTensors.inspect(file), given || savedHeads == null ? model.heads : savedHeads, file);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+    }
+
+    static Batch randomBatch(GptConfig c, int batch, long seed) {
+        Rng data = new Rng(seed);
+        int n = batch * c.context();
+        int[] ids = new int[n], targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = data.nextInt(c.vocab());
+            targets[i] = data.nextInt(c.vocab());
+        }
+        return new Batch(ids, targets, batch, c.context());
+    }
+}

@@ -1,0 +1,67 @@
+package dev.memwall.cli;
+
+import org.knowm.xchart.AnnotationText;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.VectorGraphicsEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+import java.awt.Color;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+
+/**
+ * A log-log roofline: arithmetic intensity (FLOP/byte) against achieved GFLOP/s, the bandwidth slope and the compute
+ * ceiling as lines meeting at the ridge point, one labelled point per op and phase. Ops without FLOPs (copies) have
+ * no place on a log axis and are left out; the table lists them.
+ */
+final class RooflineChart {
+    private RooflineChart() {
+    }
+
+    /** PNG or SVG by the file's extension. */
+    static byte[] render(ProfileReport report, String title, String fileName) throws IOException {
+        XYChart chart = new XYChartBuilder().width(1300).height(720).title(title)
+                .xAxisTitle("arithmetic intensity (FLOP/byte, compulsory traffic)").yAxisTitle("GFLOP/s").build();
+        var st = chart.getStyler();
+        st.setXAxisLogarithmic(true);
+        st.setYAxisLogarithmic(true);
+        st.setChartBackgroundColor(Color.WHITE);
+        st.setDefaultSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+        st.setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE); // colour to op, where labels crowd
+        st.setAnnotationTextFontColor(Color.DARK_GRAY);
+        Roofs roofs = report.roofs();
+        double lo = 0.01, hi = 1000, ridge = roofs.ridge();
+        for (ProfileReport.Op o : report.ops()) {
+            if (o.intensity() != null && o.intensity() > 0) {
+                lo = Math.min(lo, o.intensity() / 2);
+                hi = Math.max(hi, o.intensity() * 2);
+            }
+        }
+        XYSeries roof = chart.addSeries(String.format("roofline (%.0f GB/s, %.0f GFLOP/s)", roofs.gbps(), roofs.gflops()),
+                new double[]{lo, ridge, hi}, new double[]{roofs.attainable(lo), roofs.gflops(), roofs.gflops()});
+        roof.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+        roof.setMarker(SeriesMarkers.NONE);
+        roof.setLineColor(Color.BLACK);
+        chart.addAnnotation(new AnnotationText(String.format("ridge %.1f FLOP/B", ridge), ridge, roofs.gflops() * 1.25, false));
+        chart.addAnnotation(new AnnotationText(String.format("sgemm peak %.0f GFLOP/s", roofs.gflops()), hi / 8, roofs.gflops() * 1.25, false));
+        chart.addAnnotation(new AnnotationText(String.format("triad %.1f GB/s", roofs.gbps()), lo * 3, roofs.attainable(lo * 3) * 2.5, false));
+        for (ProfileReport.Op o : report.ops()) {
+            Double x = o.intensity(), y = o.gflops();
+            if (x == null || y == null || x <= 0 || y <= 0) continue;
+            String label = o.op() + " (" + o.phase() + ")";
+            XYSeries s = chart.addSeries(label, new double[]{x}, new double[]{y});
+            s.setMarker(SeriesMarkers.CIRCLE);
+            chart.addAnnotation(new AnnotationText(label, x, y * 0.8, false));
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        if (fileName.toLowerCase().endsWith(".svg")) {
+            VectorGraphicsEncoder.saveVectorGraphic(chart, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
+        } else {
+            BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
+        }
+        return out.toByteArray();
+    }
+}
