@@ -10,16 +10,13 @@ import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.rng.Rng;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
-import org.knowm.xchart.VectorGraphicsEncoder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -297,12 +294,6 @@ final class CompareMemoryCommand implements Callable<Integer> {
         ch.addSeries("peak activations (MiB)", names, act);
         ch.addSeries("peak total (MiB)", names, total);
         ch.addSeries("step-time overhead vs NONE (%)", names, over);
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        if (fileName.toLowerCase().endsWith(".svg")) {
-            VectorGraphicsEncoder.saveVectorGraphic(ch, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
-        } else {
-            BitmapEncoder.saveBitmap(ch, out, BitmapEncoder.BitmapFormat.PNG);
-        }
-        return out.toByteArray();
+        return Charts.encode(ch, fileName);
     }
 }

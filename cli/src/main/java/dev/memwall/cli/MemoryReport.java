@@ -4,15 +4,12 @@ import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryEvent;
 import dev.memwall.memory.Phase;
 import dev.memwall.train.StepStats;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.VectorGraphicsEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.awt.Color;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -129,13 +126,7 @@ final class MemoryReport {
         double top = 0;
         for (double v : cumulative[order.length - 1]) top = Math.max(top, v);
         addPhaseLabels(chart, top * 1.04);
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        if (fileName.toLowerCase().endsWith(".svg")) {
-            VectorGraphicsEncoder.saveVectorGraphic(chart, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
-        } else {
-            BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
-        }
-        return out.toByteArray();
+        return Charts.encode(chart, fileName);
     }
 
     /** Names each phase where it starts, just above the highest stack. */

@@ -1,15 +1,12 @@
 package dev.memwall.cli;
 
 import org.knowm.xchart.AnnotationText;
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.VectorGraphicsEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.awt.Color;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 
 /**
@@ -56,12 +53,6 @@ final class RooflineChart {
             s.setMarker(SeriesMarkers.CIRCLE);
             chart.addAnnotation(new AnnotationText(label, x, y * 0.8, false));
         }
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        if (fileName.toLowerCase().endsWith(".svg")) {
-            VectorGraphicsEncoder.saveVectorGraphic(chart, out, VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
-        } else {
-            BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
-        }
-        return out.toByteArray();
+        return Charts.encode(chart, fileName);
     }
 }
