@@ -5,7 +5,6 @@ import dev.memwall.autograd.Tensor;
 import dev.memwall.data.Batch;
 import dev.memwall.data.ByteDataset;
 import dev.memwall.io.SafeTensors;
-import dev.memwall.io.SafeTensorsHeader;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
@@ -72,7 +71,7 @@ final class EvalCommand implements Callable<Integer> {
         int h = heads != null ? heads : saved.heads();
         GptConfig config;
         try {
-            config = configFrom(SafeTensors.inspect(file), h, file);
+            config = SavedWeights.configFrom(SafeTensors.inspect(file), h, file);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
@@ -129,23 +128,5 @@ final class EvalCommand implements Callable<Integer> {
             }
         }
         return new Batch(ids, targets, rows, t);
-    }
-
-    /** The GPT whose parameters have exactly the shapes in {@code file}. */
-    static GptConfig configFrom(SafeTensorsHeader file, int heads, Path where) throws IOException {
-        int[] tok = shape(file, "tok.weight"), pos = shape(file, "pos.weight");
-        if (tok == null || tok.length != 2) throw new IOException(where + ": tok.weight [V, D] missing or not 2-D");
-        if (pos == null || pos.length != 2 || pos[1] != tok[1]) throw new IOException(where + ": pos.weight [T, D] missing or its D differs from tok.weight");
-        int layers = 0;
-        while (shape(file, "blocks." + layers + ".qkv.weight") != null) layers++;
-        if (tok[1] % heads != 0) {
-            throw new IllegalArgumentException("--heads " + heads + " does not divide the model width " + tok[1] + " of " + where);
-        }
-        return new GptConfig(tok[0], pos[0], tok[1], heads, layers, 0f);
-    }
-
-    private static int[] shape(SafeTensorsHeader h, String name) {
-        SafeTensorsHeader.Entry e = h.entry(name);
-        return e == null ? null : e.shape();
     }
 }

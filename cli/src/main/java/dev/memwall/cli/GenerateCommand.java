@@ -68,7 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         GptConfig config;
         try {
-            config = EvalCommand.configFrom(SafeTensors.inspect(located.file()), heads != null ? heads : located.saved().heads(), located.file());
+            config = SavedWeights.configFrom(SafeTensors.inspect(located.file()), heads != null ? heads : located.saved().heads(), located.file());
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

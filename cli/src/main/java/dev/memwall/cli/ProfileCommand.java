@@ -10,14 +10,12 @@ import dev.memwall.optim.AdamW;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.rng.Rng;
 import dev.memwall.train.Trainer;
-import dev.memwall.train.TrainingState;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -125,15 +123,10 @@ final class ProfileCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(spec.commandLine(), o + " cannot be given with --weights, whose tensors set the shape");
             }
         }
-        Path stepDir = null;
-        if (Files.isDirectory(weights)) {
-            stepDir = TrainingState.holdsRun(weights) ? TrainingState.inspect(weights).directory() : weights;
-        } else if (weights.endsWith("model.safetensors") && Files.isRegularFile(weights.resolveSibling("state.json"))) {
-            stepDir = weights.toAbsolutePath().getParent();
-        }
-        if (stepDir != null) {
-            savedHeads = TrainingState.inspectStep(stepDir).config().heads();
-            return stepDir.resolve("model.safetensors");
+        SavedWeights located = SavedWeights.locate(weights);
+        if (located.saved() != null) {
+            savedHeads = located.saved().heads();
+            return located.file();
         }
         if (!spec.commandLine().getParseResult().hasMatchedOption("--heads")) {
             throw new CommandLine.ParameterException(spec.commandLine(), weights + " is a bare weights file: give --heads (a file's "
@@ -146,7 +139,7 @@ final class ProfileCommand implements Callable<Integer> {
     private GptConfig savedConfig(Path file) throws IOException {
         boolean given = spec.commandLine().getParseResult().hasMatchedOption("--heads");
         try {
-            return EvalCommand.configFrom(SafeTensors.inspect(file), given || savedHeads == null ? model.heads : savedHeads, file);
+            return SavedWeights.configFrom(SafeTensors.inspect(file), given || savedHeads == null ? model.heads : savedHeads, file);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
