@@ -110,7 +110,6 @@ public final class Engine {
                     g.releaseIfAlive(); // a node that does not run keeps what it saved
                     continue;
                 }
-                long t0 = OpProfile.enabled() ? System.nanoTime() : 0;
                 OpStats.Frame frame = OpStats.begin(node.name()); // the rule's own ops add their FLOPs and bytes
                 Tensor[] grads;
                 try {
@@ -119,7 +118,6 @@ public final class Engine {
                     g.releaseIfAlive();
                     if (frame != null) frame.end(0, 0);
                 }
-                if (t0 != 0) OpProfile.record(node.name(), System.nanoTime() - t0);
                 for (int k = 0; k < grads.length; k++) {
                     Tensor gk = grads[k];
                     if (gk == null) continue;
