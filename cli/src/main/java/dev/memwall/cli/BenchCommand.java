@@ -121,6 +121,18 @@ final class BenchCommand implements Callable<Integer> {
         }, progress, true);
     }
 
+    /** The benchmark's input: {@code batch} windows of uniformly random tokens and targets (what profile trains on too). */
+    static Batch randomBatch(GptConfig c, int batch, long seed) {
+        Rng data = new Rng(seed);
+        int n = batch * c.context();
+        int[] ids = new int[n], targets = new int[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = data.nextInt(c.vocab());
+            targets[i] = data.nextInt(c.vocab());
+        }
+        return new Batch(ids, targets, batch, c.context());
+    }
+
     /** {@code checkpointing} installs a policy on the fresh model, given the batch every step trains on. */
     static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
                       java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
@@ -129,14 +141,8 @@ final class BenchCommand implements Callable<Integer> {
         FlatParameters flat = gpt.flatten();
         AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
-        Rng data = new Rng(seed + 1);
-        int n = batch * c.context();
-        int[] ids = new int[n], targets = new int[n];
-        for (int i = 0; i < n; i++) {
-            ids[i] = data.nextInt(c.vocab());
-            targets[i] = data.nextInt(c.vocab());
-        }
-        Batch b = new Batch(ids, targets, batch, c.context());
+        Batch b = randomBatch(c, batch, seed + 1);
+        int n = batch * c.context(); // tokens per step
         Policy policy = checkpointing.apply(gpt, b);
         for (int i = 0; i < warmup; i++) {
             StepStats s = trainer.step(b);

@@ -89,7 +89,7 @@ final class ProfileCommand implements Callable<Integer> {
         if (file != null) SafeTensors.readInto(file, gpt.namedParameters(), "a GPT of this shape");
         AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
-        Batch b = randomBatch(c, model.batch, seed + 1);
+        Batch b = BenchCommand.randomBatch(c, model.batch, seed + 1);
         System.err.println(ModelLine.of(c, gpt.parameterCount(), String.format("%s, batch %d; %d warm-up and %d profiled training "
                 + "steps, --checkpoint %s", file == null ? "" : " from " + file, model.batch, warmup, steps, checkpoint)));
         try {
@@ -143,16 +143,5 @@ final class ProfileCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
-    }
-
-    static Batch randomBatch(GptConfig c, int batch, long seed) {
-        Rng data = new Rng(seed);
-        int n = batch * c.context();
-        int[] ids = new int[n], targets = new int[n];
-        for (int i = 0; i < n; i++) {
-            ids[i] = data.nextInt(c.vocab());
-            targets[i] = data.nextInt(c.vocab());
-        }
-        return new Batch(ids, targets, batch, c.context());
     }
 }
