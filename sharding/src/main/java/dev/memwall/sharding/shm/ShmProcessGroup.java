@@ -174,6 +174,11 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
         return jobId;
     }
 
+    /** Stops this rank's heartbeat as if its process had frozen; for tests of failure detection. */
+    void freezeHeartbeat() {
+        heartbeat.close();
+    }
+
     @Override
     protected void runAllReduce(float[] buf, int off, int len, Call call) {
         int n = segments.length;
