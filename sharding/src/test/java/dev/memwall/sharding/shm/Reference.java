@@ -15,6 +15,13 @@ final class Reference {
         return x;
     }
 
+    /** The inputs of ranks 0…n−1. */
+    static float[][] inputs(long seed, int n, int len) {
+        float[][] x = new float[n][];
+        for (int r = 0; r < n; r++) x[r] = input(seed, r, len);
+        return x;
+    }
+
     /** Σ over ranks in rank order, element by element, starting from rank 0's value. */
     static float[] sum(float[][] inputs) {
         float[] s = inputs[0].clone();

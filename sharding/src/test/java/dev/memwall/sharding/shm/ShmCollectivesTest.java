@@ -27,7 +27,7 @@ class ShmCollectivesTest {
     void allReduceIsTheSumInRankOrderOnEveryRank(int n) {
         for (int len : SIZES) {
             long seed = 31L * len + n;
-            float[][] inputs = inputs(seed, n, len);
+            float[][] inputs = Reference.inputs(seed, n, len);
             float[] expected = Reference.sum(inputs);
             List<float[]> results = run(n, SMALL_SLOT, g -> {
                 float[] buf = new float[len + 3];
@@ -48,7 +48,7 @@ class ShmCollectivesTest {
     @ValueSource(ints = {2, 4})
     void reduceScatterLeavesEachRankTheSumOfItsShard(int n) {
         for (int shard : new int[] {0, 1, 3, 7, 16, 17, 100, 1001}) {
-            float[][] inputs = inputs(shard * 7L + n, n, n * shard);
+            float[][] inputs = Reference.inputs(shard * 7L + n, n, n * shard);
             float[] sum = Reference.sum(inputs);
             List<float[]> out = run(n, SMALL_SLOT, g -> {
                 float[] o = new float[shard];
@@ -72,7 +72,7 @@ class ShmCollectivesTest {
     @ValueSource(ints = {2, 4})
     void allGatherConcatenatesTheShardsInRankOrder(int n) {
         for (int shard : new int[] {0, 1, 5, 64, 65, 300}) {
-            float[][] shards = inputs(shard + 11L * n, n, shard);
+            float[][] shards = Reference.inputs(shard + 11L * n, n, shard);
             float[] expected = new float[n * shard];
             for (int r = 0; r < n; r++) System.arraycopy(shards[r], 0, expected, r * shard, shard);
             List<float[]> out = run(n, SMALL_SLOT, g -> {
@@ -98,7 +98,7 @@ class ShmCollectivesTest {
     void broadcastCopiesTheRootsBufferToEveryRank(int n) {
         for (int root = 0; root < n; root++) {
             for (int len : new int[] {0, 1, 130}) {
-                float[][] inputs = inputs(root * 100L + len, n, len);
+                float[][] inputs = Reference.inputs(root * 100L + len, n, len);
                 int from = root;
                 List<float[]> out = run(n, SMALL_SLOT, g -> {
                     float[] b = inputs[g.rank()].clone();
@@ -113,7 +113,7 @@ class ShmCollectivesTest {
     @Test
     void asyncCollectivesRunInOrderAndFinishWhenAwaited() {
         int n = 2, len = 500;
-        float[][] a = inputs(1, n, len), b = inputs(2, n, len);
+        float[][] a = Reference.inputs(1, n, len), b = Reference.inputs(2, n, len);
         float[] sumA = Reference.sum(a);
         float[] gathered = new float[2 * len];
         System.arraycopy(b[0], 0, gathered, 0, len);
@@ -149,12 +149,6 @@ class ShmCollectivesTest {
             assertThat(g.counters().total().bytesSent() + g.counters().total().bytesReceived()).isZero();
             assertThat(g.backend()).isEqualTo("none");
         }
-    }
-
-    static float[][] inputs(long seed, int n, int len) {
-        float[][] x = new float[n][];
-        for (int r = 0; r < n; r++) x[r] = Reference.input(seed, r, len);
-        return x;
     }
 
     /** Joins n ranks on threads, runs {@code body} on each, closes them, and checks their segments are gone. */
