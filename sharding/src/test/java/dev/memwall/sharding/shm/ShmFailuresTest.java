@@ -11,8 +11,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** How collectives end when a peer freezes, leaves or calls something else, and how bad arguments are refused. */
 class ShmFailuresTest {
-    /** Heartbeat every 20 ms, declared dead after 400 ms of silence, so the tests need not wait seconds. */
-    private static final ShmOptions QUICK = ShmOptions.DEFAULTS.withSlotFloats(64).withPeerTimeout(20, 400);
+    /** Heartbeat every 20 ms, dead after 400 ms of silence; a peer alive but absent fails after 5 s. */
+    private static final ShmOptions QUICK = ShmOptions.DEFAULTS.withSlotFloats(64).withPeerTimeout(20, 400)
+            .withTimeouts(60_000, 5_000);
 
     @Test
     void aFrozenPeerEndsTheCollectiveNamingItAndBreaksTheGroup() {
