@@ -82,6 +82,29 @@ class ShmProcessesTest {
         }
     }
 
+    @Test
+    void aRankStoppedWithSigtermRemovesItsSegmentAndTheOtherRankNamesIt() throws Exception {
+        try (TestJob job = new TestJob()) {
+            List<Process> workers = start(job, 2, Map.of(), "loop");
+            try {
+                for (Process p : workers) {
+                    BufferedReader reader = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+                    assertThat(reader.readLine()).as("rank joined and all-reduces").isEqualTo("ready");
+                }
+                workers.get(1).destroy(); // SIGTERM, as the launcher sends first: shutdown hooks run
+                assertThat(workers.get(1).waitFor(60, TimeUnit.SECONDS)).isTrue();
+                Process survivor = workers.get(0);
+                assertThat(survivor.waitFor(60, TimeUnit.SECONDS)).as("rank 0 ended").isTrue();
+                String err = new String(survivor.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertThat(survivor.exitValue()).as(err).isEqualTo(ShmWorker.FAILED);
+                assertThat(err).contains("rank 1").contains("during allReduce");
+                assertThat(job.files()).as("the shutdown hook removed rank 1's segment, close rank 0's").isEmpty();
+            } finally {
+                workers.forEach(Process::destroyForcibly);
+            }
+        }
+    }
+
     /** Starts ranks 0…n−1 of {@link ShmWorker} with the launcher's environment, each in its own JVM. */
     static List<Process> start(TestJob job, int n, Map<String, String> extraEnv, String... args) throws IOException {
         List<Process> ps = new ArrayList<>();
