@@ -76,7 +76,7 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
             own = Segment.create(mine, env.worldSize(), env.rank(), options.slotFloats(), token);
         } catch (FileAlreadyExistsException e) {
             throw new JoinRefusedException("rank " + env.rank() + " of job " + env.jobId() + " has already joined ("
-                    + mine + " exists); two workers were given the same RANK");
+                    + mine + " exists): two workers were given the same RANK, or this process joined twice");
         } catch (IOException e) {
             throw new JoinRefusedException("cannot create segment " + mine + ": " + e, e);
         }

@@ -123,6 +123,10 @@ class ShmCollectivesTest {
             Work first = g.allReduceAsync(x, 0, len);
             Work second = g.allGatherAsync(b[g.rank()], 0, y, 0, len);
             Work third = g.barrierAsync();
+            // The communication thread progresses them with nobody waiting (this is what overlaps backward).
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!third.isDone() && System.nanoTime() < deadline) Thread.onSpinWait();
+            assertThat(third.isDone()).as("done without await").isTrue();
             second.await();
             assertThat(first.isDone()).as("issued first, so done before the second").isTrue();
             first.await();
