@@ -31,9 +31,14 @@ final class Heartbeat implements AutoCloseable {
         stopped = true;
         thread.interrupt();
         try {
-            thread.join(1000);
+            thread.join(5000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** Whether the thread has ended, so it will never write to the segment again (which may then be unmapped). */
+    boolean ended() {
+        return !thread.isAlive();
     }
 }

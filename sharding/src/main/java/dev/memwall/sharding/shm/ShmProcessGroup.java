@@ -66,6 +66,10 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
      * @throws JoinRefusedException when the directory or a peer's segment is wrong, or the peers do not join in time
      */
     public static ShmProcessGroup join(LaunchEnvironment env, ShmOptions options) {
+        if (options.slotFloats() < env.worldSize()) {
+            throw new JoinRefusedException("a slot of " + options.slotFloats() + " floats cannot hold a piece for each of "
+                    + env.worldSize() + " ranks; raise MEMWALL_SHM_SLOT_MB");
+        }
         RunDirectory dir = new RunDirectory(env.runDir(), env.jobId());
         dir.check();
         dir.refuseForeignSegments();
@@ -322,7 +326,8 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
         heartbeat.close();
         delete(own.file);
         removeHook(removeOnExit);
-        if (threadStopped) for (Segment s : segments) s.close();
+        // Unmapping memory a thread still touches would crash the JVM; if in doubt, leave it to the collector.
+        if (threadStopped && heartbeat.ended()) for (Segment s : segments) s.close();
     }
 
     private static void delete(Path file) {
