@@ -94,6 +94,7 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
             awaitPeers(dir, env, options, segments, token);
             group = new ShmProcessGroup(env, segments, heartbeat, removeOnExit, options);
             group.barrier();
+            group.counters().reset(); // the joining barrier is not the caller's traffic
             return group;
         } catch (RuntimeException e) {
             if (group != null) {

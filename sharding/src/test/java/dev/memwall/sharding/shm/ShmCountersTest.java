@@ -24,7 +24,7 @@ class ShmCountersTest {
              TestJob job = new TestJob()) {
             List<ShmProcessGroup> g = job.join(n, ShmOptions.DEFAULTS.withSlotFloats(SLOT));
             try {
-                g.forEach(x -> x.counters().reset()); // the join's barrier
+                g.forEach(x -> assertThat(x.counters().total()).as("nothing counted after joining").isEqualTo(CommTotals.ZERO));
                 tracker.phase(Phase.BACKWARD);
                 TestJob.onThreads(n, r -> {
                     g.get(r).allReduce(new float[len]);
