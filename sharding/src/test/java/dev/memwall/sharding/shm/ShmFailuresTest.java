@@ -11,9 +11,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** How collectives end when a peer freezes, leaves or calls something else, and how bad arguments are refused. */
 class ShmFailuresTest {
-    /** Heartbeat every 20 ms, dead after 400 ms of silence; a peer alive but absent fails after 5 s. */
-    private static final ShmOptions QUICK = ShmOptions.DEFAULTS.withSlotFloats(64).withPeerTimeout(20, 400)
-            .withTimeouts(60_000, 5_000);
+    private static final ShmOptions OPTIONS = ShmOptions.DEFAULTS.withSlotFloats(64);
+    /**
+     * Heartbeat every 20 ms, dead after 400 ms of silence, so the test need not wait seconds; a peer alive but absent
+     * fails after 5 s, so a broken heartbeat check shows as the wrong message rather than a hang.
+     */
+    private static final ShmOptions QUICK = OPTIONS.withPeerTimeout(20, 400).withTimeouts(60_000, 5_000);
 
     @Test
     void aFrozenPeerEndsTheCollectiveNamingItAndBreaksTheGroup() {
@@ -37,7 +40,7 @@ class ShmFailuresTest {
     @Test
     void aPeerThatClosedItsGroupIsNamed() {
         try (TestJob job = new TestJob()) {
-            List<ShmProcessGroup> g = job.join(2, QUICK);
+            List<ShmProcessGroup> g = job.join(2, OPTIONS);
             g.get(1).close();
             assertThatThrownBy(() -> g.get(0).barrier()).isInstanceOf(PeerFailedException.class)
                     .hasMessageContaining("rank 1 left the group");
@@ -48,7 +51,7 @@ class ShmFailuresTest {
     @Test
     void ranksCallingDifferentCollectivesAreToldWhichCallsDiffer() {
         try (TestJob job = new TestJob()) {
-            List<ShmProcessGroup> g = job.join(2, QUICK);
+            List<ShmProcessGroup> g = job.join(2, OPTIONS);
             try {
                 List<Throwable> failures = TestJob.onThreads(2, r -> {
                     try {
@@ -72,7 +75,7 @@ class ShmFailuresTest {
     @Test
     void badArgumentsAreRefusedBeforeAnythingIsQueued() {
         try (TestJob job = new TestJob()) {
-            List<ShmProcessGroup> g = job.join(2, QUICK);
+            List<ShmProcessGroup> g = job.join(2, OPTIONS);
             try {
                 ShmProcessGroup r1 = g.get(1);
                 assertThatThrownBy(() -> r1.reduceScatter(new float[5], new float[2]))

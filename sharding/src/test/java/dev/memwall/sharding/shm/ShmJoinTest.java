@@ -18,12 +18,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Who may join a job: the environment contract, the token, the run directory's and segments' permissions. */
 class ShmJoinTest {
-    private static final ShmOptions QUICK_JOIN = ShmOptions.DEFAULTS.withSlotFloats(64).withTimeouts(1_500, 60_000);
+    private static final ShmOptions OPTIONS = ShmOptions.DEFAULTS.withSlotFloats(64);
+    /** For the tests where a rank is expected to wait for a peer that never comes. */
+    private static final ShmOptions QUICK_JOIN = OPTIONS.withTimeouts(1_500, 60_000);
+    /** For the rank that must still be waiting when the refused one arrives, on a loaded machine. */
+    private static final ShmOptions PATIENT_JOIN = OPTIONS.withTimeouts(5_000, 60_000);
 
     @Test
     void segmentsAreOwnerOnlyCarryTheTokenInTheirNameAndAreRemovedOnClose() throws Exception {
         try (TestJob job = new TestJob()) {
-            List<ShmProcessGroup> g = job.join(2, QUICK_JOIN);
+            List<ShmProcessGroup> g = job.join(2, OPTIONS);
             assertThat(job.files()).hasSize(2);
             for (ShmProcessGroup group : g) {
                 Path f = group.segmentFile();
@@ -40,7 +44,7 @@ class ShmJoinTest {
     void aProcessWithAnotherTokenIsRefused() throws Exception {
         try (TestJob job = new TestJob()) {
             CompletableFuture<ShmProcessGroup> rank0 = CompletableFuture.supplyAsync(
-                    () -> ShmProcessGroup.join(job.env(0, 2), QUICK_JOIN));
+                    () -> ShmProcessGroup.join(job.env(0, 2), PATIENT_JOIN));
             while (job.files().isEmpty()) Thread.sleep(1);
             LaunchEnvironment intruder = new LaunchEnvironment(1, 2, 1, TestJob.newToken(), job.runDir);
             assertThatThrownBy(() -> ShmProcessGroup.join(intruder, QUICK_JOIN)).isInstanceOf(JoinRefusedException.class)
@@ -104,7 +108,7 @@ class ShmJoinTest {
     void twoWorkersWithTheSameRankAreRefused() {
         try (TestJob job = new TestJob()) {
             CompletableFuture<ShmProcessGroup> first = CompletableFuture.supplyAsync(
-                    () -> ShmProcessGroup.join(job.env(0, 2), QUICK_JOIN));
+                    () -> ShmProcessGroup.join(job.env(0, 2), PATIENT_JOIN));
             while (job.files().isEmpty()) Thread.onSpinWait();
             assertThatThrownBy(() -> ShmProcessGroup.join(job.env(0, 2), QUICK_JOIN))
                     .isInstanceOf(JoinRefusedException.class).hasMessageContaining("rank 0 of job " + job.jobId
