@@ -56,7 +56,7 @@ final class LaunchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, (command.equals("launch") ? "launch cannot run launch" : "unknown command '" + command + "'")
                     + "; COMMAND is one of " + String.join(", ", commands));
         }
-        checkArguments(cl);
+        checkArguments();
         List<String> workerArgs = new ArrayList<>(List.of(command));
         workerArgs.addAll(args);
         Launcher.Builder builder = Launcher.builder(Main.class.getName(), workerArgs).nproc(nproc)
@@ -83,14 +83,17 @@ final class LaunchCommand implements Callable<Integer> {
         return false;
     }
 
-    /** The command's arguments are parsed here once, so a mistake is reported once instead of by every worker. */
-    private void checkArguments(CommandLine cl) {
+    /**
+     * The command's arguments are parsed here once, so a mistake is reported once (with the command's usage) instead
+     * of by every worker.
+     */
+    private void checkArguments() {
         List<String> all = new ArrayList<>(List.of(command));
         all.addAll(args);
         try {
             new CommandLine(new Main()).parseArgs(all.toArray(String[]::new));
         } catch (CommandLine.ParameterException e) {
-            throw new CommandLine.ParameterException(cl, command + ": " + e.getMessage());
+            throw new CommandLine.ParameterException(e.getCommandLine(), command + ": " + e.getMessage());
         }
     }
 }

@@ -14,30 +14,31 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 @Timeout(300)
 class LaunchCommandTest {
-    private static CliRunner.Result usageError(String... args) {
+    /** Exit 2 with the usage of {@code command}, and no worker started. */
+    private static CliRunner.Result usageError(String command, String... args) {
         CliRunner.Result r = CliRunner.run(args);
         assertThat(r.exit()).as("%s", r).isEqualTo(2);
-        assertThat(r.err()).as("%s", r).contains("Usage: memwall launch").doesNotContain("memwall launch: ").doesNotContain("at dev.memwall");
+        assertThat(r.err()).as("%s", r).contains("Usage: memwall " + command + " ").doesNotContain("memwall launch: ").doesNotContain("at dev.memwall");
         return r;
     }
 
     @Test
     void badArgumentsAreRefusedBeforeAnyWorkerStarts() {
-        assertThat(usageError("launch", "--nproc", "0", "train").err()).contains("--nproc must be at least 1, got 0");
-        assertThat(usageError("launch", "--nproc", "2", "trian").err()).contains("unknown command 'trian'; COMMAND is one of train, bench");
-        assertThat(usageError("launch", "--nproc", "2", "launch", "--nproc", "2", "train").err()).contains("launch cannot run launch");
-        assertThat(usageError("launch", "--nproc", "2", "--heap", "2q", "train").err()).contains("--heap: heap size '2q'");
-        assertThat(usageError("launch", "--nproc", "2", "--grace", "-1", "train").err()).contains("--grace must be zero or more");
-        assertThat(usageError("launch", "--nproc", "2").err()).contains("COMMAND");
-        assertThat(usageError("launch", "train").err()).contains("--nproc");
+        assertThat(usageError("launch", "launch", "--nproc", "0", "train").err()).contains("--nproc must be at least 1, got 0");
+        assertThat(usageError("launch", "launch", "--nproc", "2", "trian").err()).contains("unknown command 'trian'; COMMAND is one of train, bench");
+        assertThat(usageError("launch", "launch", "--nproc", "2", "launch", "--nproc", "2", "train").err()).contains("launch cannot run launch");
+        assertThat(usageError("launch", "launch", "--nproc", "2", "--heap", "2q", "train").err()).contains("--heap: heap size '2q'");
+        assertThat(usageError("launch", "launch", "--nproc", "2", "--grace", "-1", "train").err()).contains("--grace must be zero or more");
+        assertThat(usageError("launch", "launch", "--nproc", "2").err()).contains("COMMAND");
+        assertThat(usageError("launch", "launch", "train").err()).contains("--nproc");
         // The command's own arguments are checked once, by the launcher, not by every worker.
-        assertThat(usageError("launch", "--nproc", "2", "train", "--bogus").err()).contains("train: Unknown option: '--bogus'");
+        assertThat(usageError("train", "launch", "--nproc", "2", "train", "--bogus").err()).contains("train: Unknown option: '--bogus'");
     }
 
     @Test
     void argumentsAfterTheCommandGoToTheWorkersEvenWhenTheyLookLikeLaunchOptions() {
         // --heap after COMMAND is train's argument (which train does not have), not launch's.
-        assertThat(usageError("launch", "--nproc", "2", "train", "--heap", "2g").err()).contains("train: Unknown option: '--heap'");
+        assertThat(usageError("train", "launch", "--nproc", "2", "train", "--heap", "2g").err()).contains("train: Unknown options: '--heap', '2g'");
     }
 
     @Test
