@@ -19,7 +19,9 @@ import java.util.Objects;
  * <li>{@code RANK}, {@code LOCAL_RANK} (the same on one machine), {@code WORLD_SIZE};</li>
  * <li>{@code MEMWALL_JOB_ID}: a random 32-hex-digit token, the same for every worker of the job;</li>
  * <li>{@code MEMWALL_RUN_DIR}: an owner-only directory for the job's files ({@link RunDirectory}), removed when the
- * launch ends however it ends.</li>
+ * launch ends however it ends;</li>
+ * <li>{@code MEMWALL_LAUNCHER_PID}: this process, which a worker watches ({@link LauncherWatch}) so that it exits if the
+ * launcher is killed without stopping it.</li>
  * </ul>
  * Each line a worker prints is copied to this process's stdout or stderr prefixed with {@code [rank k] }. When a
  * worker fails (exits non-zero or is killed), the others are stopped (SIGTERM, then SIGKILL after the grace period,
@@ -111,7 +113,8 @@ public final class Launcher {
     /** The environment variables set for {@code rank} on top of the launcher's own. */
     static Map<String, String> environment(int rank, int worldSize, RunDirectory dir) {
         return Map.of("RANK", String.valueOf(rank), "LOCAL_RANK", String.valueOf(rank), "WORLD_SIZE", String.valueOf(worldSize),
-                "MEMWALL_JOB_ID", dir.jobId(), "MEMWALL_RUN_DIR", dir.path().toString());
+                "MEMWALL_JOB_ID", dir.jobId(), "MEMWALL_RUN_DIR", dir.path().toString(),
+                LauncherWatch.LAUNCHER_PID, String.valueOf(ProcessHandle.current().pid()));
     }
 
     public int nproc() {

@@ -153,19 +153,51 @@ class LauncherTest {
         }
     }
 
+    /** Starts {@link LaunchingMain} with two workers that wait a minute; returns once both run, with their pids. */
+    private Process launcherProcess(List<Long> workers) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx64m",
+                "-cp", System.getProperty("java.class.path"), LaunchingMain.class.getName(), root.resolve("memwall-test").toString(),
+                "2", "exit", "9", "0"));
+        Process launcher = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        var lines = new java.io.BufferedReader(new java.io.InputStreamReader(launcher.getInputStream(), StandardCharsets.UTF_8));
+        for (String line; workers.size() < 2 && (line = lines.readLine()) != null; ) {
+            if (line.contains("] all started, pid ")) workers.add(Long.parseLong(line.substring(line.lastIndexOf(' ') + 1)));
+        }
+        assertThat(workers).as("both workers started").hasSize(2);
+        // keep reading, so the launcher never blocks on a full pipe
+        Thread drain = new Thread(() -> {
+            try {
+                while (lines.readLine() != null) {
+                    // discard
+                }
+            } catch (java.io.IOException e) {
+                // the launcher is gone
+            }
+        });
+        drain.setDaemon(true);
+        drain.start();
+        return launcher;
+    }
+
+    private static void awaitGone(List<Long> pids) throws Exception {
+        for (long pid : pids) {
+            var handle = ProcessHandle.of(pid);
+            if (handle.isPresent()) {
+                try {
+                    handle.get().onExit().get(30, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    throw new AssertionError("worker " + pid + " still running 30 s after its launcher ended");
+                }
+            }
+        }
+    }
+
     @Test
     void aLauncherStoppedBySigtermStopsItsWorkersAndRemovesTheRunDirectory() throws Exception {
-        Path jobs = root.resolve("memwall-test");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx64m",
-                "-cp", System.getProperty("java.class.path"), LaunchingMain.class.getName(), jobs.toString(), "2", "exit", "9", "0"));
-        Process launcher = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
         List<Long> workers = new ArrayList<>();
-        try (var lines = new java.io.BufferedReader(new java.io.InputStreamReader(launcher.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; workers.size() < 2 && (line = lines.readLine()) != null; ) {
-                if (line.contains("] all started, pid ")) workers.add(Long.parseLong(line.substring(line.lastIndexOf(' ') + 1)));
-            }
-            assertThat(workers).as("both workers started").hasSize(2);
-            assertThat(jobs).isNotEmptyDirectory();
+        Process launcher = launcherProcess(workers);
+        try {
+            assertThat(root.resolve("memwall-test")).isNotEmptyDirectory();
             launcher.destroy(); // SIGTERM
             assertThat(launcher.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).as("launcher ended").isTrue();
         } finally {
@@ -175,6 +207,24 @@ class LauncherTest {
         for (long pid : workers) {
             assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).as("worker %d", pid).isFalse();
         }
+        assertThat(root.resolve("memwall-test")).isEmptyDirectory();
+    }
+
+    /** SIGKILL leaves the launcher no time to clean up: its workers notice and exit, and the next launch removes the run directory. */
+    @Test
+    void workersOfALauncherKilledBySigkillExitAndTheNextLaunchRemovesTheirRunDirectory() throws Exception {
+        List<Long> workers = new ArrayList<>();
+        Process launcher = launcherProcess(workers);
+        launcher.destroyForcibly();
+        launcher.waitFor();
+        awaitGone(workers);
+        Path jobs = root.resolve("memwall-test");
+        List<Path> left;
+        try (var s = Files.list(jobs)) {
+            left = s.toList();
+        }
+        assertThat(left).as("the killed launcher's run directory").hasSize(1);
+        assertThat(launcher(1, "lines", "1").build().run().exitCode()).isZero();
         assertThat(jobs).isEmptyDirectory();
     }
 

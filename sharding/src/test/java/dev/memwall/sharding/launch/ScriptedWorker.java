@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ScriptedWorker {
     public static void main(String[] args) throws Exception {
+        LauncherWatch.install();
         int rank = Integer.parseInt(System.getenv("RANK"));
         int world = Integer.parseInt(System.getenv("WORLD_SIZE"));
         Path run = Path.of(System.getenv("MEMWALL_RUN_DIR"));
