@@ -12,7 +12,7 @@ import java.util.Objects;
 
 /**
  * Starts N worker JVMs on this machine and supervises them, torchrun-like. Each worker runs {@code mainClass} with
- * the same java binary and class path as this process, this JVM's options (less debugger and agent options), the heap
+ * the same java binary and class path as this process ({@link #currentClassPath()}), this JVM's options (less debugger and agent options), the heap
  * limit if one is given, and {@code -Dmemwall.threads=K} kernel threads (by default the cores divided among the
  * workers), with this environment contract:
  * <ul>
@@ -42,6 +42,7 @@ public final class Launcher {
     private final int kernelThreads;
     private final boolean collectJson;
     private final List<String> javaOptions;
+    private final String classPath;
     private final Path runRoot;
     private final PrintStream out, err;
 
@@ -54,6 +55,7 @@ public final class Launcher {
         kernelThreads = b.kernelThreads > 0 ? b.kernelThreads : defaultKernelThreads(nproc);
         collectJson = b.collectJson;
         javaOptions = List.copyOf(b.javaOptions != null ? b.javaOptions : inheritedJavaOptions());
+        classPath = b.classPath != null ? b.classPath : currentClassPath();
         runRoot = b.runRoot != null ? b.runRoot : RunDirectory.defaultRoot();
         out = b.out != null ? b.out : System.out;
         err = b.err != null ? b.err : System.err;
@@ -93,6 +95,26 @@ public final class Launcher {
         return kept;
     }
 
+    /**
+     * The class path this code runs from: the URLs of the thread's context class loader and its parents when they are
+     * URL class loaders (as under {@code mvn exec:java}, where java.class.path is Maven's own), then java.class.path.
+     */
+    public static String currentClassPath() {
+        java.util.LinkedHashSet<String> entries = new java.util.LinkedHashSet<>();
+        for (ClassLoader l = Thread.currentThread().getContextClassLoader(); l != null; l = l.getParent()) {
+            if (!(l instanceof java.net.URLClassLoader u)) continue;
+            for (java.net.URL url : u.getURLs()) {
+                try {
+                    if (url.getProtocol().equals("file")) entries.add(Path.of(url.toURI()).toString());
+                } catch (java.net.URISyntaxException | IllegalArgumentException e) {
+                    // not a plain file: a worker could not use it either
+                }
+            }
+        }
+        for (String e : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) if (!e.isEmpty()) entries.add(e);
+        return String.join(java.io.File.pathSeparator, entries);
+    }
+
     /** The command line of every worker (the same for all; only the environment differs). */
     public List<String> command() {
         List<String> cmd = new ArrayList<>();
@@ -104,7 +126,7 @@ public final class Launcher {
         if (heapBytes != null) cmd.add(HeapSize.xmx(heapBytes));
         cmd.add("-Dmemwall.threads=" + kernelThreads);
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath);
         cmd.add(mainClass);
         cmd.addAll(args);
         return cmd;
@@ -160,6 +182,7 @@ public final class Launcher {
         private int kernelThreads;
         private boolean collectJson;
         private List<String> javaOptions;
+        private String classPath;
         private Path runRoot;
         private PrintStream out, err;
 
@@ -209,6 +232,12 @@ public final class Launcher {
         /** The workers' JVM options instead of {@link #inheritedJavaOptions()}. */
         public Builder javaOptions(List<String> options) {
             javaOptions = List.copyOf(options);
+            return this;
+        }
+
+        /** The workers' class path instead of {@link #currentClassPath()}. */
+        public Builder classPath(String path) {
+            classPath = Objects.requireNonNull(path);
             return this;
         }
 
