@@ -73,6 +73,7 @@ final class WorkerGroup {
             synchronized (workers) {
                 if (stopRequested) throw new IOException("the launcher is being stopped");
                 p = pb.start();
+                p.getOutputStream().close(); // nothing is typed to N workers at once: a worker reading stdin sees its end
                 // In JSON mode the workers' other stdout lines go to stderr: stdout carries only the combined object.
                 workers.add(new Worker(rank, p, new LinePump(p.getInputStream(), collectJson ? err : out, rank, collectJson),
                         new LinePump(p.getErrorStream(), err, rank, false)));
