@@ -66,5 +66,11 @@ class LaunchCommandTest {
         assertThat(r.exit()).as("%s", r).isEqualTo(2);
         assertThat(r.err()).containsPattern("\\[rank [01]\\] --steps, --batch, .* must be positive")
                 .containsPattern("memwall launch: rank [01] exited with status 2");
+
+        // Under --json the object still comes, with the exit code and no summary from ranks that wrote none.
+        CliRunner.Result j = CliRunner.run("launch", "--nproc", "2", "train", "--steps", "0", "--no-progress", "--json");
+        assertThat(j.exit()).as("%s", j).isEqualTo(2);
+        assertThat(j.outLines()).as("%s", j).hasSize(1);
+        assertThat(j.lastJson().toString()).isEqualTo("{\"world_size\":2,\"exit_code\":2,\"ranks\":[null,null]}");
     }
 }
