@@ -262,6 +262,16 @@ class LauncherTest {
     }
 
     @Test
+    void kernelThreadsDefaultToTheCoresDividedAmongTheWorkers() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(System.getProperty("memwall.threads") == null, "-Dmemwall.threads set for the tests");
+        int cores = Runtime.getRuntime().availableProcessors();
+        assertThat(Launcher.builder("Main").nproc(1).build().kernelThreads()).isEqualTo(cores);
+        assertThat(Launcher.builder("Main").nproc(2).build().kernelThreads()).isEqualTo(Math.max(1, cores / 2));
+        assertThat(Launcher.builder("Main").nproc(2 * cores + 1).build().kernelThreads()).as("at least one").isEqualTo(1);
+        assertThat(Launcher.builder("Main").nproc(2).build().command()).contains("-Dmemwall.threads=" + Math.max(1, cores / 2));
+    }
+
+    @Test
     void badSettingsAreRefusedWithTheirName() {
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> Launcher.builder("Main").nproc(0))
                 .hasMessageContaining("number of workers").hasMessageContaining("0");
