@@ -10,23 +10,25 @@ import picocli.CommandLine.Command;
 @Command(name = "memwall", mixinStandardHelpOptions = true, version = "memwall 0.1.0",
         description = "Train neural networks when memory, not arithmetic, is the bottleneck.",
         subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, GenerateCommand.class, CompareMemoryCommand.class,
-                ProfileCommand.class, CommandLine.HelpCommand.class})
+                ProfileCommand.class, LaunchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval, generate, compare-memory, profile)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval, generate, compare-memory, profile, launch)");
     }
 
     public static void main(String[] args) {
+        dev.memwall.sharding.launch.LauncherWatch.install(); // a worker of `memwall launch` ends with its launcher
         System.exit(run(args));
     }
 
     /** Runs the command line and returns the exit code (tests call this instead of {@link #main}). */
     public static int run(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        LaunchCommand.configure(cl);
         boolean verbose = false;
         for (String a : args) verbose |= a.equals("--verbose");
         boolean trace = verbose;
