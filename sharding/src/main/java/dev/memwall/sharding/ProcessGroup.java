@@ -1,0 +1,148 @@
+package dev.memwall.sharding;
+
+import dev.memwall.sharding.shm.ShmOptions;
+import dev.memwall.sharding.shm.ShmProcessGroup;
+
+import java.util.Map;
+
+/**
+ * The ranks of one job and the collectives between them, on float buffers (torch.distributed's process group).
+ *
+ * <p><b>Every rank calls the same collectives in the same order</b> with the same lengths (and root); the
+ * shared-memory backend checks this and throws a {@link CommException} naming both calls when they differ.
+ *
+ * <p><b>Blocking and asynchronous.</b> Each collective has a blocking form and an {@code ...Async} form returning a
+ * {@link Work}. A multi-rank group runs every collective, blocking or not, on its one communication thread, in the
+ * order issued, so asynchronous calls progress while the caller computes (communication overlaps backward) and a
+ * blocking call simply waits for its own turn. The buffers of an async call belong to it until {@code await()}.
+ *
+ * <p><b>Deterministic sums.</b> Element i of a reduction is always {@code ((x0 + x1) + x2) + … + x(N−1)} in rank
+ * order, computed once and read by every rank: results are bitwise identical across ranks and runs, and identical to
+ * a sequential sum in rank order.
+ *
+ * <p><b>Shards and padding.</b> {@link #reduceScatter} reads N·shard floats and leaves this rank's shard (rank r gets
+ * the sum of elements [r·shard, (r+1)·shard)); {@link #allGather} is its inverse. Neither pads: a caller whose
+ * buffer length is not a multiple of N pads it with zeros to N·{@link #shardLength} (zeros do not change sums, and
+ * the last rank's shard ends in that padding).
+ *
+ * <p><b>Bytes.</b> {@link #counters()} counts what each call sends and receives, ring-equivalent, by phase (see
+ * {@link CommTotals}). Scratch arrays a collective uses count under {@code Category.COMMUNICATION} in the current
+ * {@code MemoryTracker} while it runs.
+ *
+ * <p><b>Failures.</b> No wait is unbounded: a peer that dies or stops its heartbeat ends the collective on every
+ * other rank within seconds with a {@link PeerFailedException} naming it, and the group is then unusable.
+ */
+public interface ProcessGroup extends AutoCloseable {
+
+    int rank();
+
+    int worldSize();
+
+    /** "none" for a single process, "shm" for the shared-memory backend. */
+    String backend();
+
+    /** Sums {@code buf[off, off+len)} over all ranks, in place, on every rank. */
+    default void allReduce(float[] buf, int off, int len) {
+        allReduceAsync(buf, off, len).await();
+    }
+
+    default void allReduce(float[] buf) {
+        allReduce(buf, 0, buf.length);
+    }
+
+    Work allReduceAsync(float[] buf, int off, int len);
+
+    /**
+     * Sums {@code in[inOff, inOff + N·shard)} over all ranks and writes this rank's shard of the sum, elements
+     * [rank·shard, (rank+1)·shard), to {@code out[outOff, outOff + shard)}. {@code out} may be this rank's own shard
+     * of {@code in} (in place).
+     */
+    default void reduceScatter(float[] in, int inOff, float[] out, int outOff, int shard) {
+        reduceScatterAsync(in, inOff, out, outOff, shard).await();
+    }
+
+    /** Reduce-scatter of the whole of {@code in}, whose length must be N·{@code out.length}. */
+    default void reduceScatter(float[] in, float[] out) {
+        requireShards("reduceScatter", "in", in.length, out.length, worldSize());
+        reduceScatter(in, 0, out, 0, out.length);
+    }
+
+    Work reduceScatterAsync(float[] in, int inOff, float[] out, int outOff, int shard);
+
+    /**
+     * Writes every rank's {@code in[inOff, inOff + shard)} to {@code out[outOff + r·shard, …)} for r = 0…N−1, on every
+     * rank. {@code in} may be this rank's own shard of {@code out} (in place).
+     */
+    default void allGather(float[] in, int inOff, float[] out, int outOff, int shard) {
+        allGatherAsync(in, inOff, out, outOff, shard).await();
+    }
+
+    /** All-gather into the whole of {@code out}, whose length must be N·{@code in.length}. */
+    default void allGather(float[] in, float[] out) {
+        requireShards("allGather", "out", out.length, in.length, worldSize());
+        allGather(in, 0, out, 0, in.length);
+    }
+
+    Work allGatherAsync(float[] in, int inOff, float[] out, int outOff, int shard);
+
+    /** Copies rank {@code root}'s {@code buf[off, off+len)} to the same range on every rank. */
+    default void broadcast(float[] buf, int off, int len, int root) {
+        broadcastAsync(buf, off, len, root).await();
+    }
+
+    Work broadcastAsync(float[] buf, int off, int len, int root);
+
+    /** Returns once every rank has called it. */
+    default void barrier() {
+        barrierAsync().await();
+    }
+
+    Work barrierAsync();
+
+    /** Bytes moved by this rank's collectives since the last reset. */
+    CommCounters counters();
+
+    /**
+     * Waits for collectives still queued (bounded by their timeouts), then releases the transport: the shared-memory
+     * backend removes this rank's segment file. Does not synchronise with the other ranks; call {@link #barrier()}
+     * first if they must all be done.
+     */
+    @Override
+    void close();
+
+    /** ceil(count / n): the shard length when {@code count} floats are split over n ranks, padding the last. */
+    static int shardLength(long count, int n) {
+        if (n < 1) throw new IllegalArgumentException("shardLength: world size " + n + " < 1");
+        if (count < 0) throw new IllegalArgumentException("shardLength: negative count " + count);
+        return Math.toIntExact((count + n - 1) / n);
+    }
+
+    /** The group of a single process: every collective returns at once, moves nothing and counts zero bytes. */
+    static ProcessGroup single() {
+        return new SingleProcessGroup();
+    }
+
+    /** {@link #fromEnvironment(Map)} of this process's environment. */
+    static ProcessGroup fromEnvironment() {
+        return fromEnvironment(System.getenv());
+    }
+
+    /**
+     * The group described by the launcher's environment (see {@link LaunchEnvironment}): {@link #single()} when
+     * WORLD_SIZE is unset or 1, else a shared-memory group joined in MEMWALL_RUN_DIR under MEMWALL_JOB_ID.
+     *
+     * @throws JoinRefusedException when the environment is incomplete or wrong, or the peers do not join
+     */
+    static ProcessGroup fromEnvironment(Map<String, String> env) {
+        LaunchEnvironment launch = LaunchEnvironment.parse(env);
+        if (launch == null) return single();
+        return ShmProcessGroup.join(launch, ShmOptions.fromEnvironment(env));
+    }
+
+    private static void requireShards(String op, String wholeName, int whole, int shard, int n) {
+        if ((long) shard * n != whole) {
+            throw new IllegalArgumentException(op + ": " + wholeName + " has " + whole + " floats, not " + n + " × "
+                    + shard + "; pad the full buffer to N·shardLength(count, N) floats");
+        }
+    }
+}
