@@ -21,6 +21,7 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        WorkerThreads.configure(System.getenv());
         System.exit(run(args));
     }
 
