@@ -145,6 +145,9 @@ final class TrainCommand implements Callable<Integer> {
         if (split != null) requireOneWindow(split, context);
         final int contextF = config.context();
         CheckpointOption.validate(checkpoint, config.layers(), spec.commandLine(), "--save");
+        // Ranks train on different rows, so they must not draw the same dropout masks: each rank's stream is its own
+        // (a sharded run with dropout matches a single process in distribution, not draw for draw).
+        if (group.worldSize() > 1) Rng.defaultRng().manualSeed(Rng.mix(Rng.defaultRng().seed(), group.rank()));
         Gpt model = new Gpt(config, new Rng(seed));
         log("%s", ModelLine.of(config, model.parameterCount(), String.format(", batch %d%s; %s, %d steps", batch,
                 accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
