@@ -92,14 +92,20 @@ class DataParallelTest {
     }
 
     static Run train(ProcessGroup group, ZeroStage stage, boolean checkpointed, double clip, List<Batch> data) {
+        return train(group, stage, checkpointed, clip, data, 1);
+    }
+
+    /** {@code accum} consecutive batches of {@code data} per step, as accumulated micro-batches. */
+    static Run train(ProcessGroup group, ZeroStage stage, boolean checkpointed, double clip, List<Batch> data, int accum) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         DataParallel dp = DataParallel.of(model, group, stage);
         if (checkpointed) Checkpointing.install(model, Policy.everyLayer(CONFIG.layers()));
         Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.from(), dp.to(), ADAM), LrSchedule.constant(ADAM.lr()), clip);
-        double[] losses = new double[data.size()], norms = new double[data.size()];
+        int steps = data.size() / accum;
+        double[] losses = new double[steps], norms = new double[steps];
         List<StepStats> stats = new ArrayList<>();
-        for (int s = 0; s < data.size(); s++) {
-            StepStats st = t.step(data.get(s));
+        for (int s = 0; s < steps; s++) {
+            StepStats st = t.step(data.subList(s * accum, (s + 1) * accum).toArray(new Batch[0]));
             losses[s] = st.loss();
             norms[s] = st.gradNorm();
             stats.add(st);
@@ -144,6 +150,16 @@ class DataParallelTest {
                     assertMatches(reference, ranks, stage + " N=" + n + (checkpointed ? " EVERY_LAYER" : ""));
                 }
             }
+        }
+    }
+
+    /** Two accumulated micro-batches per step: each rank takes its rows of each, the losses are summed once. */
+    @Test
+    void accumulatedMicroBatchesTrainAsOneProcess() {
+        List<Batch> data = batches(16, 12);
+        Run reference = train(ProcessGroup.single(), ZeroStage.STAGE_0, false, 1.0, data, 2);
+        for (ZeroStage stage : ZeroStage.values()) {
+            assertMatches(reference, Ranks.run(2, g -> train(g, stage, false, 1.0, data, 2)), stage + " accumulating 2");
         }
     }
 
