@@ -18,7 +18,13 @@ public record FlatParameters(FlatBuffer values, FlatBuffer grads, List<Entry> en
         }
     }
 
+    /** Elements of each buffer, padding included (see {@code Module.flatten(int)}). */
     public int length() {
         return values.length();
+    }
+
+    /** Elements that belong to a parameter (Ψ): {@link #length()} less the padding at the end. */
+    public int count() {
+        return values.used();
     }
 }

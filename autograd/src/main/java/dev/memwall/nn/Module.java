@@ -125,9 +125,19 @@ public abstract class Module {
      * buffer, in {@link #namedParameters()} order. Returns the two buffers.
      */
     public final FlatParameters flatten() {
+        return flatten(1);
+    }
+
+    /**
+     * {@link #flatten()} with both buffers padded with zeros to a multiple of {@code multiple} elements, so that N
+     * ranks can split them into N equal shards (ZeRO). The padding belongs to no parameter and stays zero.
+     */
+    public final FlatParameters flatten(int multiple) {
+        if (multiple < 1) throw new IllegalArgumentException("flatten: multiple " + multiple + " < 1");
         Map<String, Tensor> named = namedParameters();
-        int total = 0;
-        for (Tensor t : named.values()) total += t.numel();
+        long count = 0;
+        for (Tensor t : named.values()) count += t.numel();
+        int total = Math.toIntExact((count + multiple - 1) / multiple * multiple);
         FlatBuffer values = new FlatBuffer(DType.FP32, Category.PARAMETER, total, "flat_params");
         FlatBuffer grads = new FlatBuffer(DType.FP32, Category.GRADIENT, total, "flat_grads");
         List<FlatParameters.Entry> entries = new ArrayList<>();

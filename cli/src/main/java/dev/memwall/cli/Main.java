@@ -22,6 +22,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         dev.memwall.sharding.launch.LauncherWatch.install(); // a worker of `memwall launch` ends with its launcher
+        WorkerThreads.configure(System.getenv());
         System.exit(run(args));
     }
 

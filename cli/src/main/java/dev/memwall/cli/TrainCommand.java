@@ -13,6 +13,10 @@ import dev.memwall.rng.Rng;
 import dev.memwall.train.StepStats;
 import dev.memwall.train.Trainer;
 import dev.memwall.train.TrainingState;
+import dev.memwall.train.ZeroStage;
+import dev.memwall.train.DataParallel;
+import dev.memwall.sharding.LaunchEnvironment;
+import dev.memwall.sharding.ProcessGroup;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -89,6 +93,10 @@ final class TrainCommand implements Callable<Integer> {
     Path memoryReport;
     @Option(names = "--memory-chart", description = "draw one training step's memory by category (.png or .svg)")
     Path memoryChart;
+    @Option(names = "--zero", paramLabel = "STAGE", description = "ZeRO stage under `memwall launch`: 0 = all-reduce the "
+            + "gradients, every rank keeps all optimizer state; 1 = each rank keeps and updates 1/N of the AdamW state "
+            + "(reduce-scatter, all-gather) (default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
+    int zero = 0;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -101,6 +109,25 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validate();
+        ZeroStage stage;
+        try {
+            stage = ZeroStage.of(zero);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--zero: " + e.getMessage());
+        }
+        // The launcher's environment: one rank of a job (WORLD_SIZE > 1), or a single process (backend "none").
+        // What a multi-rank run refuses is refused before joining, so every rank exits at once with the same error.
+        Map<String, String> env = System.getenv();
+        LaunchEnvironment launch = LaunchEnvironment.parse(env);
+        checkShardable(launch == null ? 1 : launch.worldSize());
+        try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
+            int code = train(group, stage);
+            group.barrier(); // no rank removes its segment while a peer may still be in a collective
+            return code;
+        }
+    }
+
+    private int train(ProcessGroup group, ZeroStage stage) throws Exception {
         SavedSettings.Resumed resumed = resume == null ? null : SavedSettings.reconcile(spec, TrainingState.inspect(resume));
         int scheduleSteps = resumed == null ? steps : resumed.scheduleSteps();
         checkSaveDirectory();
@@ -118,24 +145,28 @@ final class TrainCommand implements Callable<Integer> {
         if (split != null) requireOneWindow(split, context);
         final int contextF = config.context();
         CheckpointOption.validate(checkpoint, config.layers(), spec.commandLine(), "--save");
+        // Ranks train on different rows, so they must not draw the same dropout masks: each rank's stream is its own
+        // (a sharded run with dropout matches a single process in distribution, not draw for draw).
+        if (group.worldSize() > 1) Rng.defaultRng().manualSeed(Rng.mix(Rng.defaultRng().seed(), group.rank()));
         Gpt model = new Gpt(config, new Rng(seed));
         log("%s", ModelLine.of(config, model.parameterCount(), String.format(", batch %d%s; %s, %d steps", batch,
                 accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
         if (resumed != null) resumed.notes().forEach(n -> log("%s", n));
-        FlatParameters flat = model.flatten();
+        DataParallel dp = DataParallel.of(model, group, stage);
+        FlatParameters flat = dp.params();
         // A BUDGET plan is made on a sample batch drawn from its own generator, so the training data stream is the
         // same as without checkpointing (and as a resumed run's).
         Rng sampleRng = new Rng(seed + 2);
-        Batch sample = task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng);
+        Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
         dev.memwall.checkpoint.Policy policy;
         try {
-            policy = CheckpointOption.install(checkpoint, model, sample, CheckpointOption.adamStateBytes(model), System.err);
+            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * (dp.to() - dp.from()), System.err);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        AdamW optimizer = new AdamW(flat, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        AdamW optimizer = new AdamW(flat, dp.from(), dp.to(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
-        Trainer trainer = new Trainer(model, flat, optimizer,
+        Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
@@ -152,8 +183,9 @@ final class TrainCommand implements Callable<Integer> {
         StepStats last = null;
         long tokens = 0;
         double millis = 0;
+        List<Long> sentPerStep = new ArrayList<>(), receivedPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
-        try (ProgressBar bar = progressBar(steps, start)) {
+        try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
             while (trainer.completedSteps() < steps) {
                 Batch[] micro = new Batch[accum];
                 for (int i = 0; i < accum; i++) {
@@ -167,6 +199,8 @@ final class TrainCommand implements Callable<Integer> {
                     report.timeline(last.step(), tracker.events());
                 }
                 report.add(last);
+                sentPerStep.add(last.commBytesSent());
+                receivedPerStep.add(last.commBytesReceived());
                 tokens += last.tokens();
                 millis += last.millis();
                 if (bar != null) {
@@ -216,9 +250,42 @@ final class TrainCommand implements Callable<Integer> {
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("checkpoint", policy.describe());
             out.put("evals", evals);
+            out.put("rank", group.rank());
+            out.put("world_size", group.worldSize());
+            out.put("backend", group.backend());
+            out.put("zero_stage", stage.number());
+            out.put("params", model.parameterCount());
+            out.put("model_state_bytes", last == null ? null : last.modelStateBytes());
+            out.put("comm_bytes_sent_per_step", median(sentPerStep));
+            out.put("comm_bytes_received_per_step", median(receivedPerStep));
             System.out.println(Json.line(out));
         }
         return 0;
+    }
+
+    /** The median of per-step figures (the lower middle of an even count), 0 when no step ran. */
+    static long median(List<Long> perStep) {
+        if (perStep.isEmpty()) return 0;
+        List<Long> sorted = new ArrayList<>(perStep);
+        java.util.Collections.sort(sorted);
+        return sorted.get((sorted.size() - 1) / 2);
+    }
+
+    /**
+     * What a multi-rank run cannot do yet, refused before any rank trains: a global batch that does not split evenly,
+     * and saving or resuming, whose sharded form arrives with sharded checkpoints (issue 9, item 5).
+     */
+    private void checkShardable(int worldSize) {
+        if (worldSize == 1) return;
+        CommandLine cl = spec.commandLine();
+        if (batch % worldSize != 0) {
+            throw new CommandLine.ParameterException(cl, "--batch " + batch + " does not split evenly over world size " + worldSize
+                    + "; use a multiple of " + worldSize + " (--batch is the global batch)");
+        }
+        if (save != null || resume != null) {
+            throw new CommandLine.ParameterException(cl, (save != null ? "--save" : "--resume") + " is not available with world size "
+                    + worldSize + " yet: sharded checkpoints arrive with issue 9 (item 5); train with one process to save");
+        }
     }
 
     /** NaN (nothing evaluated) is written as JSON null. */

@@ -8,9 +8,9 @@ import dev.memwall.memory.MemoryTracker;
 import dev.memwall.memory.Phase;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
-import dev.memwall.optim.GradClip;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.optim.Optimizer;
+import dev.memwall.sharding.CommTotals;
 
 /**
  * One explicit training step, llm.c style: for each micro-batch a forward and a backward inside a scope (gradients
@@ -20,6 +20,7 @@ import dev.memwall.optim.Optimizer;
 public final class Trainer {
     private final Gpt model;
     private final FlatParameters params;
+    private final DataParallel dp;
     private final Optimizer optimizer;
     private final LrSchedule schedule;
     private final double maxGradNorm;
@@ -30,8 +31,21 @@ public final class Trainer {
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
      */
     public Trainer(Gpt model, FlatParameters params, Optimizer optimizer, LrSchedule schedule, double maxGradNorm) {
+        this(model, DataParallel.single(params), optimizer, schedule, maxGradNorm);
+    }
+
+    /**
+     * A data-parallel trainer: {@link #step} takes the global batch and trains on this rank's rows, with the
+     * collectives of {@code dp}'s ZeRO stage. The optimizer must own exactly {@code dp}'s range.
+     */
+    public Trainer(Gpt model, DataParallel dp, Optimizer optimizer, LrSchedule schedule, double maxGradNorm) {
+        if (optimizer.from() != dp.from() || optimizer.to() != dp.to()) {
+            throw new IllegalArgumentException("the optimizer owns [" + optimizer.from() + ", " + optimizer.to() + ") but rank "
+                    + dp.group().rank() + " at " + dp.stage() + " updates [" + dp.from() + ", " + dp.to() + ")");
+        }
         this.model = model;
-        this.params = params;
+        this.dp = dp;
+        this.params = dp.params();
         this.optimizer = optimizer;
         this.schedule = schedule;
         this.maxGradNorm = maxGradNorm;
@@ -60,39 +74,59 @@ public final class Trainer {
         return params;
     }
 
-    /** One optimizer step over the given micro-batches (gradient accumulation when there are several). */
+    /**
+     * One optimizer step over the given micro-batches (gradient accumulation when there are several). Each is a
+     * global micro-batch: under data parallelism this rank trains on its rows, and the loss reported is the global
+     * mean, the same on every rank.
+     */
     public StepStats step(Batch... microBatches) {
         if (microBatches.length == 0) throw new IllegalArgumentException("a step needs at least one micro-batch");
         long t0 = System.nanoTime();
         tracker.resetPeaks();
+        dp.group().counters().reset();
         model.train(true);
-        double lossSum = 0;
+        float[] losses = new float[microBatches.length];
         long tokens = 0;
-        for (Batch b : microBatches) {
+        for (int i = 0; i < microBatches.length; i++) {
+            Batch global = microBatches[i], b = dp.localRows(global);
+            double share = dp.share(global, b);
             try (Scope micro = Scope.open()) {
                 tracker.phase(Phase.FORWARD);
                 Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
-                lossSum += loss.item();
+                losses[i] = (float) (loss.item() * share);
                 tracker.phase(Phase.BACKWARD);
-                if (microBatches.length == 1) {
+                if (microBatches.length == 1 && share == 1) {
                     loss.backward();
                 } else {
-                    loss.backward(Tensor.scalar(1f / microBatches.length), false, false);
+                    float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
+                    loss.backward(Tensor.scalar(scale), false, false);
                 }
             }
-            tokens += (long) b.batch() * b.context();
+            tokens += (long) global.batch() * global.context();
         }
+        dp.sumOverRanks(losses);
+        double lossSum = 0;
+        for (float l : losses) lossSum += l;
         tracker.phase(Phase.OPTIMIZER);
-        double norm = maxGradNorm > 0 ? GradClip.clipGradNorm(params, maxGradNorm) : GradClip.norm(params, 0, params.length());
+        dp.reduceGradients();
+        double norm = dp.clipGradNorm(maxGradNorm);
         double lr = schedule.lr(completedSteps);
         optimizer.lr(lr);
         optimizer.step();
+        dp.gatherParameters();
         optimizer.zeroGrad();
+        dp.zeroGradOutsideRange();
         completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
+        CommTotals comm = dp.group().counters().total();
         return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
-                tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory());
+                tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived());
+    }
+
+    /** The data-parallel setting of this trainer (world size 1 and stage 0 for a single process). */
+    public DataParallel dataParallel() {
+        return dp;
     }
 
     /** Mean loss over the given batches, in eval mode and without recording a graph. */
