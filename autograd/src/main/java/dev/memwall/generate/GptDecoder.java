@@ -2,12 +2,14 @@ package dev.memwall.generate;
 
 import dev.memwall.autograd.GradMode;
 import dev.memwall.autograd.Guard;
+import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Gemm;
 import dev.memwall.kernels.Softmax;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.nn.LayerNorm;
+import dev.memwall.ops.Costs;
 import dev.memwall.ops.F;
 
 import java.util.Map;
@@ -22,6 +24,11 @@ import java.util.Map;
  * LayerNorm, GELU, softmax), reading the parameters by their PyTorch names, so a flattened or loaded model works as
  * is. Attention of new positions against the cache is a batched GEMM over heads straight from the cache buffers.
  * Every tensor this class allocates besides the cache and the returned logits is released before a call returns.
+ *
+ * <p>Under {@link OpStats} (memwall profile --generate) every step is counted: the Linear, LayerNorm, GELU and add ops
+ * count themselves; the kernels called here directly record as {@code embedding}, {@code split_heads} (q out, K and V
+ * into the cache), {@code matmul} (q·Kᵀ and P·V, reading the cached keys and values), {@code causal_softmax} and
+ * {@code merge_heads}, with the counts of {@link Costs}.
  */
 public final class GptDecoder implements AutoCloseable {
     private final GptConfig config;
@@ -87,6 +94,7 @@ public final class GptDecoder implements AutoCloseable {
     private Tensor embed(int[] ids, int start) {
         int d = config.dim();
         Tensor tok = p.get("tok.weight"), pos = p.get("pos.weight");
+        OpStats.Frame frame = OpStats.begin("embedding");
         Tensor x = Tensor.empty("decode_embed", ids.length, d);
         float[] xd = x.data(), td = tok.data(), pd = pos.data();
         for (int i = 0; i < ids.length; i++) {
@@ -94,6 +102,7 @@ public final class GptDecoder implements AutoCloseable {
             int to = tok.offset() + ids[i] * d, po = pos.offset() + (start + i) * d;
             for (int j = 0; j < d; j++) xd[i * d + j] = td[to + j] + pd[po + j];
         }
+        if (frame != null) frame.end(Costs.embedFlops(ids.length, d), Costs.embedBytes(ids.length, d));
         return x;
     }
 
@@ -132,6 +141,7 @@ public final class GptDecoder implements AutoCloseable {
         int ctx = config.context();
         float[] src = qkv.data();
         float[] kc = cache.keys(l).data(), vc = cache.values(l).data();
+        OpStats.Frame frame = OpStats.begin("split_heads");
         Tensor q = Tensor.empty("decode_q", heads, t, hd);
         float[] qd = q.data();
         for (int i = 0; i < t; i++) {
@@ -142,25 +152,34 @@ public final class GptDecoder implements AutoCloseable {
                 System.arraycopy(src, row + 2 * d + hh * hd, vc, cache.at(hh, start + i), hd);
             }
         }
+        if (frame != null) frame.end(0, Costs.splitHeadsBytes(t, d));
         float scale = (float) (1.0 / Math.sqrt(hd));
+        frame = OpStats.begin("matmul");
         Tensor scores = Tensor.empty("decode_scores", heads, t, n);
         float[] sd = scores.data();
         Gemm.sgemmBatched(heads, false, true, t, n, hd, scale, qd, 0, t * hd, kc, 0, ctx * hd, 0f, sd, 0, t * n);
+        if (frame != null) frame.end(Costs.cachedGemmFlops(heads, t, n, hd), Costs.cachedGemmBytes(heads, t, n, hd));
         q.release();
+        frame = OpStats.begin("causal_softmax");
         for (int r = 0; r < heads * t; r++) { // row r is head r / t, new position r % t: it sees start + r % t + 1 keys
             int seen = start + r % t + 1, off = r * n;
             Softmax.forward(sd, off, sd, off, 1, seen);
             java.util.Arrays.fill(sd, off + seen, off + n, 0f);
         }
+        if (frame != null) frame.end(Costs.cachedSoftmaxFlops(heads, t, start), Costs.cachedSoftmaxBytes(heads, t, start));
+        frame = OpStats.begin("matmul");
         Tensor y = Tensor.empty("decode_attn", heads, t, hd);
         Gemm.sgemmBatched(heads, false, false, t, hd, n, 1f, sd, 0, t * n, vc, 0, ctx * hd, 0f, y.data(), 0, t * hd);
+        if (frame != null) frame.end(Costs.cachedGemmFlops(heads, t, n, hd), Costs.cachedGemmBytes(heads, t, n, hd));
         scores.release();
+        frame = OpStats.begin("merge_heads");
         Tensor merged = Tensor.empty("decode_merge", t, d);
         float[] yd = y.data(), md = merged.data();
         for (int hh = 0; hh < heads; hh++) {
             for (int i = 0; i < t; i++) System.arraycopy(yd, (hh * t + i) * hd, md, i * d + hh * hd, hd);
         }
         y.release();
+        if (frame != null) frame.end(0, Costs.mergeHeadsBytes(t, d));
         return merged;
     }
 

@@ -23,14 +23,16 @@ import java.util.concurrent.Callable;
 /**
  * Every op of a training step on the roofline: per op type and phase, FLOPs and bytes from shapes and dtypes, time,
  * and where that puts the op against the machine's measured roofs. The workload is bench's (the GPT benchmark model,
- * random tokens, AdamW), or a saved model's ({@code --weights}); profiling text generation (prefill against decode) belongs beside {@link #profileTraining}
- * as a second workload producing the same {@link ProfileReport}.
+ * random tokens, AdamW), or a saved model's ({@code --weights}). With {@code --generate} the workload is text generation
+ * instead ({@link GenerationProfile}): prefill and decode as two phases, reported by {@link GenerationReport}.
  */
 @Command(name = "profile", mixinStandardHelpOptions = true, description = {
         "Put every op of a training step on the roofline: calls, time, FLOPs, bytes moved, FLOP/byte and achieved rates",
         "per op and phase, against the machine's sgemm peak and triad bandwidth measured on the spot.",
         "Bytes are compulsory traffic: each operand read once, each output written once (a lower bound per op).",
-        "Its default model (L6 D256 H4 ctx128, batch 16) is bench's; the first line printed names the model that runs."})
+        "Its default model (L6 D256 H4 ctx128, batch 16) is bench's; the first line printed names the model that runs.",
+        "--generate profiles text generation instead (batch 1, KV cache): the prompt's prefill and the token-by-token decode",
+        "as two phases on the same roofline; --warmup and --steps then count whole generations."})
 final class ProfileCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
@@ -46,7 +48,16 @@ final class ProfileCommand implements Callable<Integer> {
             + "(its newest step), a step directory, or a .safetensors file with PyTorch's names (then --heads is required); "
             + "its shape comes from the weights, at its full context")
     Path weights;
-    @Option(names = "--json", description = "print one JSON object: {roofs, ops, step}")
+    @Option(names = "--generate", description = "profile generation (prefill, then decode with the KV cache) instead of a training step")
+    boolean generate;
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "with --generate: the prompt, as UTF-8 bytes")
+    String prompt;
+    @Option(names = "--prompt-tokens", paramLabel = "P", description = "with --generate: a prompt of P random tokens (default: half the context)")
+    Integer promptTokens;
+    @Option(names = "--tokens", paramLabel = "N", description = "with --generate: tokens decoded one by one after the prompt "
+            + "(default: the rest of the context)")
+    Integer tokens;
+    @Option(names = "--json", description = "print one JSON object: {roofs, ops, step}; with --generate {roofs, ops, phases, generation}")
     boolean json;
     @Option(names = "--chart", paramLabel = "FILE", description = "write a log-log roofline with one point per op and phase (.png or .svg)")
     Path chart;
@@ -70,6 +81,12 @@ final class ProfileCommand implements Callable<Integer> {
         }
         Path file = weights == null ? null : weightsFile();
         GptConfig c = file == null ? model.config(256, 0f) : savedConfig(file);
+        if (generate) return profileGeneration(c, file);
+        for (String o : new String[]{"--prompt", "--prompt-tokens", "--tokens"}) {
+            if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+                throw new CommandLine.ParameterException(spec.commandLine(), o + " belongs to --generate, which is not given");
+            }
+        }
         CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
         ProfileReport report = profileTraining(c, file);
         if (json) System.out.println(Json.line(report.toJson()));
@@ -77,7 +94,35 @@ final class ProfileCommand implements Callable<Integer> {
         if (chart != null) {
             String title = String.format("Roofline: GPT L%d D%d H%d ctx%d batch %d, one training step (--checkpoint %s)", c.layers(),
                     c.dim(), c.heads(), c.context(), model.batch, checkpoint);
-            dev.memwall.io.AtomicFiles.write(chart, RooflineChart.render(report, title, chart.getFileName().toString()));
+            dev.memwall.io.AtomicFiles.write(chart, RooflineChart.render(report.roofs(), report.ops(), title, chart.getFileName().toString()));
+        }
+        return 0;
+    }
+
+    /** profile --generate: a random model of the shape options (bench's by default) or --weights, prefill and decode. */
+    private Integer profileGeneration(GptConfig c, Path file) throws IOException {
+        CommandLine cl = spec.commandLine();
+        for (String o : new String[]{"--batch", "--checkpoint"}) {
+            if (cl.getParseResult().hasMatchedOption(o)) throw new CommandLine.ParameterException(cl, o + " does not apply to --generate (batch 1, no backward)");
+        }
+        int[] ids = GenerationPrompt.ids(prompt, promptTokens, c, seed + 1, cl);
+        int n = tokens != null ? tokens : c.context() - ids.length;
+        if (n < 1 || ids.length + n > c.context()) {
+            throw new CommandLine.ParameterException(cl, String.format("--tokens %d after a %d-token prompt does not fit the model's "
+                    + "context of %d (the KV cache): give 1 to %d", n, ids.length, c.context(), c.context() - ids.length));
+        }
+        Gpt gpt = new Gpt(c, new Rng(seed));
+        if (file != null) SafeTensors.readInto(file, gpt.namedParameters(), "a GPT of this shape");
+        gpt.train(false);
+        System.err.println(ModelLine.of(c, gpt.parameterCount(), String.format("%s; generation: a %d-token prompt, %d decoded tokens; "
+                + "%d warm-up and %d profiled generations", file == null ? "" : " from " + file, ids.length, n, warmup, steps)));
+        GenerationReport report = GenerationProfile.run(gpt, ids, n, warmup, steps);
+        if (json) System.out.println(Json.line(report.toJson()));
+        else System.out.println(report.table());
+        if (chart != null) {
+            String title = String.format("Roofline: GPT L%d D%d H%d ctx%d, generation: prefill of %d tokens (circles), decode of %d "
+                    + "(diamonds)", c.layers(), c.dim(), c.heads(), c.context(), ids.length, n);
+            dev.memwall.io.AtomicFiles.write(chart, RooflineChart.render(report.roofs(), report.ops(), title, chart.getFileName().toString()));
         }
         return 0;
     }

@@ -72,19 +72,7 @@ record ProfileReport(Roofs roofs, List<Op> ops, double stepMs, int steps) {
         r.put("gbps", roofs.gbps());
         m.put("roofs", r);
         List<Map<String, Object>> list = new ArrayList<>();
-        for (Op o : ops) {
-            Map<String, Object> e = new LinkedHashMap<>();
-            e.put("op", o.op());
-            e.put("phase", o.phase());
-            e.put("calls", o.calls() == Math.rint(o.calls()) ? (Object) (long) o.calls() : o.calls()); // whole when every step calls alike
-            e.put("ms", o.ms());
-            e.put("flops", o.flops());
-            e.put("bytes", o.bytes());
-            e.put("intensity", o.intensity());
-            e.put("gflops", o.gflops());
-            e.put("gbps", o.gbps());
-            list.add(e);
-        }
+        for (Op o : ops) list.add(opJson(o));
         m.put("ops", list);
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("ms", stepMs);
@@ -93,6 +81,21 @@ record ProfileReport(Roofs roofs, List<Op> ops, double stepMs, int steps) {
         s.put("gemm_fraction", gemmFraction());
         m.put("step", s);
         return m;
+    }
+
+    /** One op's object in the {@code --json} contract. */
+    static Map<String, Object> opJson(Op o) {
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("op", o.op());
+        e.put("phase", o.phase());
+        e.put("calls", o.calls() == Math.rint(o.calls()) ? (Object) (long) o.calls() : o.calls()); // whole when every step calls alike
+        e.put("ms", o.ms());
+        e.put("flops", o.flops());
+        e.put("bytes", o.bytes());
+        e.put("intensity", o.intensity());
+        e.put("gflops", o.gflops());
+        e.put("gbps", o.gbps());
+        return e;
     }
 
     /** The human-readable table, one row per op and phase, then the step's totals and the roofs. */
@@ -116,7 +119,7 @@ record ProfileReport(Roofs roofs, List<Op> ops, double stepMs, int steps) {
         return b.toString();
     }
 
-    private static String fmt(Double v, String f) {
+    static String fmt(Double v, String f) {
         return v == null ? "-" : String.format(f, v);
     }
 }

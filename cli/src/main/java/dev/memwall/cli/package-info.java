@@ -1,6 +1,7 @@
 /**
  * The {@code memwall} command (picocli): {@code train}, {@code bench}, {@code eval} and {@code compare-memory}, their
- * JSON output, {@code profile} (every op of a training step on a roofline against roofs measured on the spot), the
+ * JSON output, {@code profile} (every op of a training step, or with {@code --generate} of text generation's prefill and decode,
+ * on a roofline against roofs measured on the spot), the
  * memory report and charts, the {@code --checkpoint} option (with BUDGET planning), the real-memory
  * demonstration in child JVMs, advice when a run exhausts the Java heap, and the reconciliation of a resumed run's
  * options with the settings it saved. Every command's first line names the model it runs. Exit codes: 0 success, 1 a bad file or a

@@ -15,8 +15,9 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * {@code generate} on a model trained by {@code train --data --save}: exactly --tokens bytes on stdout after the model
- * line on stderr, the same bytes for the same seed, and bad arguments or files rejected before anything is generated.
+ * {@code generate} on a model trained by {@code train --data --save} on a small text file: exactly --tokens bytes on
+ * stdout after the model line on stderr, the same bytes for the same seed, bad arguments or files rejected before
+ * anything is generated, and {@code profile --generate --weights} on the same run.
  * (That the sampled tokens are the model's is {@code dev.memwall.generate.GeneratorTest}'s subject.)
  */
 class GenerateCommandTest {
@@ -52,7 +53,8 @@ class GenerateCommandTest {
     static void trainAndSave() throws IOException {
         run = dir.resolve("run");
         Path data = dir.resolve("book.txt");
-        TinyGptFiles.writeRandomBytes(data, 3000, 256, 4);
+        String line = "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness.\n";
+        Files.writeString(data, line.repeat(30), StandardCharsets.UTF_8);
         CliRunner.Result r = CliRunner.run("train", "--data", data.toString(), "--ctx", Integer.toString(CTX), "--steps", "3",
                 "--dim", "16", "--layers", "2", "--heads", "2", "--batch", "4", "--eval-examples", "8", "--no-progress",
                 "--save", run.toString());
@@ -72,6 +74,17 @@ class GenerateCommandTest {
         Raw other = generate("--weights", run.toString(), "--prompt", "Hello", "--tokens", "40", "--seed", "8", "--temperature", "1");
         assertThat(other.exit()).isZero();
         assertThat(other.out()).as("another seed").isNotEqualTo(a.out());
+    }
+
+    @Test
+    void profileGenerateRunsOnTheTrainedModel() {
+        CliRunner.Result r = CliRunner.run("profile", "--generate", "--weights", run.toString(), "--prompt", "It was",
+                "--tokens", "9", "--warmup", "0", "--steps", "1", "--json");
+        assertThat(r.exit()).as("%s", r).isZero();
+        assertThat(r.errLines().get(0)).startsWith("model: GPT L2 D16 H2 ctx16 vocab256").contains("step-000003")
+                .contains("a 6-token prompt, 9 decoded tokens");
+        assertThat(r.lastJson().get("phases").get("decode").get("tokens").asInt()).isEqualTo(9);
+        assertThat(r.lastJson().get("phases").get("prefill").get("tokens").asInt()).isEqualTo(6);
     }
 
     @Test
