@@ -16,6 +16,8 @@ public final class Parallel {
     /** Below this many element-operations a loop stays on one thread. */
     public static final long GRAIN = 1 << 16;
     private static final AtomicInteger COUNTER = new AtomicInteger();
+    /** Whether this thread is running the caller's chunk of a range: a range started inside one runs inline. */
+    private static final ThreadLocal<boolean[]> IN_CHUNK = ThreadLocal.withInitial(() -> new boolean[1]);
     private static final int THREADS = Integer.getInteger("memwall.threads", Runtime.getRuntime().availableProcessors());
     private static final ExecutorService POOL = THREADS <= 1 ? null : Executors.newFixedThreadPool(THREADS - 1, r -> {
         Thread t = new Thread(r, "memwall-kernel-" + COUNTER.incrementAndGet());
@@ -40,7 +42,11 @@ public final class Parallel {
     public static void range(int n, long costPerItem, Range body) {
         long work = (long) n * Math.max(1, costPerItem);
         int chunks = (int) Math.min(THREADS, Math.min(n, work / GRAIN));
-        if (chunks <= 1 || POOL == null || Thread.currentThread().getName().startsWith("memwall-kernel-")) {
+        // A range inside a chunk (a GEMM inside one attention head's task) runs inline: the cores are busy with the
+        // outer range already, and a chunk handed to the pool from the caller's own chunk would queue behind the
+        // workers' whole outer chunks, leaving the caller parked meanwhile.
+        boolean[] inChunk = IN_CHUNK.get();
+        if (chunks <= 1 || POOL == null || inChunk[0] || Thread.currentThread().getName().startsWith("memwall-kernel-")) {
             body.run(0, n);
             return;
         }
@@ -62,11 +68,14 @@ public final class Parallel {
             });
         }
         Throwable first = null;
+        inChunk[0] = true;
         try {
             body.run(0, (int) ((long) n / chunks));
         } catch (Throwable e) {
             failed.set(true);
             first = e;
+        } finally {
+            inChunk[0] = false;
         }
         boolean interrupted = false;
         for (Future<?> f : futures) {

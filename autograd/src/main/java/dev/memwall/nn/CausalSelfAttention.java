@@ -3,16 +3,31 @@ package dev.memwall.nn;
 import dev.memwall.autograd.Recompute;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.ops.F;
+import dev.memwall.ops.FusedAttention;
 import dev.memwall.rng.Rng;
 
 /**
  * Multi-head causal self-attention. {@code qkv} produces [B, T, 3D]: channels [0, D) are q, [D, 2D) k, [2D, 3D) v,
  * and head h uses channels [h·D/H, (h+1)·D/H) of each — PyTorch's layout, so weights load by name.
  *
- * <p>Saved for backward: the qkv input, q, k and v in head layout, the attention probabilities (once, though two
- * ops read them) and the proj input. Under selective recomputation only q, k and v are kept (see {@link #mix}).
+ * <p>Two implementations of the attention between the projections, chosen per call by the system property
+ * {@value #PROPERTY} ({@code fused}, the default, or {@code composed}):
+ * <ul>
+ * <li><b>fused</b> ({@link FusedAttention}): head by head straight from the qkv output to the merged heads, with the
+ * scale and the causal mask fused into the softmax and one [B, T, 3D] gradient written in backward. Saved for
+ * backward: the qkv input, the qkv output (3·B·T·D floats), the probabilities [B, H, T, T] and the proj input.
+ * <li><b>composed</b>: slice and permute q, k and v into head layout, q·kᵀ, causal softmax, dropout, P·v, merge the
+ * heads: every step its own op. Saved: the qkv input, q, k and v (3·B·T·D floats), the probabilities (once, though
+ * two ops read them) and the proj input — the same bytes as fused. It is the oracle the fused ops are tested against,
+ * and it runs whenever attention dropout is active (training with p &gt; 0), which the fused ops do not implement.
+ * </ul>
+ * Under selective recomputation either keeps only the qkv output (as q, k, v or whole) and recomputes the
+ * probabilities and the mixed heads in backward (see {@link #mix}). Second derivatives (createGraph) are exact on both:
+ * the fused node differentiates the composed ops.
  */
 public final class CausalSelfAttention extends Module {
+    /** System property that selects the implementation: {@code fused} (default) or {@code composed}. */
+    public static final String PROPERTY = "memwall.attention";
     private final int dim, heads;
     private final Linear qkv, proj;
     private final Dropout attnDrop, residDrop;
@@ -37,11 +52,18 @@ public final class CausalSelfAttention extends Module {
      * The qkv projection and the attention itself: [B, T, D] before the output projection. The attention
      * probabilities and the mixed values are marked {@link Recompute#of recomputable}: they are large (the
      * probabilities are [B, H, T, T]) and cost two small matmuls and a softmax to recompute, while q, k and v, the
-     * output of the largest matmul, are kept.
+     * output of the largest matmul, are kept (the fused path keeps the qkv output itself, the same bytes).
      */
     public Tensor mix(Tensor x) {
         int b = x.size(0), t = x.size(1), hd = dim / heads;
         Tensor all = qkv.forward(x);
+        if (fused()) {
+            Tensor probs = Recompute.of(in -> FusedAttention.probs(in[0], heads), all);
+            Tensor flat = Recompute.of(in -> FusedAttention.attend(in[0], in[1], heads), all, probs);
+            all.release();
+            probs.release();
+            return flat;
+        }
         Tensor q = heads(all, 0, b, t, hd), k = heads(all, 1, b, t, hd), v = heads(all, 2, b, t, hd);
         all.release();
         float scale = (float) (1.0 / Math.sqrt(hd));
@@ -62,6 +84,15 @@ public final class CausalSelfAttention extends Module {
         }, dropped, v);
         for (Tensor tmp : new Tensor[]{q, k, v, probs, dropped}) tmp.release();
         return flat;
+    }
+
+    /** Whether this call runs the fused ops: selected (the default) and no attention dropout to apply. */
+    private boolean fused() {
+        String mode = System.getProperty(PROPERTY, "fused");
+        if (!mode.equals("fused") && !mode.equals("composed")) {
+            throw new IllegalArgumentException("-D" + PROPERTY + " must be fused or composed, got '" + mode + "'");
+        }
+        return mode.equals("fused") && (attnDrop.p == 0f || !attnDrop.isTraining());
     }
 
     /** The output projection (and its dropout) of {@link #mix}'s result. */

@@ -49,6 +49,21 @@ class ParallelTest {
     }
 
     @Test
+    void aRangeInsideTheCallersChunkRunsInlineOnTheCaller() {
+        assumeThat(Parallel.threads()).as("needs a kernel pool").isGreaterThan(1);
+        Thread caller = Thread.currentThread();
+        java.util.Set<Thread> inner = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        Parallel.range(N, Parallel.GRAIN, (from, to) -> {
+            if (from == 0) Parallel.range(N, Parallel.GRAIN, (f, t) -> inner.add(Thread.currentThread()));
+        });
+        assertThat(inner).as("threads that ran the nested range").containsExactly(caller);
+        // and a later, outer range splits again
+        java.util.Set<Thread> outer = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        Parallel.range(N, Parallel.GRAIN, (from, to) -> outer.add(Thread.currentThread()));
+        assertThat(outer).contains(caller).hasSizeGreaterThan(1);
+    }
+
+    @Test
     void failuresOfSeveralChunksAreAllReported() {
         assumeThat(Parallel.threads()).isGreaterThan(1);
         CountDownLatch allStarted = new CountDownLatch(Parallel.threads());

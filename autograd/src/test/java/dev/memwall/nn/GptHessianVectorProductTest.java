@@ -38,6 +38,14 @@ class GptHessianVectorProductTest {
         assertThat(GptHvp.mismatches(GptHvp.memwall(model(), PROBLEM), reference(), GptHvp.TOL)).isEmpty();
     }
 
+    /** The same through the composed attention ops, the fused ops' oracle (-Dmemwall.attention=composed). */
+    @Test
+    void hvpThroughTheComposedAttentionOpsMatchesToo() {
+        Gpt model = model();
+        var got = CausalSelfAttentionTest.with("composed", () -> GptHvp.memwall(model, PROBLEM));
+        assertThat(GptHvp.mismatches(got, reference(), GptHvp.TOL)).isEmpty();
+    }
+
     /**
      * The check is per block: a 1% error in the smallest block (lnf.bias, 3% of the whole vector's norm) leaves the
      * whole vector within 3e-4 of the reference, which a whole-vector check at the op tests' 2e-3 would pass.
