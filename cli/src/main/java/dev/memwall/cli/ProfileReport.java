@@ -14,8 +14,11 @@ import java.util.Set;
  * (see {@link OpStats}), their ratio and the achieved rates; the machine's roofs; the step's totals.
  */
 record ProfileReport(Roofs roofs, List<Op> ops, double stepMs, int steps) {
-    /** The ops whose FLOPs are GEMMs (a backward rule of these is its GEMMs plus, for linear, the bias column sum). */
-    static final Set<String> GEMM_OPS = Set.of("linear", "matmul");
+    /**
+     * The ops whose work is GEMMs: linear (plus its bias column sum in backward), matmul, and the fused causal
+     * attention, whose two GEMMs per head come with the causal softmax between them (about 1% of its FLOPs) in one op.
+     */
+    static final Set<String> GEMM_OPS = Set.of("linear", "matmul", "causal_attention", "causal_attention_probs");
 
     /** One op type in one phase, averaged per step. */
     record Op(String op, String phase, double calls, double ms, double flops, double bytes) {
@@ -59,7 +62,7 @@ record ProfileReport(Roofs roofs, List<Op> ops, double stepMs, int steps) {
         return ops.stream().mapToDouble(Op::ms).sum();
     }
 
-    /** Share of the step's wall time spent in GEMM ops (linear and matmul, every phase). */
+    /** Share of the step's wall time spent in GEMM ops ({@link #GEMM_OPS}, every phase). */
     double gemmFraction() {
         return ops.stream().filter(Op::gemm).mapToDouble(Op::ms).sum() / stepMs;
     }
