@@ -59,6 +59,15 @@ public final class Gemm {
         return PATH;
     }
 
+    /**
+     * Whether this process's GEMM workspace (WORKSPACE bytes) lives outside the Java heap: on the staging path it is
+     * mostly native staging buffers; on the no-copy path it is only split-K partial sums, which are heap arrays. Heap
+     * sizing that subtracts native bytes from tracked totals asks this first.
+     */
+    public static boolean workspaceOffHeap() {
+        return PATH == Path.STAGED;
+    }
+
     /** Loads the no-copy binding; returns why it cannot be used, or null when it loaded. */
     private static Throwable tryLoadBinding() {
         try {
