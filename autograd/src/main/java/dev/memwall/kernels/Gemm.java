@@ -43,12 +43,15 @@ public final class Gemm {
     public static final String PROPERTY = "memwall.gemm";
 
     private static final Path PATH;
+    private static boolean bindingTried;
+    private static Throwable bindingFailure;
 
     static {
         Loader.load(openblas_nolapack.class);
         org.bytedeco.openblas.presets.openblas_nolapack.blas_set_num_threads(Integer.getInteger("memwall.blas.threads", 1));
         String forced = System.getProperty(PROPERTY);
-        PATH = choose(forced, "staged".equalsIgnoreCase(forced == null ? "" : forced.trim()) ? null : tryLoadBinding());
+        // Forced staging does not touch the binding at all.
+        PATH = choose(forced, "staged".equalsIgnoreCase(forced == null ? "" : forced.trim()) ? null : bindingFailure());
     }
 
     private Gemm() {
@@ -68,14 +71,20 @@ public final class Gemm {
         return PATH == Path.STAGED;
     }
 
-    /** Loads the no-copy binding; returns why it cannot be used, or null when it loaded. */
-    private static Throwable tryLoadBinding() {
-        try {
-            SgemmCritical.load();
-            return null;
-        } catch (UnsatisfiedLinkError | RuntimeException e) {
-            return e;
+    /**
+     * Loads the no-copy binding, once per process; returns why it cannot be used, or null when it loaded. (Asking
+     * again is not the same as loading again: JavaCPP does not throw a second time for a library it failed to load.)
+     */
+    static synchronized Throwable bindingFailure() {
+        if (!bindingTried) {
+            bindingTried = true;
+            try {
+                SgemmCritical.load();
+            } catch (UnsatisfiedLinkError | RuntimeException e) {
+                bindingFailure = e;
+            }
         }
+        return bindingFailure;
     }
 
     /**

@@ -19,13 +19,8 @@ final class GemmReference {
     }
 
     static boolean criticalAvailable() {
-        try {
-            Gemm.path(); // loads OpenBLAS first, as in use
-            dev.memwall.kernels.blas.SgemmCritical.load();
-            return true;
-        } catch (UnsatisfiedLinkError e) {
-            return false;
-        }
+        Gemm.path(); // loads OpenBLAS first, as in use
+        return Gemm.bindingFailure() == null;
     }
 
     static float[] random(int n, long seed) {
