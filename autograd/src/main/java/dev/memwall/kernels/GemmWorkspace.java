@@ -5,8 +5,8 @@ import dev.memwall.memory.MemoryTracker;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
- * {@link Gemm}'s per-thread staging buffers: native memory for the operands (and a heap array for split-K partial
- * sums) that grows to the largest GEMM seen on the thread. Every byte is counted as {@link Category#WORKSPACE} by the
+ * {@link Gemm}'s per-thread workspace, grown to the largest GEMM seen on the thread: a heap array for split-K partial
+ * sums (the only workspace of the no-copy path) and, on the staging path, native buffers for the operands. Every byte is counted as {@link Category#WORKSPACE} by the
  * tracker that was current when it was allocated; when another tracker is installed, the next GEMM frees the
  * buffers (reported to the old tracker) and allocates them again under the new one, so no tracker sees bytes it
  * did not count or misses bytes in use.
@@ -57,7 +57,7 @@ public final class GemmWorkspace {
         return w == null ? 0 : w.counted;
     }
 
-    /** A heap array of at least {@code n} floats for split-K partial sums. */
+    /** A heap array of at least {@code n} floats for split-K partial sums (kept, and counted, until released). */
     float[] scratch(int n) {
         if (heap.length < n) {
             uncount(4L * heap.length);

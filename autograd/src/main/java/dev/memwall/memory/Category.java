@@ -15,8 +15,9 @@ public enum Category {
     /** Send and receive buffers of collectives. */
     COMMUNICATION,
     /**
-     * Scratch that kernels keep between calls: GEMM's per-thread native staging buffers (off the Java heap). Held
-     * until the thread's outermost {@code Scope} closes or {@code Gemm.releaseWorkspace()}.
+     * Scratch that kernels keep between calls, per thread: GEMM's split-K partial sums (heap) and, on its staging
+     * path, its native staging buffers (off the Java heap; {@code Gemm.workspaceOffHeap()}). Held until the thread's
+     * outermost {@code Scope} closes or {@code Gemm.releaseWorkspace()}.
      */
     WORKSPACE,
     /**

@@ -1,58 +1,144 @@
 package dev.memwall.kernels;
 
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
+
+import static dev.memwall.kernels.GemmReference.call;
+import static dev.memwall.kernels.GemmReference.check;
+import static dev.memwall.kernels.GemmReference.paths;
+import static dev.memwall.kernels.GemmReference.random;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Every split path of {@link Gemm} (batch, rows of C, columns of C, the inner dimension) and every transpose
- * combination, at sizes large enough to be split, against a plain double-precision loop.
+ * {@link Gemm} on each path this build has (staged; no-copy where its native library was built) against a plain
+ * double-precision loop: odd sizes, every transpose combination, operands at offsets inside larger arrays, beta 0 and
+ * not, strided rows (leading dimensions), a weight shared across a batch, and every split path.
  */
 class GemmTest {
-    private static float[] random(int n, long seed) {
-        float[] x = new float[n];
-        long h = seed;
-        for (int i = 0; i < n; i++) {
-            h = h * 6364136223846793005L + 1442695040888963407L;
-            x[i] = ((h >>> 40) & 0xFFFF) / 65536f - 0.5f;
-        }
-        return x;
-    }
+    private static final boolean[] BOTH = {false, true};
 
-    private static void check(int batch, boolean ta, boolean tb, int m, int n, int k, boolean sharedB) {
-        int offA = 3, offB = 5, offC = 7;
-        float[] a = random(offA + batch * m * k, 1), b = random(offB + (sharedB ? 1 : batch) * k * n, 2);
-        float[] c = new float[offC + batch * m * n];
-        Gemm.sgemmBatched(batch, ta, tb, m, n, k, 1f, a, offA, m * k, b, offB, sharedB ? 0 : k * n, 0f, c, offC, m * n);
-        for (int e = 0; e < batch; e++) {
-            int ao = offA + e * m * k, bo = offB + (sharedB ? 0 : e * k * n), co = offC + e * m * n;
-            for (int i = 0; i < m; i++) {
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int p = 0; p < k; p++) {
-                        double av = ta ? a[ao + p * m + i] : a[ao + i * k + p];
-                        double bv = tb ? b[bo + j * k + p] : b[bo + p * n + j];
-                        s += av * bv;
+    @Test
+    void oddSizesEveryTransposeAndBetaAtOffsets() {
+        int[] sizes = {1, 7, 17, 65};
+        long seed = 1;
+        for (Gemm.Path path : paths()) {
+            for (boolean ta : BOTH) {
+                for (boolean tb : BOTH) {
+                    for (int m : sizes) {
+                        for (int n : sizes) {
+                            for (int k : sizes) {
+                                check(path, call(1, ta, tb, m, n, k, 1f, 0f, false, 0, seed++));
+                                check(path, call(1, ta, tb, m, n, k, -0.75f, 0.5f, false, 0, seed++));
+                            }
+                        }
                     }
-                    assertThat((double) c[co + i * n + j]).as("batch %d ta %s tb %s m %d n %d k %d at %d,%d", batch, ta, tb, m, n, k, i, j)
-                            .isCloseTo(s, org.assertj.core.data.Offset.offset(1e-4 * Math.sqrt(k)));
                 }
             }
         }
-        assertThat(c[offC - 1]).isZero(); // nothing written before the output range
     }
 
     @Test
-    void everySplitAndTransposeMatchesAPlainLoop() {
-        for (boolean ta : new boolean[]{false, true}) {
-            for (boolean tb : new boolean[]{false, true}) {
-                check(1, ta, tb, 300, 120, 90, false);  // rows of C (m >= n)
-                check(1, ta, tb, 90, 310, 100, false);  // columns of C (n > m)
-                check(1, ta, tb, 40, 50, 1500, false);  // long inner dimension (k split when ta && !tb)
-                check(3, ta, tb, 60, 70, 80, false);    // whole batch entries per thread
-                check(3, ta, tb, 60, 70, 80, true);     // a shared B across the batch
-                check(1, ta, tb, 5, 4, 3, false);       // too small to split
+    void stridedRowsAreMultipliedInPlace() {
+        long seed = 100;
+        for (Gemm.Path path : paths()) {
+            for (boolean ta : BOTH) {
+                for (boolean tb : BOTH) {
+                    check(path, call(1, ta, tb, 17, 7, 65, 1f, 0f, false, 5, seed++));
+                    check(path, call(1, ta, tb, 7, 17, 1, 2f, 1f, false, 3, seed++));
+                    check(path, call(3, ta, tb, 17, 7, 17, 1f, 0.25f, false, 2, seed++));
+                }
             }
         }
+    }
+
+    @Test
+    void aBatchWithASharedWeight() {
+        long seed = 200;
+        for (Gemm.Path path : paths()) {
+            for (boolean ta : BOTH) {
+                for (boolean tb : BOTH) {
+                    check(path, call(5, ta, tb, 7, 17, 65, 1f, 0f, true, 0, seed++));
+                    check(path, call(5, ta, tb, 7, 17, 65, 1f, 1f, true, 1, seed++));
+                }
+            }
+        }
+    }
+
+    /** Each split is taken (checked through {@link GemmSplit#choose}), on both paths, for each transpose pair. */
+    @Test
+    void everySplitMatchesAPlainLoop() {
+        Assumptions.assumeTrue(Parallel.threads() > 1, "splitting needs more than one kernel thread");
+        long seed = 300;
+        for (Gemm.Path path : paths()) {
+            for (boolean ta : BOTH) {
+                for (boolean tb : BOTH) {
+                    split(path, GemmSplit.ROWS, call(1, ta, tb, 300, 120, 90, 1f, 0f, false, 0, seed++));
+                    split(path, GemmSplit.ROWS, call(1, ta, tb, 301, 121, 91, 1f, 0.5f, false, 3, seed++));
+                    split(path, GemmSplit.COLUMNS, call(1, ta, tb, 90, 310, 100, 1f, 0f, false, 0, seed++));
+                    split(path, GemmSplit.COLUMNS, call(1, ta, tb, 91, 311, 101, 1f, -1f, false, 2, seed++));
+                    split(path, ta && !tb ? GemmSplit.INNER : GemmSplit.COLUMNS, call(1, ta, tb, 40, 50, 1500, 1f, 0f, false, 0, seed++));
+                    split(path, ta && !tb ? GemmSplit.INNER : GemmSplit.COLUMNS, call(1, ta, tb, 41, 51, 1501, 0.5f, 0f, false, 4, seed++));
+                    split(path, GemmSplit.BATCH, call(3, ta, tb, 60, 70, 80, 1f, 0f, false, 0, seed++));
+                    split(path, GemmSplit.BATCH, call(3, ta, tb, 60, 70, 80, 1f, 0f, true, 1, seed++));
+                }
+            }
+        }
+    }
+
+    private static void split(Gemm.Path path, GemmSplit expected, GemmCall g) {
+        int parts = GemmSplit.parts(g.work());
+        assertThat(GemmSplit.choose(g.batch(), g.transA(), g.transB(), g.m(), g.n(), g.k(), g.beta(), parts))
+                .as("split of %s", g).isEqualTo(expected);
+        check(path, g);
+    }
+
+    /** A Linear's weight is a view into the flat PARAMETER buffer: the GEMM reads only its range of it. */
+    @Test
+    void aParameterViewInsideAFlatBuffer() {
+        int rows = 33, in = 17, out = 9, offW = 1000;
+        float[] flat = random(offW + out * in + 500, 7); // other parameters before and after the weight
+        float[] x = random(rows * in, 8);
+        for (Gemm.Path path : paths()) {
+            check(path, new GemmCall(1, false, true, rows, out, in, 1f, x, 0, in, 0, flat, offW, in, 0, 0f,
+                    new float[rows * out], 0, out, 0));
+        }
+    }
+
+    @Test
+    void anEmptyInnerDimensionScalesC() {
+        for (Gemm.Path path : paths()) {
+            float[] c = {1, 2, 3, 4, 5, 6, 7};
+            Gemm.run(path, new GemmCall(1, false, false, 2, 2, 0, 1f, new float[0], 0, 1, 0, new float[0], 0, 2, 0,
+                    0.5f, c, 1, 3, 0));
+            assertThat(c).containsExactly(1, 1, 1.5f, 4, 2.5f, 3, 7);
+            float[] nan = {Float.NaN, Float.NaN};
+            Gemm.run(path, new GemmCall(1, false, false, 1, 2, 0, 1f, new float[0], 0, 1, 0, new float[0], 0, 2, 0,
+                    0f, nan, 0, 2, 0));
+            assertThat(nan).as("beta 0 clears C, NaN included").containsExactly(0f, 0f);
+        }
+    }
+
+    /** Within one GEMM only a batch of one is split: more threads than entries still splits by entry. */
+    @Test
+    void aSmallBatchIsSplitByEntryEvenWithMoreThreads() {
+        assertThat(GemmSplit.choose(3, false, false, 300, 300, 300, 0f, 4)).isEqualTo(GemmSplit.BATCH);
+        assertThat(GemmSplit.choose(1, false, false, 300, 300, 300, 0f, 4)).isEqualTo(GemmSplit.ROWS);
+        assertThat(GemmSplit.choose(1, true, false, 30, 30, 3000, 0f, 4)).isEqualTo(GemmSplit.INNER);
+        assertThat(GemmSplit.choose(1, true, false, 30, 30, 3000, 1f, 4)).as("split-K only overwrites").isEqualTo(GemmSplit.ROWS);
+        assertThat(GemmSplit.choose(1, true, false, 30, 30, 3000, 0f, 1)).isEqualTo(GemmSplit.BATCH);
+    }
+
+    @Test
+    void theDenseOverloadsMatchTheStridedForm() {
+        float[] a = random(3 + 7 * 5, 1), b = random(2 + 5 * 4, 2);
+        float[] c1 = new float[28], c2 = new float[28];
+        Gemm.sgemm(false, false, 7, 4, 5, 1f, a, 3, b, 2, 0f, c1, 0);
+        Gemm.sgemm(false, false, 7, 4, 5, 1f, a, 3, 5, b, 2, 4, 0f, c2, 0, 4);
+        assertThat(c1).isEqualTo(c2);
+        float[] c3 = new float[28];
+        Gemm.sgemmBatched(1, false, false, 7, 4, 5, 1f, a, 3, 0, b, 2, 0, 0f, c3, 0, 0);
+        assertThat(Arrays.equals(c1, c3)).isTrue();
     }
 }

@@ -3,14 +3,23 @@ package dev.memwall.kernels;
 import dev.memwall.autograd.Scope;
 import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryTracker;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** GEMM's staging buffers are counted (WORKSPACE), bounded by the largest GEMM, and freed with the thread's scope. */
+/**
+ * GEMM's workspace is counted (WORKSPACE): on the staged path the staging buffers, bounded by the largest GEMM; on the
+ * no-copy path nothing but split-K partial sums. Either is freed with the thread's outermost scope.
+ */
 class GemmWorkspaceTest {
     private static void gemm(int m, int n, int k) {
-        Gemm.sgemm(false, false, m, n, k, 1f, new float[m * k], 0, new float[k * n], 0, 0f, new float[m * n], 0);
+        gemm(Gemm.Path.STAGED, false, m, n, k);
+    }
+
+    private static void gemm(Gemm.Path path, boolean transA, int m, int n, int k) {
+        Gemm.run(path, new GemmCall(1, transA, false, m, n, k, 1f, new float[m * k], 0, transA ? m : k, 0,
+                new float[k * n], 0, n, 0, 0f, new float[m * n], 0, n, 0));
     }
 
     /** Bytes staged by one small (unsplit) GEMM: A, B and C once each. */
@@ -65,6 +74,36 @@ class GemmWorkspaceTest {
                 Gemm.releaseWorkspace();
                 assertThat(second.currentTotal()).isZero();
             }
+        }
+    }
+
+    /** The process's own path (the no-copy one wherever a compiler built it) stages nothing for an unsplit GEMM. */
+    @Test
+    void theNoCopyPathHoldsNoStagingBuffers() {
+        Assumptions.assumeTrue(Gemm.path() == Gemm.Path.CRITICAL, "the no-copy binding is not in use");
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker)) {
+            Gemm.sgemm(false, false, 300, 120, 90, 1f, new float[300 * 90], 0, new float[90 * 120], 0, 0f, new float[300 * 120], 0);
+            Gemm.sgemmBatched(3, false, true, 60, 70, 80, 1f, new float[3 * 60 * 80], 0, 60 * 80, new float[70 * 80], 0, 0,
+                    0f, new float[3 * 60 * 70], 0, 60 * 70);
+            assertThat(tracker.peak(Category.WORKSPACE)).isZero();
+            assertThat(tracker.allocationCount()).isZero();
+        }
+    }
+
+    /** Split along k, the no-copy path keeps one m×n partial sum per extra thread, and nothing else. */
+    @Test
+    void theNoCopyPathsWorkspaceIsTheSplitKPartialSums() {
+        Assumptions.assumeTrue(GemmReference.criticalAvailable(), "the no-copy binding is not built");
+        Assumptions.assumeTrue(Parallel.threads() > 1, "split-K needs more than one kernel thread");
+        int m = 40, n = 50, k = 1500;
+        assertThat(GemmSplit.choose(1, true, false, m, n, k, 0f, GemmSplit.parts((long) m * n * k))).isEqualTo(GemmSplit.INNER);
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker)) {
+            gemm(Gemm.Path.CRITICAL, true, m, n, k);
+            assertThat(tracker.current(Category.WORKSPACE)).isEqualTo(4L * m * n * (Parallel.threads() - 1));
+            Gemm.releaseWorkspace();
+            assertThat(tracker.currentTotal()).isZero();
         }
     }
 }

@@ -161,7 +161,10 @@ public class GemmBenchmark {
         }
     }
 
-    /** C = op(A)·op(B) through the project's GEMM: staged into native buffers, one call per batch entry. */
+    /**
+     * C = op(A)·op(B) through the project's GEMM, on the path this JVM takes ({@code Gemm.path()}: no copies where the
+     * binding is built, else staged through native buffers; {@code -jvmArgsAppend -Dmemwall.gemm=staged} forces it).
+     */
     private float[] memwall() {
         if (s.batch() == 1) {
             Gemm.sgemm(s.transA(), s.transB(), s.m(), s.n(), s.k(), 1f, a, 0, b, 0, 0f, c, 0);

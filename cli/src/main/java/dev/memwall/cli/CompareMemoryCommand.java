@@ -5,6 +5,7 @@ import dev.memwall.autograd.Tensor;
 import dev.memwall.checkpoint.Planner;
 import dev.memwall.checkpoint.Policy;
 import dev.memwall.checkpoint.Profiler;
+import dev.memwall.kernels.Gemm;
 import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
@@ -143,8 +144,10 @@ final class CompareMemoryCommand implements Callable<Integer> {
         }
         String failure = null;
         if (realMemory) {
-            // The child's heap holds the tracked arrays; GEMM's workspace is native memory outside it.
-            long nonePeak = (long) rows.get(0).get("peak_total_bytes") - (long) rows.get(0).get("peak_workspace_bytes");
+            // The child's heap holds the tracked arrays; GEMM's workspace is native memory outside it on the staging
+            // path (the child takes the same path: same build, same -Dmemwall.gemm).
+            long nonePeak = (long) rows.get(0).get("peak_total_bytes")
+                    - (Gemm.workspaceOffHeap() ? (long) rows.get(0).get("peak_workspace_bytes") : 0);
             long limit = heapBytes != null ? heapBytes : demoHeap(nonePeak);
             failure = demonstrate(rows, b, limit);
         }

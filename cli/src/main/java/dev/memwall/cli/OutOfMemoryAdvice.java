@@ -6,6 +6,7 @@ import dev.memwall.checkpoint.Policy;
 import dev.memwall.checkpoint.Profiler;
 import dev.memwall.data.Batch;
 import dev.memwall.memory.ArrayCache;
+import dev.memwall.kernels.Gemm;
 import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
@@ -75,9 +76,10 @@ final class OutOfMemoryAdvice {
             Gpt model = new Gpt(w.config(), new Rng(0));
             Planner.Profile profile = Profiler.profile(model, w.sample().idsTensor(), w.sample().targetsTensor(),
                     CheckpointOption.adamStateBytes(model));
-            // Predicted totals count GEMM's staging buffers (WORKSPACE), which are native memory outside the Java heap:
+            // Predicted totals count GEMM's WORKSPACE, which on the staging path is native memory outside the Java heap:
             // the heap must hold the rest, and a BUDGET (on tracked totals) may be larger than the heap by that much.
-            long offHeap = profiled.peak(Category.WORKSPACE);
+            // On the no-copy path the workspace (split-K partial sums) is on the heap like everything else.
+            long offHeap = Gemm.workspaceOffHeap() ? profiled.peak(Category.WORKSPACE) : 0;
             int layers = w.config().layers();
             String ran = w.checkpoint().toUpperCase(java.util.Locale.ROOT);
             StringBuilder sb = new StringBuilder(head).append(" and this run with --checkpoint ").append(w.checkpoint());

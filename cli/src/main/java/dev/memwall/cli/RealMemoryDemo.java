@@ -1,6 +1,7 @@
 package dev.memwall.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.memwall.kernels.Gemm;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -41,6 +42,8 @@ final class RealMemoryDemo {
                 "--json", "--seed", String.valueOf(seed), "--layers", String.valueOf(model.layers), "--dim",
                 String.valueOf(model.dim), "--heads", String.valueOf(model.heads), "--batch", String.valueOf(model.batch),
                 "--ctx", String.valueOf(model.ctx)));
+        String gemm = System.getProperty(Gemm.PROPERTY); // the child multiplies as this process does
+        if (gemm != null) cmd.add(1, "-D" + Gemm.PROPERTY + "=" + gemm);
         Path out = Files.createTempFile("memwall-child", ".out"), err = Files.createTempFile("memwall-child", ".err");
         try {
             Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile()).start();

@@ -1,0 +1,38 @@
+package dev.memwall.kernels;
+
+/**
+ * How a GEMM is split over the project's kernel threads ({@link Parallel}); the same choice on the staged and the
+ * no-copy path. OpenBLAS itself runs single-threaded (see {@link Gemm}).
+ */
+enum GemmSplit {
+    /** Whole batch entries per thread (also a single GEMM too small to split: one entry on the caller). */
+    BATCH,
+    /** One GEMM, rows of C split over the threads. */
+    ROWS,
+    /** One GEMM, columns of C split over the threads (wide outputs, e.g. weight gradients [256, 1024]). */
+    COLUMNS,
+    /**
+     * One GEMM split along k into per-thread partial products that are then summed: weight gradients, Aᵀ·B with a
+     * long inner dimension and a small output. Splitting the small output instead left each thread a thin slice of C
+     * to stream all of A and B against.
+     */
+    INNER;
+
+    /** Below this many multiply-adds a GEMM is not split. */
+    static final long SPLIT_WORK = 1L << 21;
+
+    /** Threads a GEMM of this much work is split over. */
+    static int parts(long work) {
+        return work < SPLIT_WORK ? 1 : Parallel.threads();
+    }
+
+    /**
+     * The split for a GEMM of {@code parts} parts. Within one GEMM only a batch of one is split; a batch of several
+     * entries is always split by entry, even when there are fewer entries than threads.
+     */
+    static GemmSplit choose(int batch, boolean transA, boolean transB, int m, int n, int k, float beta, int parts) {
+        if (batch > 1 || parts == 1) return BATCH;
+        if (transA && !transB && k >= 4L * Math.max(m, n) && beta == 0f) return INNER;
+        return m >= n ? ROWS : COLUMNS;
+    }
+}
