@@ -6,7 +6,7 @@ import java.util.List;
 final class Options {
     int batch = 16, ctx = 128, dim = 256, heads = 4, layers = 6, steps = 10, warmup = 1, threads = 2;
     GptGraph.Gelu gelu = GptGraph.Gelu.TANH;
-    boolean log;
+    boolean log, gc = true;
 
     private static final List<String> VALUED = List.of("--batch", "--ctx", "--dim", "--heads", "--layers", "--steps",
             "--warmup", "--threads", "--gelu");
@@ -16,12 +16,13 @@ final class Options {
         for (int i = 0; i < args.length; i++) {
             String[] kv = args[i].split("=", 2);
             String name = kv[0];
-            if (name.equals("--log")) {
-                o.log = true;
+            if (name.equals("--log") || name.equals("--no-gc")) {
+                if (name.equals("--log")) o.log = true;
+                else o.gc = false;
                 continue;
             }
             if (!VALUED.contains(name)) {
-                throw new IllegalArgumentException("unknown option " + name + " (options: " + String.join(" ", VALUED) + " --log)");
+                throw new IllegalArgumentException("unknown option " + name + " (options: " + String.join(" ", VALUED) + " --no-gc --log)");
             }
             String value = kv.length > 1 ? kv[1] : i + 1 < args.length ? args[++i] : null;
             if (value == null) throw new IllegalArgumentException(name + " needs a value");

@@ -27,11 +27,13 @@ import java.util.Random;
  * The GPT benchmark step of memwall {@code bench} (and of the PyTorch peers torch_gpt.py and djl-gpt) in SameDiff, the
  * framework a DL4J user would train it with: {@link GptGraph} trained by {@code SameDiff.fit} with ND4J's Adam
  * (lr 3e-4, betas 0.9/0.999, eps 1e-8) and decoupled weight decay 0.01 applied with the learning rate (what AdamW is),
- * FP32, one fixed batch of random tokens. Warm-up steps, then the median of the timed steps; prints one JSON line in
- * the peers' format. Refuses to report when its parameter count differs from memwall's model of the same shape.
+ * FP32, one fixed batch of random tokens. Warm-up steps, then the median of the timed steps, each followed by a garbage
+ * collection (counted in its time; {@code --no-gc} leaves it out and lets the process grow); prints one JSON line in
+ * the peers' format, with the collections' median time as {@code gc_ms_median}. Refuses to report when its parameter
+ * count differs from memwall's model of the same shape.
  *
  * <p>Run it through {@code bench/peers.sh} or {@code java -jar samediff/target/memwall-samediff.jar [--layers 6]
- * [--steps 10] [--warmup 1] [--threads 2] [--gelu tanh|sigmoid] [--log]} with {@code OMP_NUM_THREADS} set to the thread count.
+ * [--steps 10] [--warmup 1] [--threads 2] [--gelu tanh|sigmoid] [--no-gc] [--log]} with {@code OMP_NUM_THREADS} set to the thread count.
  */
 public final class SameDiffGpt {
     private SameDiffGpt() {
@@ -69,13 +71,21 @@ public final class SameDiffGpt {
             System.err.printf("SameDiff %s, GPT L=%d D=%d H=%d T=%d, batch %d, %,d params, GELU %s, %d threads%n", version(),
                     o.layers, o.dim, o.heads, o.ctx, o.batch, g.parameterCount(), o.gelu, o.threads);
         }
-        double[] ms = new double[o.steps];
+        double[] ms = new double[o.steps], gcMs = new double[o.steps];
         for (int i = 0; i < o.warmup + o.steps; i++) {
             long t0 = System.nanoTime();
             sd.fit(batch);
-            double took = (System.nanoTime() - t0) / 1e6;
-            if (i >= o.warmup) ms[i - o.warmup] = took;
-            if (o.log) System.err.printf(Locale.ROOT, "step %d: %.1f ms, rss %d MiB%n", i, took, procStatusKib("VmRSS:") / 1024);
+            long t1 = System.nanoTime();
+            // ND4J frees an array's native memory only once its Java object is collected, and a step makes too little
+            // garbage for the collector to run on its own: without this the process grows by every step's arrays
+            // (~740 MiB a step for the benchmark model). The collection is part of the step's time.
+            if (o.gc) System.gc();
+            double took = (System.nanoTime() - t0) / 1e6, gc = (System.nanoTime() - t1) / 1e6;
+            if (i >= o.warmup) {
+                ms[i - o.warmup] = took;
+                gcMs[i - o.warmup] = gc;
+            }
+            if (o.log) System.err.printf(Locale.ROOT, "step %d: %.1f ms (gc %.1f ms), rss %d MiB%n", i, took, gc, procStatusKib("VmRSS:") / 1024);
         }
         double peakRssMib = procStatusKib("VmHWM:") / 1024.0; // read before memwall's model below touches the heap
         // The loss SameDiff hands to listeners is 0 in 1.0.0-M2.1 (only the weight-decay term comes through), so the
@@ -88,13 +98,15 @@ public final class SameDiffGpt {
             System.exit(1);
         }
         Arrays.sort(ms);
+        Arrays.sort(gcMs);
         double med = ms[ms.length / 2] / 1e3;
         double tokens = (double) o.batch * o.ctx;
         out.println(String.format(Locale.ROOT,
                 "{\"peer\": \"samediff %s\", \"ckpt\": false, \"params\": %d, \"step_ms_median\": %s, \"tokens_per_s\": %d, "
-                        + "\"gflops_per_s\": %s, \"peak_rss_mib\": %s, \"loss\": %s, \"gelu\": \"%s\"}",
+                        + "\"gflops_per_s\": %s, \"peak_rss_mib\": %s, \"loss\": %s, \"gelu\": \"%s\", \"gc_ms_median\": %s}",
                 version(), params, round(med * 1e3, 2), Math.round(tokens / med), round(g.stepFlops() / med / 1e9, 1),
-                round(peakRssMib, 1), round(loss, 4), o.gelu.name().toLowerCase(Locale.ROOT)));
+                round(peakRssMib, 1), round(loss, 4), o.gelu.name().toLowerCase(Locale.ROOT),
+                o.gc ? round(gcMs[gcMs.length / 2], 2) : "null"));
     }
 
     /** {@code batch} windows of uniformly random bytes: ids and targets, INT32 [batch · ctx]. */

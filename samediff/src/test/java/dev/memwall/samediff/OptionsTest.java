@@ -12,15 +12,18 @@ class OptionsTest {
         assertThat(new int[]{o.batch, o.ctx, o.dim, o.heads, o.layers, o.steps, o.warmup, o.threads})
                 .containsExactly(16, 128, 256, 4, 6, 10, 1, 2);
         assertThat(o.gelu).isEqualTo(GptGraph.Gelu.TANH);
+        assertThat(o.gc).isTrue();
+        assertThat(o.log).isFalse();
     }
 
     @Test
     void bothSpellingsAreRead() {
-        Options o = Options.parse("--layers", "2", "--steps=3", "--gelu", "sigmoid", "--log");
+        Options o = Options.parse("--layers", "2", "--steps=3", "--gelu", "sigmoid", "--log", "--no-gc");
         assertThat(o.layers).isEqualTo(2);
         assertThat(o.steps).isEqualTo(3);
         assertThat(o.gelu).isEqualTo(GptGraph.Gelu.SIGMOID);
         assertThat(o.log).isTrue();
+        assertThat(o.gc).isFalse();
     }
 
     @Test
