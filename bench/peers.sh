@@ -11,6 +11,7 @@
 # PyTorch peers report their own peak RSS (VmHWM). Logs of every run go to a temporary directory, named at the end.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+invocation="bench/peers.sh${*:+ $*}"
 rounds=2 peers="$repo/../shared/peers" out= threads=2 skip=
 usage() { sed -n '2,3p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
@@ -65,11 +66,12 @@ done
 
 # A top-level JSON field (numbers and strings), without a JSON parser: the peers print flat objects, and memwall's
 # top-level keys used here are unique in its output.
-field() { grep -o "\"$1\": *[^,}]*" <<<"$2" | head -1 | sed 's/^[^:]*: *//; s/"//g'; }
+field() { { grep -o "\"$1\": *[^,}]*" <<<"$2" || true; } | head -1 | sed 's/^[^:]*: *//; s/"//g'; }
 mib() { [ -n "$1" ] && [ "$1" != null ] && awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 
 rows=()
 for ((r = 1; r <= rounds; r++)); do
+  base= # memwall's tokens/s in this round, for the ratio column
   for i in "${!names[@]}"; do
     name=${names[$i]} log="$logs/$name.$r"
     echo "round $r/$rounds: $name (${cmds[$i]})" >&2
@@ -77,10 +79,15 @@ for ((r = 1; r <= rounds; r++)); do
     [ -n "$gnutime" ] && [[ $name == memwall || $name == samediff ]] && run=("$gnutime" -f '%M' -o "$log.rss" "${run[@]}")
     if ! "${run[@]}" >"$log.out" 2>"$log.err"; then
       echo "  $name failed; its output is in $log.err" >&2
-      rows+=("| $r | $name | failed (see $log.err) | | | | |")
+      rows+=("| $r | $name | failed (see $log.err) | | | | | |")
       continue
     fi
-    json=$(grep '^{' "$log.out" | tail -1)
+    json=$(grep '^{' "$log.out" | tail -1 || true)
+    if [ -z "$json" ]; then
+      echo "  $name printed no JSON line; its output is in $log.out" >&2
+      rows+=("| $r | $name | no result (see $log.out) | | | | | |")
+      continue
+    fi
     ms=$(field step_ms_median "$json") tps=$(field tokens_per_s "$json")
     gf=$(field gflops_per_s "$json"); [ -n "$gf" ] || gf=$(field model_gflops_per_s "$json")
     rss=; [ -f "$log.rss" ] && rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$log.rss" | tail -1)
@@ -88,15 +95,17 @@ for ((r = 1; r <= rounds; r++)); do
     heap=$(mib "$(field jvm_heap_peak_bytes "$json")" || true)
     peer=$(field peer "$json"); [ -n "$peer" ] || peer=$name
     loss=$(field loss "$json")
-    rows+=("| $r | $peer | $ms | $tps | $gf | ${heap:+heap $heap, }RSS ${rss:-?} | ${loss:-} |")
+    [ "$name" = memwall ] && base=$tps
+    ratio=; [ -n "$base" ] && [ -n "$tps" ] && ratio=$(awk -v a="$tps" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+    rows+=("| $r | $peer | $ms | $tps | ${ratio:-} | $gf | ${heap:+heap $heap, }RSS ${rss:-?} | ${loss:-} |")
   done
 done
 
 table() {
-  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $threads threads; $(date -u '+%Y-%m-%d %H:%M UTC'); \`bench/peers.sh --rounds $rounds\`"
+  echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $threads threads; $(date -u '+%Y-%m-%d %H:%M UTC'); \`$invocation\`"
   echo
-  echo "| round | peer | step ms (median) | tokens/s | model GFLOP/s | peak memory (MiB) | loss |"
-  echo "|---|---|---:|---:|---:|---|---:|"
+  echo "| round | peer | step ms (median) | tokens/s | × memwall | model GFLOP/s | peak memory (MiB) | loss |"
+  echo "|---|---|---:|---:|---:|---:|---|---:|"
   printf '%s\n' "${rows[@]}"
   if [ ${#notes[@]} -gt 0 ]; then echo; printf -- '- %s\n' "${notes[@]}"; fi
 }
