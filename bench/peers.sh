@@ -6,14 +6,16 @@
 # (this repository's samediff module, SameDiff/ND4J 1.0.0-M2.1), torch-gpt (Debian's PyTorch) and djl-gpt
 # (PyTorch 2.7.1 through DJL, `--gelu erf`) from --peers DIR (default ../shared/peers beside the repository). A peer
 # that is not there is skipped with a note; --skip names peers to leave out. Each peer runs with --threads threads
-# (memwall: -Dmemwall.threads; OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for all). Builds memwall's jar and the SameDiff peer first, so no build runs while a peer is measured.
-# Memory: memwall's JVM heap peak and, for memwall and samediff, the peak RSS of the process (GNU time's %M); the
-# PyTorch peers report their own peak RSS (VmHWM). Logs of every run go to a temporary directory, named at the end.
+# (memwall: -Dmemwall.threads; OMP_NUM_THREADS and OPENBLAS_NUM_THREADS for all). Builds memwall's jar and the
+# SameDiff peer first, so no build runs while a peer is measured.
+# Memory: memwall's JVM heap peak and, for memwall and samediff, the peak RSS of the process (GNU time's %M; memwall's
+# includes the 48 MiB of arrays `bench` times its sgemm peak with, after the steps); the PyTorch peers report their
+# own peak RSS (VmHWM). Logs of every run go to a temporary directory, named at the end.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 invocation="bench/peers.sh${*:+ $*}"
 rounds=2 peers="$repo/../shared/peers" out= threads=2 skip=
-usage() { sed -n '2,3p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;

@@ -90,7 +90,8 @@ public final class GptGraph {
         for (int l = 0; l < config.layers(); l++) x = block("blocks." + l + ".", x, causal);
         SDVariable h = layerNorm("lnf.", x);
         SDVariable logits = sd.mmul(h, param("head.weight", normal(1.0 / d, d, v)));
-        // One-hot targets: the backward of SameDiff's sparse cross-entropy fails on a shape check in 1.0.0-M2.1.
+        // Labels one-hot: SameDiff 1.0.0-M2.1's sparse cross-entropy has the right value but a wrong gradient
+        // (GptGraphTest shows it).
         SDVariable oneHot = sd.oneHot(targets, v, -1, 1.0, 0.0, DataType.FLOAT);
         sd.loss.softmaxCrossEntropy(LOSS, oneHot, logits, null, LossReduce.MEAN_BY_NONZERO_WEIGHT_COUNT, 0.0).markAsLoss();
     }
@@ -129,7 +130,7 @@ public final class GptGraph {
         return sd.nn.linear(x, w, b);
     }
 
-    /** Over the last axis; ND4J's layer_norm divides by the standard deviation of the row (see GptGraphTest). */
+    /** Over the last axis, as memwall's LayerNorm (eps 1e-5): GptGraphTest holds the two to the same loss. */
     private SDVariable layerNorm(String p, SDVariable x) {
         SDVariable g = param(p + "weight", Nd4j.ones(DataType.FLOAT, config.dim()));
         SDVariable b = param(p + "bias", Nd4j.zeros(DataType.FLOAT, config.dim()));

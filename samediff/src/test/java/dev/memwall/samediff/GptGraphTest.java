@@ -104,6 +104,29 @@ class GptGraphTest {
     }
 
     @Test
+    void sparseCrossEntropyHasAWrongGradientInThisNd4j() {
+        // Why the loss takes one-hot labels: the sparse form agrees in value but not in gradient. If this starts
+        // failing, the graph can use the sparse form.
+        INDArray logits = Nd4j.rand(DataType.FLOAT, 4, 8).subi(0.5).muli(4);
+        INDArray labels = Nd4j.createFromArray(1, 7, 3, 0);
+        SameDiff sparse = SameDiff.create();
+        SDVariable x = sparse.var("x", logits.dup());
+        sparse.mean("loss", sparse.loss.sparseSoftmaxCrossEntropy(x, sparse.constant(labels))).markAsLoss();
+        SameDiff dense = SameDiff.create();
+        SDVariable y = dense.var("x", logits.dup());
+        dense.loss.softmaxCrossEntropy("loss", dense.oneHot(dense.constant(labels), 8, -1, 1.0, 0.0, DataType.FLOAT), y, null,
+                org.nd4j.autodiff.loss.LossReduce.MEAN_BY_NONZERO_WEIGHT_COUNT, 0.0).markAsLoss();
+        assertThat(sparse.output(Map.of(), "loss").get("loss").getDouble(0))
+                .isCloseTo(dense.output(Map.of(), "loss").get("loss").getDouble(0), org.assertj.core.data.Offset.offset(1e-5));
+        INDArray gSparse = sparse.calculateGradients(Map.of(), "x").get("x"), gDense = dense.calculateGradients(Map.of(), "x").get("x");
+        // the one-hot form's gradient is (softmax - onehot) / rows, the textbook one
+        INDArray expected = Nd4j.nn().softmax(logits, 1).sub(Nd4j.createFromArray(new float[][]{
+                {0, 1, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 1}, {0, 0, 0, 1, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0}})).div(4);
+        assertThat(gDense.equalsWithEps(expected, 1e-5)).isTrue();
+        assertThat(gSparse.equalsWithEps(expected, 1e-3)).isFalse();
+    }
+
+    @Test
     void dropoutIsRefused() {
         assertThatThrownBy(() -> GptGraph.create(new GptConfig(256, 4, 8, 2, 1, 0.1f), 1, GptGraph.Gelu.TANH, 0))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("dropout");
