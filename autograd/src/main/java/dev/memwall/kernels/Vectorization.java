@@ -65,6 +65,18 @@ public final class Vectorization {
         return ScalarKernels.INSTANCE;
     }
 
+    /**
+     * The Vector API bodies whatever was chosen (for benchmarks and tests that compare the two);
+     * {@link UnsupportedOperationException} naming the reason when they cannot run in this JVM.
+     */
+    public static KernelBodies vector() {
+        if (vectorized()) return bodies();
+        if (!environment().moduleReadable()) {
+            throw new UnsupportedOperationException(VECTOR_MODULE + " is not readable (run java with --add-modules " + VECTOR_MODULE + ")");
+        }
+        return loadVectorKernels();
+    }
+
     private static Choice choose() {
         Choice c = lookup(System.getProperty(MODE_PROPERTY), Integer.getInteger(BITS_PROPERTY, 0), environment(),
                 Vectorization::loadVectorKernels);
