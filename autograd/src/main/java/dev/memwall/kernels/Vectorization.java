@@ -1,6 +1,8 @@
 package dev.memwall.kernels;
 
 import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.function.Supplier;
 
@@ -75,6 +77,18 @@ public final class Vectorization {
             throw new UnsupportedOperationException(VECTOR_MODULE + " is not readable (run java with --add-modules " + VECTOR_MODULE + ")");
         }
         return loadVectorKernels();
+    }
+
+    /**
+     * JVM options that give a child JVM (started with this JVM's class path) the same kernel bodies as this one, so
+     * that both compute the same bits: the vector module and this JVM's settings, or the scalar loops.
+     */
+    public static List<String> childJvmOptions() {
+        if (!vectorized()) return List.of("-D" + MODE_PROPERTY + "=off");
+        List<String> options = new ArrayList<>(List.of("--add-modules", VECTOR_MODULE, "-D" + MODE_PROPERTY + "=on"));
+        String bits = System.getProperty(BITS_PROPERTY);
+        if (bits != null) options.add("-D" + BITS_PROPERTY + "=" + bits);
+        return options;
     }
 
     private static Choice choose() {

@@ -35,6 +35,14 @@ class VectorizationTest {
         if (bits != null) assertThat(Vectorization.bodies().name()).isEqualTo("Vector API, " + bits + "-bit");
     }
 
+    /** A child JVM (compare-memory's, a test's) must run the same bodies, or its sums differ in the last bits. */
+    @Test
+    void childJvmsAreGivenTheseBodies() {
+        assertThat(Vectorization.childJvmOptions()).startsWith("--add-modules", "jdk.incubator.vector", "-Dmemwall.vector=on");
+        String bits = System.getProperty(Vectorization.BITS_PROPERTY);
+        if (bits != null) assertThat(Vectorization.childJvmOptions()).contains("-Dmemwall.vector.bits=" + bits);
+    }
+
     @Test
     void thisJvmCanReadTheModuleAndRunsC2() {
         assertThat(Vectorization.environment()).isEqualTo(READY);
