@@ -22,6 +22,12 @@ final class VectorKernels extends ScalarKernels {
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final int L = F.length();
     private static final int ROUND_BITS = Float.floatToIntBits(FastExp.ROUND);
+    /**
+     * Long ranges run as calls of a block method, so that C2 compiles it as a method after a few kernel calls: a
+     * method called a few times per training step with one long loop would run in C1 or on-stack-replacement code for
+     * hundreds of steps, and every iteration C1 runs boxes its vectors.
+     */
+    private static final int BLOCK = 4096;
     // tanh's rational approximation, the coefficients of Gelu.tanhInline and Elementwise.tanh
     private static final float T_CLAMP = 7.90531110763549805f;
     private static final float P0 = -2.76076847742355e-16f, P1 = 2.00018790482477e-13f, P2 = 8.60467152213735e-11f,
@@ -67,6 +73,10 @@ final class VectorKernels extends ScalarKernels {
 
     @Override
     public void geluForward(float[] x, int offX, float[] y, int offY, int n) {
+        for (int s = 0; s < n; s += BLOCK) geluForwardBlock(x, offX + s, y, offY + s, Math.min(BLOCK, n - s));
+    }
+
+    private static void geluForwardBlock(float[] x, int offX, float[] y, int offY, int n) {
         int i = 0;
         if (n >= 2 * L) {
             for (int bound = F.loopBound(n); i < bound; i += L) {
@@ -79,6 +89,10 @@ final class VectorKernels extends ScalarKernels {
 
     @Override
     public void geluBackward(float[] x, int offX, float[] g, int offG, float[] dx, int offDx, int n) {
+        for (int s = 0; s < n; s += BLOCK) geluBackwardBlock(x, offX + s, g, offG + s, dx, offDx + s, Math.min(BLOCK, n - s));
+    }
+
+    private static void geluBackwardBlock(float[] x, int offX, float[] g, int offG, float[] dx, int offDx, int n) {
         int i = 0;
         if (n >= 2 * L) {
             FloatVector one = FloatVector.broadcast(F, 1f);
@@ -113,20 +127,22 @@ final class VectorKernels extends ScalarKernels {
             bl = new float[n];
             ob = 0;
         }
+        for (int r = from; r < to; r++) layerNormForwardRow(x, offX + r * n, wl, ow, bl, ob, eps, y, offY + r * n, mean, rstd, offStat + r, n);
+    }
+
+    private static void layerNormForwardRow(float[] x, int xo, float[] wl, int ow, float[] bl, int ob, float eps,
+                                            float[] y, int yo, float[] mean, float[] rstd, int stat, int n) {
         int bound = F.loopBound(n);
-        for (int r = from; r < to; r++) {
-            int xo = offX + r * n, yo = offY + r * n;
-            float mu = sum(x, xo, n) / n;
-            float rs = (float) (1.0 / Math.sqrt(sumSquaredDeviations(x, xo, n, mu) / n + eps));
-            mean[offStat + r] = mu;
-            rstd[offStat + r] = rs;
-            int j = 0;
-            for (; j < bound; j += L) {
-                FloatVector.fromArray(F, x, xo + j).sub(mu).mul(rs).mul(FloatVector.fromArray(F, wl, ow + j))
-                        .add(FloatVector.fromArray(F, bl, ob + j)).intoArray(y, yo + j);
-            }
-            for (; j < n; j++) y[yo + j] = (x[xo + j] - mu) * rs * wl[ow + j] + bl[ob + j];
+        float mu = sum(x, xo, n) / n;
+        float rs = (float) (1.0 / Math.sqrt(sumSquaredDeviations(x, xo, n, mu) / n + eps));
+        mean[stat] = mu;
+        rstd[stat] = rs;
+        int j = 0;
+        for (; j < bound; j += L) {
+            FloatVector.fromArray(F, x, xo + j).sub(mu).mul(rs).mul(FloatVector.fromArray(F, wl, ow + j))
+                    .add(FloatVector.fromArray(F, bl, ob + j)).intoArray(y, yo + j);
         }
+        for (; j < n; j++) y[yo + j] = (x[xo + j] - mu) * rs * wl[ow + j] + bl[ob + j];
     }
 
     @Override
@@ -144,49 +160,60 @@ final class VectorKernels extends ScalarKernels {
             java.util.Arrays.fill(wl, 1f);
             ow = 0;
         }
-        int bound = F.loopBound(n);
         for (int r = from; r < to; r++) {
-            float mu = mean[offStat + r], rs = rstd[offStat + r];
-            int xo = offX + r * n, go = offG + r * n;
-            // pass 1: the weight and bias gradients, and the two row sums dx needs
-            FloatVector s1v = FloatVector.zero(F), s2v = FloatVector.zero(F);
-            int j = 0;
-            for (; j < bound; j += L) {
-                FloatVector xh = FloatVector.fromArray(F, x, xo + j).sub(mu).mul(rs);
-                FloatVector gv = FloatVector.fromArray(F, g, go + j);
-                FloatVector dxh = gv.mul(FloatVector.fromArray(F, wl, ow + j));
-                FloatVector.fromArray(F, lw, j).add(gv.mul(xh)).intoArray(lw, j);
-                FloatVector.fromArray(F, lb, j).add(gv).intoArray(lb, j);
-                s1v = s1v.add(dxh);
-                s2v = s2v.add(dxh.mul(xh));
-            }
-            float s1 = s1v.reduceLanes(VectorOperators.ADD), s2 = s2v.reduceLanes(VectorOperators.ADD);
-            for (; j < n; j++) {
-                float xh = (x[xo + j] - mu) * rs, gj = g[go + j], dxh = gj * wl[ow + j];
-                lw[j] += gj * xh;
-                lb[j] += gj;
-                s1 += dxh;
-                s2 += dxh * xh;
-            }
-            if (dx == null) continue;
-            // pass 2: dx from x and g again (still in L1) rather than from a stored row
-            float m1 = s1 / n, m2 = s2 / n;
-            int dxo = offDx + r * n;
-            for (j = 0; j < bound; j += L) {
-                FloatVector xh = FloatVector.fromArray(F, x, xo + j).sub(mu).mul(rs);
-                FloatVector dxh = FloatVector.fromArray(F, g, go + j).mul(FloatVector.fromArray(F, wl, ow + j));
-                dxh.sub(m1).sub(xh.mul(m2)).mul(rs).intoArray(dx, dxo + j);
-            }
-            for (; j < n; j++) {
-                float xh = (x[xo + j] - mu) * rs, dxh = g[go + j] * wl[ow + j];
-                dx[dxo + j] = rs * (dxh - m1 - xh * m2);
-            }
+            layerNormBackwardRow(x, offX + r * n, wl, ow, mean[offStat + r], rstd[offStat + r], g, offG + r * n,
+                    dx, dx == null ? 0 : offDx + r * n, lw, lb, n);
+        }
+    }
+
+    /** One row of {@link #layerNormBackward}; dxo is the row's offset in dx (ignored when dx is null). */
+    private static void layerNormBackwardRow(float[] x, int xo, float[] wl, int ow, float mu, float rs, float[] g, int go,
+                                             float[] dx, int dxo, float[] lw, float[] lb, int n) {
+        int bound = F.loopBound(n);
+        // pass 1: the weight and bias gradients, and the two row sums dx needs
+        FloatVector s1v = FloatVector.zero(F), s2v = FloatVector.zero(F);
+        int j = 0;
+        for (; j < bound; j += L) {
+            FloatVector xh = FloatVector.fromArray(F, x, xo + j).sub(mu).mul(rs);
+            FloatVector gv = FloatVector.fromArray(F, g, go + j);
+            FloatVector dxh = gv.mul(FloatVector.fromArray(F, wl, ow + j));
+            FloatVector.fromArray(F, lw, j).add(gv.mul(xh)).intoArray(lw, j);
+            FloatVector.fromArray(F, lb, j).add(gv).intoArray(lb, j);
+            s1v = s1v.add(dxh);
+            s2v = s2v.add(dxh.mul(xh));
+        }
+        float s1 = s1v.reduceLanes(VectorOperators.ADD), s2 = s2v.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            float xh = (x[xo + j] - mu) * rs, gj = g[go + j], dxh = gj * wl[ow + j];
+            lw[j] += gj * xh;
+            lb[j] += gj;
+            s1 += dxh;
+            s2 += dxh * xh;
+        }
+        if (dx == null) return;
+        // pass 2: dx from x and g again (still in L1) rather than from a stored row
+        float m1 = s1 / n, m2 = s2 / n;
+        for (j = 0; j < bound; j += L) {
+            FloatVector xh = FloatVector.fromArray(F, x, xo + j).sub(mu).mul(rs);
+            FloatVector dxh = FloatVector.fromArray(F, g, go + j).mul(FloatVector.fromArray(F, wl, ow + j));
+            dxh.sub(m1).sub(xh.mul(m2)).mul(rs).intoArray(dx, dxo + j);
+        }
+        for (; j < n; j++) {
+            float xh = (x[xo + j] - mu) * rs, dxh = g[go + j] * wl[ow + j];
+            dx[dxo + j] = rs * (dxh - m1 - xh * m2);
         }
     }
 
     @Override
     public void adamw(float[] p, int offP, float[] g, int offG, float[] m, int offM, float[] v, int offV, int n,
                       float stepSize, float bc2Sqrt, float decay, float b1, float c1, float b2, float c2, float eps) {
+        for (int s = 0; s < n; s += BLOCK) {
+            adamwBlock(p, offP + s, g, offG + s, m, offM + s, v, offV + s, Math.min(BLOCK, n - s), stepSize, bc2Sqrt, decay, b1, c1, b2, c2, eps);
+        }
+    }
+
+    private void adamwBlock(float[] p, int offP, float[] g, int offG, float[] m, int offM, float[] v, int offV, int n,
+                            float stepSize, float bc2Sqrt, float decay, float b1, float c1, float b2, float c2, float eps) {
         int i = 0;
         if (n >= 2 * L) {
             for (int bound = F.loopBound(n); i < bound; i += L) {
@@ -217,6 +244,10 @@ final class VectorKernels extends ScalarKernels {
 
     @Override
     public void add(float[] a, int offA, float[] b, int offB, float[] out, int offOut, int n) {
+        for (int s = 0; s < n; s += BLOCK) addBlock(a, offA + s, b, offB + s, out, offOut + s, Math.min(BLOCK, n - s));
+    }
+
+    private static void addBlock(float[] a, int offA, float[] b, int offB, float[] out, int offOut, int n) {
         int i = 0;
         if (n >= 2 * L) {
             for (int bound = F.loopBound(n); i < bound; i += L) {
@@ -239,6 +270,10 @@ final class VectorKernels extends ScalarKernels {
 
     @Override
     public void affine(float[] x, int offX, float scale, float shift, float[] out, int offOut, int n) {
+        for (int s = 0; s < n; s += BLOCK) affineBlock(x, offX + s, scale, shift, out, offOut + s, Math.min(BLOCK, n - s));
+    }
+
+    private static void affineBlock(float[] x, int offX, float scale, float shift, float[] out, int offOut, int n) {
         int i = 0;
         if (n >= 2 * L) {
             for (int bound = F.loopBound(n); i < bound; i += L) {
@@ -266,14 +301,7 @@ final class VectorKernels extends ScalarKernels {
             super.columnSums(x, offX, len, inner, from, to, acc);
             return;
         }
-        int bound = F.loopBound(w);
-        for (int a = 0; a < len; a++) {
-            int base = offX + a * inner + from, i = 0;
-            for (; i < bound; i += L) {
-                FloatVector.fromArray(F, acc, i).add(FloatVector.fromArray(F, x, base + i)).intoArray(acc, i);
-            }
-            for (; i < w; i++) acc[i] += x[base + i];
-        }
+        for (int a = 0; a < len; a++) add(acc, 0, x, offX + a * inner + from, acc, 0, w); // row by row, in order
     }
 
     @Override
