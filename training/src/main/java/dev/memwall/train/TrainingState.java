@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -58,7 +59,7 @@ public final class TrainingState {
         int rank = group.rank(), n = group.worldSize(), params = dp.params().count();
         String name = String.format("step-%06d", trainer.completedSteps());
         Path target = dir.resolve(name);
-        List<Map<String, dev.memwall.rng.Rng.State>> rankRngs = RankRngs.gather(group, rngs);
+        List<Map<String, Rng.State>> rankRngs = RankRngs.gather(group, rngs);
         if (rank == 0) prepare(dir, name);
         group.barrier();
         List<int[]> ranges = OptimizerShards.ranges(dp.stage(), params, n);
@@ -196,8 +197,8 @@ public final class TrainingState {
         if (m.layout() != null) {
             for (var e : m.layout()) {
                 var t = header.entry(e.name());
-                if (t == null || !java.util.Arrays.equals(t.shape(), e.shape())) {
-                    throw new IOException(model + ": " + e.name() + " is " + t + ", the manifest's layout has " + java.util.Arrays.toString(e.shape()));
+                if (t == null || !Arrays.equals(t.shape(), e.shape())) {
+                    throw new IOException(model + ": " + e.name() + " is " + t + ", the manifest's layout has " + Arrays.toString(e.shape()));
                 }
             }
             if (header.entries().size() != m.layout().size()) {
