@@ -100,7 +100,7 @@ class DataParallelTest {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         DataParallel dp = DataParallel.of(model, group, stage);
         if (checkpointed) Checkpointing.install(model, Policy.everyLayer(CONFIG.layers()));
-        Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.from(), dp.to(), ADAM), LrSchedule.constant(ADAM.lr()), clip);
+        Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), clip);
         int steps = data.size() / accum;
         double[] losses = new double[steps], norms = new double[steps];
         List<StepStats> stats = new ArrayList<>();
