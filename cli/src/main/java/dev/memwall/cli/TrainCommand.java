@@ -186,6 +186,7 @@ final class TrainCommand implements Callable<Integer> {
         double millis = 0;
         List<Long> sentPerStep = new ArrayList<>(), receivedPerStep = new ArrayList<>();
         List<Double> hiddenPerStep = new ArrayList<>();
+        List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
         try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
             while (trainer.completedSteps() < steps) {
@@ -203,6 +204,7 @@ final class TrainCommand implements Callable<Integer> {
                 report.add(last);
                 sentPerStep.add(last.commBytesSent());
                 receivedPerStep.add(last.commBytesReceived());
+                sentInBackwardPerStep.add(last.commBytesSentInBackward());
                 if (!Double.isNaN(last.commHiddenFraction())) hiddenPerStep.add(last.commHiddenFraction());
                 tokens += last.tokens();
                 millis += last.millis();
@@ -261,6 +263,8 @@ final class TrainCommand implements Callable<Integer> {
             out.put("model_state_bytes", last == null ? null : last.modelStateBytes());
             out.put("comm_bytes_sent_per_step", median(sentPerStep));
             out.put("comm_bytes_received_per_step", median(receivedPerStep));
+            // stage 2: what the bucket reductions issued during backward sent (the overlapped part)
+            out.put("comm_bytes_sent_in_backward_per_step", median(sentInBackwardPerStep));
             // stage 2: median share of the gradient reductions' time the training thread did not wait for
             if (!hiddenPerStep.isEmpty()) {
                 out.put("comm_hidden_fraction", new org.apache.commons.math3.stat.descriptive.rank.Median()

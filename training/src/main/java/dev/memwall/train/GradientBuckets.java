@@ -46,6 +46,8 @@ final class GradientBuckets {
     private final int[] expected;          // parameters overlapping bucket k
     private final int[][] bucketsOf;       // per parameter (FlatParameters entry order): the buckets it overlaps
     private final int[] offsets, numels;   // per parameter
+    private final String[] names;
+    private final boolean[] reported;      // per parameter, in the current backward
     private final Tensor shardGrads;
     private final Tensor[] buffers;
     private final Work[] works;
@@ -57,6 +59,7 @@ final class GradientBuckets {
     private int issuedInBackward, issuedAfterBackward;
     private int parametersLeftAtFirstIssue = -1;
     private long waitNanos;
+    private long liveBucketElements, peakLiveBucketElements;
 
     GradientBuckets(Module model, FlatParameters params, ProcessGroup group, int bucketElements) {
         this.group = group;
@@ -80,11 +83,14 @@ final class GradientBuckets {
         bucketsOf = new int[entries.size()][];
         offsets = new int[entries.size()];
         numels = new int[entries.size()];
+        names = new String[entries.size()];
+        reported = new boolean[entries.size()];
         Map<String, Tensor> named = model.namedParameters();
         for (int p = 0; p < entries.size(); p++) {
             FlatParameters.Entry e = entries.get(p);
             offsets[p] = e.offset();
             numels[p] = e.numel();
+            names[p] = e.name();
             List<Integer> mine = new ArrayList<>();
             for (int k = 0; k < buckets; k++) {
                 if (e.offset() < starts[k] + lengths[k] && starts[k] < e.offset() + e.numel()) {
@@ -130,15 +136,20 @@ final class GradientBuckets {
         lastMicroBatch = last;
         System.arraycopy(expected, 0, left, 0, left.length);
         parametersLeft = offsets.length;
+        Arrays.fill(reported, false);
     }
 
     /** Parameter {@code p}'s whole gradient of this backward (the engine's hook, on the training thread). */
     private void ready(int p, Tensor g) {
+        if (reported[p]) { // the engine hands each leaf its gradient once per backward; twice would add it twice
+            throw new IllegalStateException("parameter " + names[p] + ": gradient reported twice in one backward");
+        }
+        reported[p] = true;
         float[] src = g.data();
         int srcOff = g.offset();
         parametersLeft--;
         for (int k : bucketsOf[p]) {
-            if (buffers[k] == null) buffers[k] = Tensor.empty(DType.FP32, Category.COMMUNICATION, "grad_bucket", lengths[k]);
+            allocate(k);
             float[] dst = buffers[k].data();
             int from = Math.max(offsets[p], starts[k]), to = Math.min(offsets[p] + numels[p], starts[k] + lengths[k]);
             int d = buffers[k].offset() + from - starts[k], s = srcOff + from - offsets[p];
@@ -151,8 +162,15 @@ final class GradientBuckets {
         releaseFinished();
     }
 
+    private void allocate(int k) {
+        if (buffers[k] != null) return;
+        buffers[k] = Tensor.empty(DType.FP32, Category.COMMUNICATION, "grad_bucket", lengths[k]); // zero-filled
+        liveBucketElements += lengths[k];
+        peakLiveBucketElements = Math.max(peakLiveBucketElements, liveBucketElements);
+    }
+
     private void issue(int k) {
-        if (buffers[k] == null) buffers[k] = Tensor.empty(DType.FP32, Category.COMMUNICATION, "grad_bucket", lengths[k]);
+        allocate(k);
         if (parametersLeftAtFirstIssue < 0) parametersLeftAtFirstIssue = parametersLeft;
         int piece = lengths[k] / n;
         works[k] = group.reduceScatterAsync(buffers[k].data(), buffers[k].offset(), shardGrads.data(), starts[k] / n, piece);
@@ -171,6 +189,7 @@ final class GradientBuckets {
         works[k] = null;
         buffers[k].release();
         buffers[k] = null;
+        liveBucketElements -= lengths[k];
     }
 
     /**
@@ -194,6 +213,19 @@ final class GradientBuckets {
         issuedAfterBackward = 0;
         parametersLeftAtFirstIssue = -1;
         waitNanos = 0;
+        peakLiveBucketElements = liveBucketElements;
+    }
+
+    /** Most bucket elements alive at once in this step (buffers being filled or reduced). */
+    long peakLiveBucketElements() {
+        return peakLiveBucketElements;
+    }
+
+    /** The largest bucket, in elements. */
+    int bucketElements() {
+        int max = 0;
+        for (int l : lengths) max = Math.max(max, l);
+        return max;
     }
 
     /** Buckets whose reduce-scatter was issued from inside backward in this step (by the gradient-ready hook). */

@@ -123,10 +123,10 @@ public final class Trainer {
         completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
-        CommTotals comm = dp.group().counters().total();
+        CommTotals comm = dp.group().counters().total(), inBackward = dp.group().counters().phase(Phase.BACKWARD);
         return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
-                tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived(),
-                hiddenFraction(buckets, dp.group().counters().phase(Phase.BACKWARD).nanos()));
+                tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived(), inBackward.bytesSent(),
+                hiddenFraction(buckets, inBackward.nanos()));
     }
 
     /**
