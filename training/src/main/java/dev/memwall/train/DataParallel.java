@@ -77,7 +77,7 @@ public final class DataParallel {
     /**
      * As {@link #of(Module, ProcessGroup, ZeroStage)}, with stage 2's gradient buckets of {@code bucketElements}
      * (rounded down to a multiple of N; 0 picks the default: {@link GradientBuckets#DEFAULT_BUCKET_ELEMENTS}, at most
-     * a quarter of the flat buffer, so that a small model still has buckets to overlap). At stage 2 the flat gradient
+     * 1/{@link GradientBuckets#MIN_BUCKETS} of the flat buffer, so that a small model still has buckets to overlap). At stage 2 the flat gradient
      * buffer is released at once: parameters get no {@code .grad()}, their gradients go to the buckets.
      */
     public static DataParallel of(Module model, ProcessGroup group, ZeroStage stage, int bucketElements) {
@@ -88,7 +88,7 @@ public final class DataParallel {
         for (var p : model.parameters()) p.grad(null);
         flat.grads().release();
         int size = bucketElements > 0 ? bucketElements
-                : Math.min(GradientBuckets.DEFAULT_BUCKET_ELEMENTS, (flat.length() / n + 3) / 4 * n);
+                : Math.min(GradientBuckets.DEFAULT_BUCKET_ELEMENTS, (flat.length() / n + GradientBuckets.MIN_BUCKETS - 1) / GradientBuckets.MIN_BUCKETS * n);
         return new DataParallel(group, stage, flat, new GradientBuckets(model, flat, group, Math.max(n, size)));
     }
 

@@ -37,8 +37,13 @@ import java.util.Map;
 final class GradientBuckets {
     /** Issued reduce-scatters whose buckets may be alive at once before the oldest is awaited. */
     static final int MAX_IN_FLIGHT = 2;
-    /** Default bucket: 1 Mi floats (4 MiB, one round of the shared-memory transport), at most a quarter of the buffer. */
+    /** Default bucket: 1 Mi floats (4 MiB, one round of the shared-memory transport) ... */
     static final int DEFAULT_BUCKET_ELEMENTS = 1 << 20;
+    /**
+     * ... but at most 1/16 of the flat buffer, so that a small model still has buckets to overlap and the buckets alive
+     * at once (in flight plus being filled, about five) stay well under the whole gradient.
+     */
+    static final int MIN_BUCKETS = 16;
 
     private final ProcessGroup group;
     private final int n, rank, length;
