@@ -176,8 +176,8 @@ public final class Engine {
 
     /**
      * Hands gradient {@code g} to a node (summed until the node runs), a leaf input of {@code grad()} or a leaf's
-     * {@code .grad} (or, for a leaf with a gradient-ready hook, its per-backward sum), taking ownership of {@code g}. Node inputs of {@code grad()} are captured when they come up in
-     * order, once all their gradient has arrived.
+     * {@code .grad} (or, for a leaf with a gradient-ready hook, its per-backward sum), taking ownership of {@code g}.
+     * Node inputs of {@code grad()} are captured when they come up in order, once all their gradient has arrived.
      */
     private static void deliver(Object target, Tensor g, Map<Object, Tensor> pending, Map<Object, Integer> inputIndex,
                                 Tensor[] captured, boolean create, ReadyLeaves ready) {
