@@ -33,6 +33,7 @@ import java.util.Map;
  * that has finished (checked at every report; with more than {@link #MAX_IN_FLIGHT} issued the oldest is awaited).
  * With several micro-batches the reduction waits for the last one (DDP's {@code no_sync}): earlier micro-batches add
  * into the buckets, which then hold the whole local gradient (4L bytes) until the last backward reduces them.
+ * Reports from a backward outside a training step (e.g. the budget planner's profiling runs) are discarded.
  */
 final class GradientBuckets {
     /** Issued reduce-scatters whose buckets may be alive at once before the oldest is awaited. */
@@ -59,6 +60,8 @@ final class GradientBuckets {
     private final int[] left;
     private final ArrayDeque<Integer> inFlight = new ArrayDeque<>();
     private boolean lastMicroBatch = true;
+    /** Between a step's first beginBackward and its last finishBackward; reports outside are discarded. */
+    private boolean armed;
     private int parametersLeft;
     // per step, for StepStats and tests
     private int issuedInBackward, issuedAfterBackward;
@@ -138,6 +141,7 @@ final class GradientBuckets {
 
     /** Starts a micro-batch's backward: every bucket expects all its parameters again. */
     void beginBackward(boolean last) {
+        armed = true;
         lastMicroBatch = last;
         System.arraycopy(expected, 0, left, 0, left.length);
         parametersLeft = offsets.length;
@@ -146,6 +150,9 @@ final class GradientBuckets {
 
     /** Parameter {@code p}'s whole gradient of this backward (the engine's hook, on the training thread). */
     private void ready(int p, Tensor g) {
+        // A backward outside a training step (the budget planner profiles the model itself, then zeroes its
+        // gradients) must leave no trace in the buckets: its gradients are dropped, as the zeroing would.
+        if (!armed) return;
         if (reported[p]) { // the engine hands each leaf its gradient once per backward; twice would add it twice
             throw new IllegalStateException("parameter " + names[p] + ": gradient reported twice in one backward");
         }
@@ -203,6 +210,7 @@ final class GradientBuckets {
      */
     void finishBackward() {
         if (!lastMicroBatch) return;
+        armed = false;
         for (int k = 0; k < starts.length; k++) {
             if (left[k] > 0) { // complete buckets were issued by the hook
                 issue(k);

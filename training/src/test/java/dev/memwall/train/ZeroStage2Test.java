@@ -176,7 +176,34 @@ class ZeroStage2Test {
         })).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("the optimizer owns");
     }
 
-    /** A model run outside the trainer still reports to the buckets; a second report of a parameter is an error. */
+    /**
+     * A backward outside any step — the budget planner profiles the very model it plans for — leaves nothing in the
+     * buckets: the run that had one ends bitwise where the run without it does.
+     */
+    @Test
+    void aBackwardOutsideAStepLeavesNoTrace() {
+        List<Batch> data = batches(23, 3);
+        float[] reference = null;
+        for (boolean extra : new boolean[] {false, true}) {
+            List<float[]> params = Ranks.run(2, g -> {
+                Gpt model = new Gpt(CONFIG, new Rng(7));
+                DataParallel dp = DataParallel.of(model, g, ZeroStage.STAGE_2);
+                Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0);
+                if (extra) {
+                    Batch b = dp.localRows(batches(24, 1).get(0));
+                    try (Scope s = Scope.open()) {
+                        model.loss(b.idsTensor(), b.targetsTensor()).backward();
+                    }
+                }
+                for (Batch b : data) t.step(b);
+                return dp.params().values().whole().toFloatArray();
+            });
+            if (!extra) reference = params.get(0);
+            else assertThat(params.get(0)).isEqualTo(reference);
+        }
+    }
+
+    /** Within a step (here one micro-batch of several) a second report of a parameter is an error. */
     @Test
     void aParameterReportedTwiceInOneBackwardIsAnError() {
         List<String> errors = Ranks.run(1, g -> {
