@@ -97,7 +97,8 @@ final class TrainCommand implements Callable<Integer> {
     Path memoryChart;
     @Option(names = "--zero", paramLabel = "STAGE", description = "ZeRO stage under `memwall launch`: 0 = all-reduce the "
             + "gradients, every rank keeps all optimizer state; 1 = each rank keeps and updates 1/N of the AdamW state "
-            + "(reduce-scatter, all-gather) (default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
+            + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
+            + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
@@ -162,11 +163,11 @@ final class TrainCommand implements Callable<Integer> {
         Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
         dev.memwall.checkpoint.Policy policy;
         try {
-            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * (dp.to() - dp.from()), System.err);
+            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * dp.shard().size(), System.err);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        AdamW optimizer = new AdamW(flat, dp.from(), dp.to(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
@@ -190,6 +191,8 @@ final class TrainCommand implements Callable<Integer> {
         long tokens = 0;
         double millis = 0;
         List<Long> sentPerStep = new ArrayList<>(), receivedPerStep = new ArrayList<>();
+        List<Double> hiddenPerStep = new ArrayList<>();
+        List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
         try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
             while (trainer.completedSteps() < steps) {
@@ -207,6 +210,8 @@ final class TrainCommand implements Callable<Integer> {
                 report.add(last);
                 sentPerStep.add(last.commBytesSent());
                 receivedPerStep.add(last.commBytesReceived());
+                sentInBackwardPerStep.add(last.commBytesSentInBackward());
+                if (!Double.isNaN(last.commHiddenFraction())) hiddenPerStep.add(last.commHiddenFraction());
                 tokens += last.tokens();
                 millis += last.millis();
                 if (bar != null) {
@@ -266,6 +271,13 @@ final class TrainCommand implements Callable<Integer> {
             out.put("model_state_bytes", last == null ? null : last.modelStateBytes());
             out.put("comm_bytes_sent_per_step", median(sentPerStep));
             out.put("comm_bytes_received_per_step", median(receivedPerStep));
+            // stage 2: what the bucket reductions issued during backward sent (the overlapped part)
+            out.put("comm_bytes_sent_in_backward_per_step", median(sentInBackwardPerStep));
+            // stage 2: median share of the gradient reductions' time the training thread did not wait for
+            if (!hiddenPerStep.isEmpty()) {
+                out.put("comm_hidden_fraction", new org.apache.commons.math3.stat.descriptive.rank.Median()
+                        .evaluate(hiddenPerStep.stream().mapToDouble(Double::doubleValue).toArray()));
+            }
             System.out.println(Json.line(out));
         }
         return 0;
