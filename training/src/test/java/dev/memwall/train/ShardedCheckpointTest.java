@@ -125,7 +125,9 @@ class ShardedCheckpointTest {
     /** (a) Save at step K on two ranks, resume on two fresh ranks, train K more: every byte as in a run that never stopped. */
     @Test
     void resumingAtTheSameWorldSizeContinuesBitIdentically(@TempDir Path dir) {
-        for (ZeroStage stage : ZeroStage.values()) {
+        // Stage 2's optimizer owns bucket-split segments, which a checkpoint (one range per rank) does not hold yet;
+        // `train --zero 2` refuses --save and --resume.
+        for (ZeroStage stage : new ZeroStage[]{ZeroStage.STAGE_0, ZeroStage.STAGE_1}) {
             Path d = dir.resolve(stage.name());
             List<Snapshot> straight = run(2, stage, j -> j.steps(2 * K));
             run(2, stage, j -> j.steps(K).save(d));
