@@ -28,6 +28,8 @@ final class ShardingMemoryDemo {
      * young, dominate; here model state does.)
      */
     static final double HEAP_FACTOR = 1.5;
+    /** Below this a worker JVM would fail for want of heap before training, which demonstrates nothing. */
+    static final long MIN_HEAP = 16L << 20;
 
     /** What happened; {@code failure} says why the demonstration did not come out as it should, or is null. */
     record Result(long heapLimit, ShardedTrainingRun.Measured advice, long predictedBytes, ShardedTrainingRun.Outcome single,
@@ -35,9 +37,9 @@ final class ShardingMemoryDemo {
         Map<String, Object> toJson() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("heap_limit_bytes", heapLimit);
-            m.put("single_exit_code", single.exitCode());
-            m.put("single_trained", single.trained());
-            m.put("single_message", single.trained() ? null : single.failure());
+            m.put("single_exit_code", single == null ? null : single.exitCode());
+            m.put("single_trained", single != null && single.trained());
+            m.put("single_message", single == null || single.trained() ? null : single.failure());
             m.put("advised_zero_stage", advice == null ? null : advice.stage().number());
             m.put("advised_world_size", advice == null ? null : advice.n());
             m.put("advised_predicted_bytes", advice == null ? null : predictedBytes);
@@ -51,6 +53,10 @@ final class ShardingMemoryDemo {
             List<String> out = new ArrayList<>();
             long mib = heapLimit >> 20;
             out.add(String.format("real memory, -Xmx%dm per worker, %d steps:", mib, STEPS));
+            if (single == null) {
+                out.add("  not run: " + failure);
+                return out;
+            }
             out.add(single.trained() ? "  stage 0, N=1: trained (expected to run out of memory)"
                     : "  stage 0, N=1: exit " + single.exitCode() + ", " + single.failure());
             if (advice == null) {
@@ -92,6 +98,12 @@ final class ShardingMemoryDemo {
     static Result run(ShardedTrainingRun runner, List<ShardedTrainingRun.Measured> rows, Long heapBytes)
             throws IOException, InterruptedException {
         long limit = heapBytes != null ? heapBytes >> 20 << 20 : defaultHeap(rows);
+        if (limit < MIN_HEAP) {
+            String failure = String.format("the real-memory demonstration needs a heap limit of at least %d MiB (a JVM with less "
+                    + "does not start); the single process's measured peak is %s: use a larger model (e.g. --layers 4 --dim 256 --ctx 64 "
+                    + "--batch 4) or --heap", MIN_HEAP >> 20, CompareShardingCommand.mib(single(rows).peakTotalBytes()));
+            return new Result(limit, null, 0, null, null, failure);
+        }
         System.err.printf("real memory: stage 0 on one worker under -Xmx%dm%n", limit >> 20);
         ShardedTrainingRun.Outcome single = runner.run(ZeroStage.STAGE_0, 1, STEPS, limit);
         ShardedTrainingRun.Measured advice = advise(rows, limit);
