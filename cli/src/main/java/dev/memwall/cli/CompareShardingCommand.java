@@ -29,10 +29,10 @@ import java.util.concurrent.Callable;
 final class CompareShardingCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
-    @Option(names = "--nproc", split = ",", paramLabel = "N[,N...]", defaultValue = "1,2,4",
+    @Option(names = "--nproc", split = ",", paramLabel = "N", defaultValue = "1,2,4",
             description = "worker counts to compare; each must divide --batch (default: ${DEFAULT-VALUE})")
     List<Integer> nproc;
-    @Option(names = "--stages", split = ",", paramLabel = "S[,S...]",
+    @Option(names = "--stages", split = ",", paramLabel = "S",
             description = "ZeRO stages to compare (default: every stage memwall has; the first line printed lists them)")
     List<Integer> stages;
     @Option(names = "--steps", description = "training steps per run; step time is each rank's median (default: ${DEFAULT-VALUE})")
