@@ -69,6 +69,7 @@ final class ShardedTrainingRun {
         Rng rng = new Rng(seed + 1);
         for (int i = 0; i < bytes; i++) random[i] = (byte) rng.nextInt(256);
         data = Files.createTempFile("memwall-compare-sharding-", ".bin");
+        data.toFile().deleteOnExit(); // also when the command is stopped (SIGTERM, Ctrl-C) before close()
         Files.write(data, random);
     }
 
