@@ -73,6 +73,12 @@ final class ShardedTrainingRun {
         Files.write(data, random);
     }
 
+    /** The model's shape as train's options, for advice a user can run. */
+    String shapeArgs() {
+        return String.format("--layers %d --dim %d --heads %d --ctx %d --batch %d", model.layers, model.dim, model.heads, model.ctx,
+                model.batch);
+    }
+
     /** The worker's command line: {@code train} with the benchmark model's shape, bench's optimizer settings. */
     List<String> workerArgs(ZeroStage stage, int steps) {
         return new ArrayList<>(List.of("train", "--data", data.toString(), "--ctx", String.valueOf(model.ctx),

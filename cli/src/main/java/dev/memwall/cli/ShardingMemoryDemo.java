@@ -33,7 +33,7 @@ final class ShardingMemoryDemo {
 
     /** What happened; {@code failure} says why the demonstration did not come out as it should, or is null. */
     record Result(long heapLimit, ShardedTrainingRun.Measured advice, long predictedBytes, ShardedTrainingRun.Outcome single,
-                  ShardedTrainingRun.Outcome advised, String failure) {
+                  ShardedTrainingRun.Outcome advised, String failure, String shape) {
         Map<String, Object> toJson() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("heap_limit_bytes", heapLimit);
@@ -63,10 +63,10 @@ final class ShardingMemoryDemo {
                 out.add("  advice: none of the stages and worker counts measured is predicted to fit");
             } else {
                 out.add(String.format("  advice: --zero %d on %d workers (predicted %s per rank: formula %s + measured rest %s, "
-                                + "times %.1f for the JVM): ./memwall launch --nproc %d --heap %dm train --zero %d ...",
+                                + "times %.1f for the JVM): ./memwall launch --nproc %d --heap %dm train --zero %d %s --data FILE",
                         advice.stage().number(), advice.n(), CompareShardingCommand.mib(predictedBytes),
                         CompareShardingCommand.mib(Math.round(advice.modelStateFormula())), CompareShardingCommand.mib(advice.restBytes()),
-                        HEAP_FACTOR, advice.n(), mib, advice.stage().number()));
+                        HEAP_FACTOR, advice.n(), mib, advice.stage().number(), shape));
                 out.add(advised.trained()
                         ? String.format("  stage %d, N=%d: trained; peak %s per rank", advice.stage().number(), advice.n(),
                         CompareShardingCommand.mib(advised.measured().peakTotalBytes()))
@@ -102,7 +102,7 @@ final class ShardingMemoryDemo {
             String failure = String.format("the real-memory demonstration needs a heap limit of at least %d MiB (a JVM with less "
                     + "does not start); the single process's measured peak is %s: use a larger model (e.g. --layers 4 --dim 256 --ctx 64 "
                     + "--batch 4) or --heap", MIN_HEAP >> 20, CompareShardingCommand.mib(single(rows).peakTotalBytes()));
-            return new Result(limit, null, 0, null, null, failure);
+            return new Result(limit, null, 0, null, null, failure, runner.shapeArgs());
         }
         System.err.printf("real memory: stage 0 on one worker under -Xmx%dm%n", limit >> 20);
         ShardedTrainingRun.Outcome single = runner.run(ZeroStage.STAGE_0, 1, STEPS, limit);
@@ -119,7 +119,7 @@ final class ShardingMemoryDemo {
         }
         String failure = wrong.isEmpty() ? null
                 : "the real-memory demonstration did not come out as expected under -Xmx" + (limit >> 20) + "m: " + String.join("; ", wrong);
-        return new Result(limit, advice, advice == null ? 0 : predicted(advice), single, advised, failure);
+        return new Result(limit, advice, advice == null ? 0 : predicted(advice), single, advised, failure, runner.shapeArgs());
     }
 
     private static ShardedTrainingRun.Measured single(List<ShardedTrainingRun.Measured> rows) {

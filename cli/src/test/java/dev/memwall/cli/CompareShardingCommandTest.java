@@ -111,6 +111,30 @@ class CompareShardingCommandTest {
         assertThat(ShardingMemoryDemo.advise(rows, rest)).isNull();
     }
 
+    @Test
+    void theRealMemoryResultNamesTheOutOfMemoryTheAdviceAndTheJobThatTrained() {
+        long psi = 1_000_000;
+        ShardedTrainingRun.Measured advice = new ShardedTrainingRun.Measured(ZeroStage.STAGE_1, 4, psi,
+                Math.round(ZeroStage.STAGE_1.modelStateBytes(psi, 4)), 12_000_000, 1, 0, 0, null);
+        ShardedTrainingRun.Outcome single = new ShardedTrainingRun.Outcome(1, null,
+                "memwall launch: 1 worker\n[rank 0] memwall: out of memory: the usable Java heap is 68 MiB\nmemwall launch: rank 0 exited with status 1\n");
+        ShardedTrainingRun.Outcome advised = new ShardedTrainingRun.Outcome(0, advice, "");
+        ShardingMemoryDemo.Result r = new ShardingMemoryDemo.Result(69L << 20, advice, ShardingMemoryDemo.predicted(advice), single,
+                advised, null, "--layers 4 --dim 256 --heads 4 --ctx 64 --batch 4");
+        assertThat(r.toJson()).containsExactly(
+                java.util.Map.entry("heap_limit_bytes", 69L << 20), java.util.Map.entry("single_exit_code", 1),
+                java.util.Map.entry("single_trained", false),
+                java.util.Map.entry("single_message", "[rank 0] memwall: out of memory: the usable Java heap is 68 MiB"),
+                java.util.Map.entry("advised_zero_stage", 1), java.util.Map.entry("advised_world_size", 4),
+                java.util.Map.entry("advised_predicted_bytes", 12_000_000L), java.util.Map.entry("advised_exit_code", 0),
+                java.util.Map.entry("advised_trained", true), java.util.Map.entry("advised_peak_total_bytes", 12_000_000L));
+        assertThat(String.join("\n", r.lines())).contains("-Xmx69m per worker")
+                .contains("stage 0, N=1: exit 1, [rank 0] memwall: out of memory")
+                .contains("advice: --zero 1 on 4 workers")
+                .contains("./memwall launch --nproc 4 --heap 69m train --zero 1 --layers 4 --dim 256 --heads 4 --ctx 64 --batch 4 --data FILE")
+                .contains("stage 1, N=4: trained");
+    }
+
     private static CliRunner.Result usageError(String... args) {
         CliRunner.Result r = CliRunner.run(CliRunner.args(SHAPE, args));
         assertThat(r.exit()).as("%s", r).isEqualTo(2);
