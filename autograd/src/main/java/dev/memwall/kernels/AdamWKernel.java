@@ -5,6 +5,8 @@ package dev.memwall.kernels;
  * Reads p, g, m, v once and writes p, m, v once: 7 floats of traffic per parameter.
  */
 public final class AdamWKernel {
+    private static final KernelBodies K = Vectorization.bodies();
+
     private AdamWKernel() {
     }
 
@@ -21,16 +23,7 @@ public final class AdamWKernel {
         float decay = (float) (1.0 - lr * weightDecay);
         float b1 = (float) beta1, b2 = (float) beta2, c1 = (float) (1.0 - beta1), c2 = (float) (1.0 - beta2);
         float epsF = (float) eps;
-        Parallel.range(n, 8, (from, to) -> {
-            for (int i = from; i < to; i++) {
-                float gi = g[offG + i];
-                float mi = b1 * m[offM + i] + c1 * gi;
-                float vi = b2 * v[offV + i] + c2 * gi * gi;
-                m[offM + i] = mi;
-                v[offV + i] = vi;
-                float denom = (float) Math.sqrt(vi) / bc2Sqrt + epsF;
-                p[offP + i] = p[offP + i] * decay - stepSize * mi / denom;
-            }
-        });
+        Parallel.range(n, 8, (from, to) -> K.adamw(p, offP + from, g, offG + from, m, offM + from, v, offV + from, to - from,
+                stepSize, bc2Sqrt, decay, b1, c1, b2, c2, epsF));
     }
 }

@@ -2,6 +2,8 @@ package dev.memwall.kernels;
 
 /** Mean cross-entropy of logits [rows, n] against integer targets, fused with its gradient. */
 public final class CrossEntropyKernel {
+    private static final KernelBodies K = Vectorization.bodies();
+
     private CrossEntropyKernel() {
     }
 
@@ -35,8 +37,8 @@ public final class CrossEntropyKernel {
                     continue;
                 }
                 // softmax(x)·s in one pass of exp: e^(x − max), scaled by s over their sum
-                float f = s / FastExp.expSum(x, xi, 1f, Softmax.rowMax(x, xi, n), dx, di, n);
-                for (int j = 0; j < n; j++) dx[di + j] *= f;
+                float f = s / K.expSum(x, xi, 1f, Softmax.rowMax(x, xi, n), dx, di, n);
+                K.scale(dx, di, n, f);
                 dx[di + tr] -= s;
             }
         });

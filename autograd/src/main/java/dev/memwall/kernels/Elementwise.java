@@ -2,9 +2,13 @@ package dev.memwall.kernels;
 
 /**
  * Elementwise arithmetic over heap arrays, with NumPy broadcasting. Each op has its own inner loop (no virtual call
- * per element) so that the JIT can vectorize it; rows of the broadcast output are split over the cores.
+ * per element) so that the JIT can vectorize it, and add, multiply and affine over contiguous runs go through
+ * {@link KernelBodies} (explicit SIMD when the Vector API is in use); rows of the broadcast output are split over the
+ * cores.
  */
 public final class Elementwise {
+    private static final KernelBodies K = Vectorization.bodies();
+
     private Elementwise() {
     }
 
@@ -13,9 +17,7 @@ public final class Elementwise {
     public enum Unary { EXP, LOG, TANH, NEG }
 
     public static void addInPlace(float[] acc, int offAcc, float[] x, int offX, int n) {
-        Parallel.range(n, 1, (from, to) -> {
-            for (int i = from; i < to; i++) acc[offAcc + i] += x[offX + i];
-        });
+        Parallel.range(n, 1, (from, to) -> K.add(acc, offAcc + from, x, offX + from, acc, offAcc + from, to - from));
     }
 
     /** out = a op b where a, b are broadcast to {@code outShape} with the given element strides (0 on broadcast axes). */
@@ -64,7 +66,7 @@ public final class Elementwise {
     private static void row(Binary op, float[] a, int ia, int sa, float[] b, int ib, int sb, float[] o, int io, int n) {
         switch (op) {
             case ADD -> {
-                if (sa == 1 && sb == 1) for (int j = 0; j < n; j++) o[io + j] = a[ia + j] + b[ib + j];
+                if (sa == 1 && sb == 1) K.add(a, ia, b, ib, o, io, n);
                 else if (sa == 1) { float y = b[ib]; for (int j = 0; j < n; j++) o[io + j] = a[ia + j] + y; }
                 else if (sb == 1) { float x = a[ia]; for (int j = 0; j < n; j++) o[io + j] = x + b[ib + j]; }
                 else { float v = a[ia] + b[ib]; for (int j = 0; j < n; j++) o[io + j] = v; }
@@ -76,7 +78,7 @@ public final class Elementwise {
                 else { float v = a[ia] - b[ib]; for (int j = 0; j < n; j++) o[io + j] = v; }
             }
             case MUL -> {
-                if (sa == 1 && sb == 1) for (int j = 0; j < n; j++) o[io + j] = a[ia + j] * b[ib + j];
+                if (sa == 1 && sb == 1) K.mul(a, ia, b, ib, o, io, n);
                 else if (sa == 1) { float y = b[ib]; for (int j = 0; j < n; j++) o[io + j] = a[ia + j] * y; }
                 else if (sb == 1) { float x = a[ia]; for (int j = 0; j < n; j++) o[io + j] = x * b[ib + j]; }
                 else { float v = a[ia] * b[ib]; for (int j = 0; j < n; j++) o[io + j] = v; }
@@ -103,9 +105,7 @@ public final class Elementwise {
 
     /** out = x * scale + shift. */
     public static void affine(float[] x, int offX, float scale, float shift, float[] out, int offOut, int n) {
-        Parallel.range(n, 1, (from, to) -> {
-            for (int i = from; i < to; i++) out[offOut + i] = x[offX + i] * scale + shift;
-        });
+        Parallel.range(n, 1, (from, to) -> K.affine(x, offX + from, scale, shift, out, offOut + from, to - from));
     }
 
     /** out = x ^ p (float power; p = 0.5, -0.5, 2 and 3 take exact fast paths). */

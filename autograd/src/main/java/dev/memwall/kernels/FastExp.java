@@ -15,10 +15,10 @@ package dev.memwall.kernels;
  */
 public final class FastExp {
     private static final int BLOCK = 256;
-    private static final float LOG2E = 1.44269504088896341f;
-    private static final float LN2_HI = 0.693145751953125f, LN2_LO = 1.42860677e-6f;
-    private static final float ROUND = 12582912f; // 1.5·2^23: adding and subtracting it rounds to an integer
-    private static final float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720, C7 = 1f / 5040;
+    static final float LOG2E = 1.44269504088896341f;
+    static final float LN2_HI = 0.693145751953125f, LN2_LO = 1.42860677e-6f;
+    static final float ROUND = 12582912f; // 1.5·2^23: adding and subtracting it rounds to an integer
+    static final float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720, C7 = 1f / 5040;
     private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[BLOCK], new float[BLOCK]});
 
     private FastExp() {

@@ -6,34 +6,23 @@ package dev.memwall.kernels;
  * <p>The JIT vectorizes a loop only when it can rule out that the store overlaps a load, and with two float arrays
  * at different offsets it cannot (they might be one array). So the loops index every array with the same offset:
  * directly when the offsets agree (the usual case: activations start at 0), otherwise through a small local block.
- * Vectorized, this kernel is memory-bound; scalar, it was 7× slower (BENCHMARKS.md).
+ * Vectorized, this kernel is memory-bound; scalar, it was 7× slower (BENCHMARKS.md). With the Vector API
+ * ({@link Vectorization}) none of this matters: its loads and stores take any offset.
  */
 public final class Gelu {
     public static final float C = 0.7978845608028654f; // sqrt(2/pi)
     public static final float A = 0.044715f;
-    private static final float HALF_C = 0.5f * C, THREE_HALVES_AC = 1.5f * A * C;
-    private static final int BLOCK = 2048;
+    static final float HALF_C = 0.5f * C, THREE_HALVES_AC = 1.5f * A * C;
+    private static final KernelBodies K = Vectorization.bodies();
 
     private Gelu() {
     }
 
     public static void forward(float[] x, int offX, float[] y, int offY, int n) {
-        Parallel.range(n, 16, (from, to) -> {
-            if (offX == offY) {
-                forwardSame(x, y, offX + from, offX + to);
-            } else {
-                float[] buf = new float[Math.min(BLOCK, to - from)];
-                for (int s = from; s < to; s += BLOCK) {
-                    int len = Math.min(BLOCK, to - s);
-                    System.arraycopy(x, offX + s, buf, 0, len);
-                    forwardSame(buf, buf, 0, len);
-                    System.arraycopy(buf, 0, y, offY + s, len);
-                }
-            }
-        });
+        Parallel.range(n, 16, (from, to) -> K.geluForward(x, offX + from, y, offY + from, to - from));
     }
 
-    private static void forwardSame(float[] x, float[] y, int from, int to) {
+    static void forwardSame(float[] x, float[] y, int from, int to) {
         for (int i = from; i < to; i++) {
             float v = x[i];
             float t = tanhInline(C * (v + A * v * v * v));
@@ -42,30 +31,33 @@ public final class Gelu {
     }
 
     /**
-     * dx = g * gelu'(x). Always through local blocks, with the gradient block overwritten in place, so that every array
-     * in the loops is indexed alike (see the class comment).
+     * dx = g * gelu'(x). The scalar body works through local blocks, with the gradient block overwritten in place, so
+     * that every array in the loops is indexed alike (see the class comment).
      *
      * <p>The derivative runs as two loops, tanh first and the rest second: fused into one loop the body is larger than
      * C2 unrolls (-XX:LoopUnrollLimit, 60 nodes by default in HotSpot 17), and a loop that is not unrolled is not
      * vectorized either; it ran scalar at 1.3 GFLOP/s, 12× slower than the forward (BENCHMARKS.md, "GELU backward").
      */
     public static void backward(float[] x, int offX, float[] g, int offG, float[] dx, int offDx, int n) {
-        Parallel.range(n, 16, (from, to) -> {
-            int cap = Math.min(BLOCK, to - from);
-            float[] xb = new float[cap], tb = new float[cap], gb = new float[cap];
-            for (int s = from; s < to; s += BLOCK) {
-                int len = Math.min(BLOCK, to - s);
-                System.arraycopy(x, offX + s, xb, 0, len);
-                System.arraycopy(g, offG + s, gb, 0, len);
-                tanhOfInner(xb, tb, len);
-                scaleByDerivative(xb, tb, gb, len);
-                System.arraycopy(gb, 0, dx, offDx + s, len);
-            }
-        });
+        Parallel.range(n, 16, (from, to) -> K.geluBackward(x, offX + from, g, offG + from, dx, offDx + from, to - from));
+    }
+
+    /** gelu(v) by the formula of {@link #forwardSame}, one value (the tails of the Vector API bodies). */
+    static float value(float v) {
+        float t = tanhInline(C * (v + A * v * v * v));
+        return 0.5f * v * (1f + t);
+    }
+
+    /** g · gelu'(v) by the formulas of {@link #tanhOfInner} and {@link #scaleByDerivative}, one value. */
+    static float gradient(float v, float g) {
+        float ti = tanhInline(C * (v + A * v * v * v));
+        float vc = Math.max(-16f, Math.min(16f, v));
+        float d = 0.5f + 0.5f * ti + (1f - ti * ti) * vc * (HALF_C + THREE_HALVES_AC * vc * vc);
+        return g * d;
     }
 
     /** t[i] = tanh(C (x + A x^3)). */
-    private static void tanhOfInner(float[] x, float[] t, int n) {
+    static void tanhOfInner(float[] x, float[] t, int n) {
         for (int i = 0; i < n; i++) {
             float v = x[i];
             t[i] = tanhInline(C * (v + A * v * v * v));
@@ -78,7 +70,7 @@ public final class Gelu {
      * second term: beyond that t = ±1 exactly, so the term is 0, and the clamp keeps x^2 from overflowing to ∞ (0·∞ is
      * NaN) for |x| above 1.8e19.
      */
-    private static void scaleByDerivative(float[] x, float[] t, float[] g, int n) {
+    static void scaleByDerivative(float[] x, float[] t, float[] g, int n) {
         for (int i = 0; i < n; i++) {
             float v = Math.max(-16f, Math.min(16f, x[i])), ti = t[i];
             float d = 0.5f + 0.5f * ti + (1f - ti * ti) * v * (HALF_C + THREE_HALVES_AC * v * v);

@@ -2,6 +2,10 @@ package dev.memwall.kernels;
 
 /** Sums along axes. A tensor is seen as [outer, len, inner] around the reduced axis. */
 public final class Reductions {
+    private static final KernelBodies K = Vectorization.bodies();
+    /** Sum-of-squares block: partial sums per fixed block, so the result does not depend on the thread count. */
+    private static final int SQUARES_BLOCK = 1 << 16;
+
     private Reductions() {
     }
 
@@ -22,13 +26,9 @@ public final class Reductions {
         // there is a single outer block (the common [N, D] -> [D] bias-gradient case), else over outer blocks.
         if (outer == 1) { // accumulate into a local array: a store to it never aliases x, so the loop vectorizes
             Parallel.range(inner, len, (from, to) -> {
-                int w = to - from;
-                float[] acc = new float[w];
-                for (int a = 0; a < len; a++) {
-                    int base = offX + a * inner + from;
-                    for (int i = 0; i < w; i++) acc[i] += x[base + i];
-                }
-                System.arraycopy(acc, 0, out, offOut + from, w);
+                float[] acc = new float[to - from];
+                K.columnSums(x, offX, len, inner, from, to, acc);
+                System.arraycopy(acc, 0, out, offOut + from, to - from);
             });
             return;
         }
@@ -38,10 +38,31 @@ public final class Reductions {
                 java.util.Arrays.fill(out, ob, ob + inner, 0f);
                 for (int a = 0; a < len; a++) {
                     int base = offX + (o * len + a) * inner;
-                    for (int i = 0; i < inner; i++) out[ob + i] += x[base + i];
+                    K.add(out, ob, x, base, out, ob, inner);
                 }
             }
         });
+    }
+
+    /**
+     * Σ x² over [off, off + n) in double: blocks of 65,536 elements summed by {@link KernelBodies#sumOfSquares} over
+     * the cores, their sums added in block order, so the result does not depend on the number of threads or timing.
+     */
+    public static double sumOfSquares(float[] x, int off, int n) {
+        if (n < 0 || off < 0 || off + n > x.length) {
+            throw new IndexOutOfBoundsException("sumOfSquares: [" + off + ", " + off + " + " + n + ") outside an array of " + x.length);
+        }
+        int blocks = (n + SQUARES_BLOCK - 1) / SQUARES_BLOCK;
+        double[] partial = new double[blocks];
+        Parallel.range(blocks, SQUARES_BLOCK, (from, to) -> {
+            for (int blk = from; blk < to; blk++) {
+                int start = blk * SQUARES_BLOCK;
+                partial[blk] = K.sumOfSquares(x, off + start, Math.min(SQUARES_BLOCK, n - start));
+            }
+        });
+        double s = 0;
+        for (double p : partial) s += p;
+        return s;
     }
 
     /** Sum of all elements, accumulated in double so the result does not depend on the split. */
@@ -72,7 +93,7 @@ public final class Reductions {
             }
             int ig = offG + row * inner;
             if (so == 1) {
-                for (int j = 0; j < inner; j++) out[io + j] += g[ig + j];
+                K.add(out, io, g, ig, out, io, inner);
             } else {
                 float s = 0f;
                 for (int j = 0; j < inner; j++) s += g[ig + j];

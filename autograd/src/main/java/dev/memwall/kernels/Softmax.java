@@ -2,9 +2,12 @@ package dev.memwall.kernels;
 
 /**
  * Softmax and log-softmax over the last axis of a [rows, n] array, forward and backward; rows split over cores.
- * Exponentials go through {@link FastExp} (vectorized; within 2 ulp of {@link Math#exp}).
+ * Exponentials go through {@link FastExp}'s formula (within 2 ulp of {@link Math#exp}); the row loops run through
+ * {@link KernelBodies}, so with the Vector API the sums and dot products add in lane order, not left to right.
  */
 public final class Softmax {
+    private static final KernelBodies K = Vectorization.bodies();
+
     private Softmax() {
     }
 
@@ -12,8 +15,8 @@ public final class Softmax {
         Parallel.range(rows, 3L * n, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int xi = offX + r * n, yi = offY + r * n;
-                float inv = 1f / FastExp.expSum(x, xi, 1f, rowMax(x, xi, n), y, yi, n);
-                for (int j = 0; j < n; j++) y[yi + j] *= inv;
+                float inv = 1f / K.expSum(x, xi, 1f, rowMax(x, xi, n), y, yi, n);
+                K.scale(y, yi, n, inv);
             }
         });
     }
@@ -23,9 +26,7 @@ public final class Softmax {
         Parallel.range(rows, 3L * n, (from, to) -> {
             for (int r = from; r < to; r++) {
                 int yi = offY + r * n, gi = offG + r * n, di = offDx + r * n;
-                float dot = 0f;
-                for (int j = 0; j < n; j++) dot += g[gi + j] * y[yi + j];
-                for (int j = 0; j < n; j++) dx[di + j] = y[yi + j] * (g[gi + j] - dot);
+                K.softmaxGrad(y, yi, g, gi, K.dot(g, gi, y, yi, n), 1f, dx, di, n);
             }
         });
     }
@@ -47,22 +48,20 @@ public final class Softmax {
                 int yi = offY + r * n, gi = offG + r * n, di = offDx + r * n;
                 float sum = 0f;
                 for (int j = 0; j < n; j++) sum += g[gi + j];
-                FastExp.expSum(y, yi, 1f, 0f, dx, di, n); // dx = exp(y) first
+                K.expSum(y, yi, 1f, 0f, dx, di, n); // dx = exp(y) first
                 for (int j = 0; j < n; j++) dx[di + j] = g[gi + j] - dx[di + j] * sum;
             }
         });
     }
 
     public static float rowMax(float[] x, int off, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < n; j++) max = Math.max(max, x[off + j]);
-        return max;
+        return K.maxScaled(x, off, n, 1f);
     }
 
     public static float logSumExp(float[] x, int off, int n) {
         float max = rowMax(x, off, n);
         if (max == Float.NEGATIVE_INFINITY) return max;
-        return max + (float) Math.log(FastExp.expSum(x, off, 1f, max, null, 0, n));
+        return max + (float) Math.log(K.expSum(x, off, 1f, max, null, 0, n));
     }
 
     /**
@@ -73,10 +72,9 @@ public final class Softmax {
         Parallel.range(mats * t, 2L * t, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int i = row % t, xi = offX + row * t, yi = offY + row * t;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int j = 0; j <= i; j++) max = Math.max(max, x[xi + j] * scale);
-                float inv = 1f / FastExp.expSum(x, xi, scale, max, y, yi, i + 1);
-                for (int j = 0; j <= i; j++) y[yi + j] *= inv;
+                float max = K.maxScaled(x, xi, i + 1, scale);
+                float inv = 1f / K.expSum(x, xi, scale, max, y, yi, i + 1);
+                K.scale(y, yi, i + 1, inv);
                 java.util.Arrays.fill(y, yi + i + 1, yi + t, 0f);
             }
         });
@@ -87,9 +85,7 @@ public final class Softmax {
         Parallel.range(mats * t, 2L * t, (from, to) -> {
             for (int row = from; row < to; row++) {
                 int i = row % t, yi = offY + row * t, gi = offG + row * t, di = offDx + row * t;
-                float dot = 0f;
-                for (int j = 0; j <= i; j++) dot += g[gi + j] * y[yi + j];
-                for (int j = 0; j <= i; j++) dx[di + j] = scale * y[yi + j] * (g[gi + j] - dot);
+                K.softmaxGrad(y, yi, g, gi, K.dot(g, gi, y, yi, i + 1), scale, dx, di, i + 1);
                 java.util.Arrays.fill(dx, di + i + 1, di + t, 0f);
             }
         });

@@ -35,6 +35,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>geluForward, [B·T, 4D] = [2048, 1024]: read x, write y: 2·4·n;</li>
  *   <li>geluBackward: read x, g, write dx: 3·4·n;</li>
  *   <li>adamw over all {@link #ADAMW_N} parameters of the model: read p, g, m, v, write p, m, v: 7·4·n.</li>
+ *   <li>causalSoftmaxBackward (in {@link VectorKernelBenchmark}): read y and g over the visible triangle, write all of
+ *       dx: 4·B·H·(T(T+1) + T·T);</li>
+ *   <li>gradNorm: read every gradient once: 4·n; add [B·T, D]: read two, write one: 3·4·n; columnSums of
+ *       [B·T, 4D]: read it, write 4D sums: 4·(rows·cols + cols).</li>
  * </ul>
  * Row re-reads that hit cache (a 1 KB row is read twice by layer norm) are not counted: they cost no DRAM traffic.
  * Write-allocate reads are not counted either; the copy roof pays them the same way.
@@ -46,18 +50,22 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseParallelGC"})
+@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseParallelGC", "--add-modules", "jdk.incubator.vector"})
 public class KernelBenchmark {
     static final int B = 16, T = 128, D = 256, H = 4;
     static final int SOFTMAX_ROWS = B * H * T, SOFTMAX_N = T;
     static final int LN_ROWS = B * T, LN_N = D;
     static final int GELU_N = B * T * 4 * D;
+    /** A residual add over [B·T, D]; the fc bias gradient's column sums over [B·T, 4D]. */
+    static final int ADD_N = B * T * D, COLUMNS = 4 * D;
     /** Parameters of {@code GptConfig.benchmark()}: 4,902,912 — AdamW steps over all of them in one flat range. */
     static final int ADAMW_N = (int) gptParameters(GptConfig.benchmark());
 
     /** Kernel names, as the benchmark methods and {@link KernelRoofBenchmark}'s {@code kernel} parameter spell them. */
     static final String[] KERNELS = {"softmaxForward", "causalSoftmaxForward", "layerNormForward",
-            "layerNormBackward", "geluForward", "geluBackward", "adamw"};
+            "layerNormBackward", "geluForward", "geluBackward", "adamw",
+            // bodies measured by VectorKernelBenchmark only
+            "causalSoftmaxBackward", "gradNorm", "add", "columnSums"};
 
     /** Parameter count of a GPT built by {@code nn.Gpt}: embeddings, blocks (qkv, proj, fc, out, 2 LN), final LN, head. */
     static long gptParameters(GptConfig c) {
@@ -76,6 +84,10 @@ public class KernelBenchmark {
             case "geluForward" -> 2L * 4 * GELU_N;
             case "geluBackward" -> 3L * 4 * GELU_N;
             case "adamw" -> 7L * 4 * ADAMW_N;
+            case "causalSoftmaxBackward" -> 4L * B * H * ((long) T * (T + 1) + (long) T * T);
+            case "gradNorm" -> 4L * ADAMW_N;
+            case "add" -> 3L * 4 * ADD_N;
+            case "columnSums" -> 4L * (B * T * (long) COLUMNS + COLUMNS);
             default -> throw new IllegalArgumentException("unknown kernel " + kernel);
         };
     }

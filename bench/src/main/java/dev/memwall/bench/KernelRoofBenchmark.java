@@ -21,7 +21,8 @@ import java.util.concurrent.TimeUnit;
  * bytes ({@code KernelBenchmark.bytes(kernel)}; a copy of L floats reads 4·L and writes 4·L bytes, so L = bytes / 8).
  * Same volume matters: a 8 MB softmax may partly live in the last-level cache where a 137 MB AdamW cannot.
  *
- * <p>Two roofs: {@code arraycopy} on the benchmark thread only, and {@code arraycopyParallel} split over
+ * <p>{@link #triad} (STREAM's a = b + s·c, same byte volume, one thread) is the roof for the one-thread kernel bodies of
+ * {@link VectorKernelBenchmark}. Two copy roofs: {@code arraycopy} on the benchmark thread only, and {@code arraycopyParallel} split over
  * {@link Parallel} exactly as the kernels split their loops (one chunk per core, {@code -Dmemwall.threads}). A kernel
  * is compared with the parallel one; the serial one shows how much a single core can pull.
  */
@@ -33,10 +34,10 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseParallelGC"})
 public class KernelRoofBenchmark {
     @Param({"softmaxForward", "causalSoftmaxForward", "layerNormForward", "layerNormBackward", "geluForward",
-            "geluBackward", "adamw"})
+            "geluBackward", "adamw", "causalSoftmaxBackward", "gradNorm", "add", "columnSums"})
     public String kernel;
 
-    private float[] src, dst;
+    private float[] src, dst, ta, tb, tc;
 
     /** Bytes moved by one call: the kernel's volume, rounded down to whole floats copied. */
     public static long bytes(String kernel) {
@@ -52,6 +53,28 @@ public class KernelRoofBenchmark {
         int n = floats(kernel);
         src = KernelBenchmark.filled(n, 10, 1f);
         dst = new float[n];
+        int t = triadFloats(kernel);
+        ta = new float[t];
+        tb = KernelBenchmark.filled(t, 11, 1f);
+        tc = KernelBenchmark.filled(t, 12, 1f);
+    }
+
+    /** Triad arrays' length: a = b + s·c reads 8 and writes 4 bytes per element, so L = bytes / 12. */
+    static int triadFloats(String kernel) {
+        return (int) (KernelBenchmark.bytes(kernel) / 12);
+    }
+
+    /** Bytes the triad moves for this kernel's volume. */
+    public static long triadBytes(String kernel) {
+        return 12L * triadFloats(kernel);
+    }
+
+    /** STREAM's triad, a[i] = b[i] + s·c[i], on the benchmark thread: the one-thread roof for the kernel bodies. */
+    @Benchmark
+    public float[] triad() {
+        float[] a = ta, b = tb, c = tc;
+        for (int i = 0; i < a.length; i++) a[i] = b[i] + 0.5f * c[i];
+        return a;
     }
 
     @Benchmark

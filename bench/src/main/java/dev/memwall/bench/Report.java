@@ -48,6 +48,7 @@ public final class Report {
         for (String a : args) rows.addAll(a.endsWith(".json") ? readJson(Path.of(a)) : read(Path.of(a)));
         gemm(rows);
         kernels(rows);
+        bodies(rows);
     }
 
     /** GFLOP/s = 2·batch·M·N·K / (µs · 1e3); ratio = memwall GFLOP/s / openblas GFLOP/s (above 1: memwall faster). */
@@ -77,7 +78,7 @@ public final class Report {
         Map<String, Row> kernel = new LinkedHashMap<>(), roof = new LinkedHashMap<>(), roof1 = new LinkedHashMap<>();
         for (Row r : rows) {
             if (r.in(KernelBenchmark.class)) kernel.put(r.method(), r);
-            if (r.in(KernelRoofBenchmark.class)) {
+            if (r.in(KernelRoofBenchmark.class) && !r.method().equals("triad")) {
                 (r.method().equals("arraycopyParallel") ? roof : roof1).put(r.params().get("kernel"), r);
             }
         }
@@ -92,6 +93,32 @@ public final class Report {
             double g1 = gbs(roof1.get(k), k), gn = gbs(roof.get(k), k);
             System.out.printf(Locale.ROOT, "%-22s %8.1f %12s %8.1f %14.1f %14.1f %6.0f%%%n",
                     k, bytes / 1e6, time(r), gb, g1, gn, 100 * gb / gn);
+        }
+        System.out.println();
+    }
+
+    /**
+     * Scalar against Vector API bodies on one thread ({@link VectorKernelBenchmark}): GB/s of each, the speed-up, and
+     * the vector body's fraction of the one-thread triad at the same byte volume ({@link KernelRoofBenchmark#triad}).
+     */
+    static void bodies(List<Row> rows) {
+        Map<String, Row> scalar = new LinkedHashMap<>(), vector = new LinkedHashMap<>(), triad = new LinkedHashMap<>();
+        for (Row r : rows) {
+            if (r.in(VectorKernelBenchmark.class)) (r.params().get("impl").equals("vector") ? vector : scalar).put(r.method(), r);
+            if (r.in(KernelRoofBenchmark.class) && r.method().equals("triad")) triad.put(r.params().get("kernel"), r);
+        }
+        if (scalar.isEmpty() && vector.isEmpty()) return;
+        System.out.printf(Locale.ROOT, "%-22s %8s %18s %7s %18s %7s %8s %11s %7s%n", "kernel body (1 thread)",
+                "MB/call", "scalar µs", "GB/s", "vector µs", "GB/s", "speed-up", "triad GB/s", "% roof");
+        for (String k : KernelBenchmark.KERNELS) {
+            Row s = scalar.get(k), v = vector.get(k), t = triad.get(k);
+            if (s == null && v == null) continue;
+            long bytes = KernelBenchmark.bytes(k);
+            double gs = s == null ? Double.NaN : KernelBenchmark.gbPerSecond(bytes, s.micros());
+            double gv = v == null ? Double.NaN : KernelBenchmark.gbPerSecond(bytes, v.micros());
+            double gt = t == null ? Double.NaN : KernelBenchmark.gbPerSecond(KernelRoofBenchmark.triadBytes(k), t.micros());
+            System.out.printf(Locale.ROOT, "%-22s %8.1f %18s %7.1f %18s %7.1f %7.2f× %11.1f %6.0f%%%n",
+                    k, bytes / 1e6, time(s), gs, time(v), gv, gv / gs, gt, 100 * gv / gt);
         }
         System.out.println();
     }

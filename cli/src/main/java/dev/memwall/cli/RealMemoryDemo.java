@@ -2,6 +2,7 @@ package dev.memwall.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.memwall.kernels.Gemm;
+import dev.memwall.kernels.Vectorization;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -36,8 +37,9 @@ final class RealMemoryDemo {
         long mib = (heapLimit + (1 << 20) - 1) >> 20;
         List<String> cmd = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx" + mib + "m", "-XX:+UseParallelGC",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "-Xmx" + mib + "m", "-XX:+UseParallelGC"));
+        cmd.addAll(Vectorization.childJvmOptions()); // the kernels this JVM runs, Vector API or scalar
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(),
                 "bench", "--checkpoint", checkpoint, "--warmup", "0", "--steps", String.valueOf(steps), "--no-sgemm-peak",
                 "--json", "--seed", String.valueOf(seed), "--layers", String.valueOf(model.layers), "--dim",
                 String.valueOf(model.dim), "--heads", String.valueOf(model.heads), "--batch", String.valueOf(model.batch),

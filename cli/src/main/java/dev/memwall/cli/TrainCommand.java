@@ -82,10 +82,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", paramLabel = "POLICY", description = CheckpointOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String checkpoint = "NONE";
     @Option(names = "--save", paramLabel = "DIR", description = "save the training state (weights, optimizer, RNGs) to DIR at "
-            + "every evaluation and at the end; refused if DIR holds a run, unless it is --resume's DIR or with --overwrite")
+            + "every evaluation and at the end (under `memwall launch`, each rank its optimizer shard); refused if DIR holds a "
+            + "run, unless it is --resume's DIR or with --overwrite")
     Path save;
-    @Option(names = "--resume", paramLabel = "DIR", description = "continue the run saved in DIR by --save; options left out take "
-            + "the run's values, options that disagree with them are refused")
+    @Option(names = "--resume", paramLabel = "DIR", description = "continue the run saved in DIR by --save, on any number of "
+            + "ranks and ZeRO stage (the optimizer state is resharded); options left out take the run's values, options that "
+            + "disagree with them are refused")
     Path resume;
     @Option(names = "--overwrite", description = "let --save replace a run already saved in its DIR (deleted at the first save)")
     boolean overwrite;
@@ -170,8 +172,12 @@ final class TrainCommand implements Callable<Integer> {
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
-            TrainingState.resume(resume, trainer, rngs);
+            TrainingState.Info saved = TrainingState.resume(resume, trainer, rngs);
             log("resumed from %s at step %d", resume, trainer.completedSteps());
+            if (saved.worldSize() != group.worldSize() || saved.zeroStage() != stage.number()) {
+                log("resharded: saved by %d rank(s) at ZeRO stage %d, resumed by %d at stage %d", saved.worldSize(), saved.zeroStage(),
+                        group.worldSize(), stage.number());
+            }
             if (trainer.completedSteps() >= steps) log("note: the checkpoint is already at step %d of --steps %d; nothing to train", trainer.completedSteps(), steps);
         }
         boolean cleared = !overwrite;
@@ -225,7 +231,9 @@ final class TrainCommand implements Callable<Integer> {
                                 task != null ? String.format(", held-out exact match %.1f%%", 100 * evalAcc) : "");
                     }
                     if (save != null) {
-                        if (!cleared) TrainingState.clear(save); // the old run goes only once the new one has state to save
+                        // the old run goes only once the new one has state to save; rank 0 alone touches the directory
+                        // before the save's first collective, so no rank writes while it is cleared
+                        if (!cleared && group.rank() == 0) TrainingState.clear(save);
                         cleared = true;
                         TrainingState.save(save, trainer, rngs, SavedSettings.record(spec, steps, scheduleSteps));
                     }
@@ -275,20 +283,13 @@ final class TrainCommand implements Callable<Integer> {
         return sorted.get((sorted.size() - 1) / 2);
     }
 
-    /**
-     * What a multi-rank run cannot do yet, refused before any rank trains: a global batch that does not split evenly,
-     * and saving or resuming, whose sharded form arrives with sharded checkpoints (issue 9, item 5).
-     */
+    /** What a multi-rank run cannot do, refused before any rank trains: a global batch that does not split evenly. */
     private void checkShardable(int worldSize) {
         if (worldSize == 1) return;
         CommandLine cl = spec.commandLine();
         if (batch % worldSize != 0) {
             throw new CommandLine.ParameterException(cl, "--batch " + batch + " does not split evenly over world size " + worldSize
                     + "; use a multiple of " + worldSize + " (--batch is the global batch)");
-        }
-        if (save != null || resume != null) {
-            throw new CommandLine.ParameterException(cl, (save != null ? "--save" : "--resume") + " is not available with world size "
-                    + worldSize + " yet: sharded checkpoints arrive with issue 9 (item 5); train with one process to save");
         }
     }
 

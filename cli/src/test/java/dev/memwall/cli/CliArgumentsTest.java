@@ -56,7 +56,7 @@ class CliArgumentsTest {
         // a name close to a command gets picocli's suggestion in place of the usage
         CliRunner.Result near = CliRunner.run("frobnicate");
         assertThat(near.exit()).isEqualTo(2);
-        assertThat(near.err()).contains("frobnicate").contains("Did you mean: memwall generate or memwall profile?").contains("Usage: memwall");
+        assertThat(near.err()).contains("frobnicate").contains("Did you mean: memwall generate or memwall consolidate or memwall profile?").contains("Usage: memwall");
     }
 
     @Test

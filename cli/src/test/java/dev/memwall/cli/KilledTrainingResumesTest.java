@@ -1,6 +1,7 @@
 package dev.memwall.cli;
 
 import dev.memwall.io.SafeTensors;
+import dev.memwall.kernels.Vectorization;
 import dev.memwall.train.TrainingState;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -79,7 +80,9 @@ class KilledTrainingResumesTest {
     /** {@code memwall train --save dir} in a child JVM, its output discarded. */
     private static Process child(Path dir) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+                "-Xmx256m", "-XX:+UseSerialGC"));
+        cmd.addAll(Vectorization.childJvmOptions()); // the same kernel bodies as the uninterrupted run in this JVM
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         cmd.addAll(List.of(CliRunner.args(TRAIN, "--save", dir.toString())));
         return new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .redirectError(ProcessBuilder.Redirect.DISCARD).start();

@@ -1,6 +1,9 @@
 package dev.memwall.optim;
 
 import dev.memwall.autograd.OpStats;
+import dev.memwall.kernels.Parallel;
+import dev.memwall.kernels.Reductions;
+import dev.memwall.kernels.Vectorization;
 import dev.memwall.nn.FlatParameters;
 
 /** Global-norm gradient clipping over the flat gradient buffer, like {@code torch.nn.utils.clip_grad_norm_}. */
@@ -8,12 +11,10 @@ public final class GradClip {
     private GradClip() {
     }
 
-    /** L2 norm of grads[from, to), accumulated in double. */
+    /** L2 norm of grads[from, to): float runs summed in double (Reductions.sumOfSquares), independent of the thread count. */
     public static double norm(FlatParameters params, int from, int to) {
         OpStats.Frame frame = OpStats.begin("grad_norm");
-        float[] g = params.grads().whole().data();
-        double s = 0;
-        for (int i = from; i < to; i++) s += (double) g[i] * g[i];
+        double s = Reductions.sumOfSquares(params.grads().whole().data(), from, to - from);
         if (frame != null) frame.end(2.0 * (to - from), 4.0 * (to - from));
         return Math.sqrt(s);
     }
@@ -29,7 +30,7 @@ public final class GradClip {
             OpStats.Frame frame = OpStats.begin("grad_clip");
             float scale = (float) (maxNorm / (norm + 1e-6));
             float[] g = params.grads().whole().data();
-            for (int i = 0; i < params.length(); i++) g[i] *= scale;
+            Parallel.range(params.length(), 1, (lo, hi) -> Vectorization.bodies().scale(g, lo, hi - lo, scale));
             if (frame != null) frame.end(params.length(), 8.0 * params.length());
         }
         return norm;

@@ -1,74 +1,111 @@
 package dev.memwall.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.memwall.io.AtomicFiles;
 import dev.memwall.io.SafeTensors;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.rng.Rng;
+import dev.memwall.sharding.ProcessGroup;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
+import java.util.function.IntConsumer;
 import java.util.stream.Stream;
 
 /**
- * Saves and resumes everything a run needs to continue bit-identically: model weights and optimizer state
- * (safetensors), the step, the learning rate, the model config, and the state of every RNG (JSON).
+ * Saves and resumes everything a run needs to continue bit-identically — model weights, optimizer state, the step,
+ * the learning rate, the model config and every rank's RNG states — for one process or every rank of a data-parallel
+ * job, and resumes on any world size and ZeRO stage.
  *
- * <p>Layout: {@code DIR/step-000123/{model,optimizer}.safetensors + state.json}, and {@code DIR/latest} naming the
- * newest complete checkpoint. Every file is written to a temporary name, fsynced and renamed; {@code latest} is
- * replaced last, so a crash at any point leaves the previous checkpoint intact and pointed to. The two newest
- * checkpoints are kept.
+ * <p>Layout: {@code DIR/step-000123/} holds {@code model.safetensors} (PyTorch names, written once by rank 0: the
+ * parameters are replicated at stages 0–2), the optimizer state by flat range ({@code optimizer.safetensors} when one
+ * range is all of [0, Ψ), else {@code optimizer-rankRRRRR-of-NNNNN.safetensors}, one per rank), and the manifest
+ * {@code state.json} ({@link CheckpointManifest}); {@code DIR/latest} names the newest complete checkpoint.
+ *
+ * <p>Commit protocol ({@link #save}): rank 0 empties the step directory if a killed run left one; barrier; every rank
+ * writes its files (temporary name, fsync, rename); barrier; rank 0 records every file's size and SHA-256 in the
+ * manifest, writes it, then replaces {@code latest} — the commit point — and prunes old checkpoints; barrier. A crash
+ * anywhere before {@code latest} is replaced leaves it naming the previous complete checkpoint; a loader trusts only
+ * the files the manifest names, and only with the recorded size and digest. The two newest checkpoints are kept.
  */
 public final class TrainingState {
-    public static final int FORMAT = 1;
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int KEEP = 2;
+    /** Test seam: runs on rank 0 after every rank's files are durable and before the manifest is written. */
+    static volatile IntConsumer beforeCommit = step -> { };
 
     private TrainingState() {
     }
 
     /** What a checkpoint says about the run, read before anything is loaded. */
-    public record Info(Path directory, long step, GptConfig config, JsonNode extra) {
+    public record Info(Path directory, long step, GptConfig config, JsonNode extra, int worldSize, int zeroStage) {
     }
 
-    /** Writes a checkpoint of {@code trainer} with the given named RNGs and free-form {@code extra} settings. */
+    /**
+     * Writes a checkpoint of {@code trainer} with the given named RNGs and free-form {@code extra} settings. Under data
+     * parallelism every rank calls it (it is collective) with the same names; it returns once the checkpoint is
+     * committed.
+     */
     public static Path save(Path dir, Trainer trainer, Map<String, Rng> rngs, ObjectNode extra) throws IOException {
-        Files.createDirectories(dir);
+        DataParallel dp = trainer.dataParallel();
+        ProcessGroup group = dp.group();
+        int rank = group.rank(), n = group.worldSize(), params = dp.params().count();
         String name = String.format("step-%06d", trainer.completedSteps());
         Path target = dir.resolve(name);
-        Files.createDirectories(target);
-        SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "memwall"));
-        SafeTensors.write(target.resolve("optimizer.safetensors"), trainer.optimizer().stateTensors(),
-                Map.of("optimizer", trainer.optimizer().getClass().getSimpleName(), "step", Long.toString(trainer.optimizer().stepCount())));
-        ObjectNode state = JSON.createObjectNode();
-        state.put("format", FORMAT);
-        state.put("step", trainer.completedSteps());
-        state.put("optimizer", trainer.optimizer().getClass().getSimpleName());
-        state.put("optimizer_step", trainer.optimizer().stepCount());
-        state.put("lr", trainer.optimizer().lr());
-        GptConfig c = trainer.model().config();
-        ObjectNode cfg = state.putObject("config");
-        cfg.put("vocab", c.vocab()).put("context", c.context()).put("dim", c.dim()).put("heads", c.heads())
-                .put("layers", c.layers()).put("dropout", c.dropout());
-        ObjectNode r = state.putObject("rng");
-        new TreeMap<>(rngs).forEach((k, rng) -> { // sorted: the same state gives the same bytes whatever the map's order
-            Rng.State s = rng.state();
-            r.putObject(k).put("seed", s.seed()).put("counter", s.counter());
-        });
-        state.set("extra", extra == null ? JSON.createObjectNode() : extra);
-        AtomicFiles.write(target.resolve("state.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(state));
-        AtomicFiles.write(dir.resolve("latest"), (name + "\n").getBytes(StandardCharsets.UTF_8));
-        prune(dir, name);
+        List<Map<String, Rng.State>> rankRngs = RankRngs.gather(group, rngs);
+        if (rank == 0) prepare(dir, name);
+        group.barrier();
+        List<int[]> ranges = OptimizerShards.ranges(dp.stage(), params, n);
+        boolean whole = ranges.size() == 1 && ranges.get(0)[1] == 0 && ranges.get(0)[2] == params;
+        for (int[] r : ranges) {
+            if (r[0] != rank) continue;
+            if (r[1] != trainer.optimizer().from() || r[2] != trainer.optimizer().to()) {
+                throw new IllegalStateException("rank " + rank + "'s optimizer owns [" + trainer.optimizer().from() + ", "
+                        + trainer.optimizer().to() + "), not the range [" + r[1] + ", " + r[2] + ") of " + dp.stage());
+            }
+            OptimizerShards.write(target.resolve(OptimizerShards.fileName(rank, n, whole)), trainer.optimizer());
+        }
+        if (rank == 0) SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "pt"));
+        group.barrier(); // every rank's files are durable under their final names
+        if (rank == 0) {
+            beforeCommit.accept(n);
+            List<CheckpointManifest.Shard> shards = new ArrayList<>();
+            for (int[] r : ranges) {
+                shards.add(new CheckpointManifest.Shard(r[0], r[1], r[2], CheckpointFile.of(target, OptimizerShards.fileName(r[0], n, whole))));
+            }
+            CheckpointManifest m = new CheckpointManifest(target.resolve(CheckpointManifest.NAME), trainer.completedSteps(),
+                    trainer.model().config(), trainer.optimizer().getClass().getSimpleName(), trainer.optimizer().stepCount(),
+                    trainer.optimizer().lr(), n, dp.stage().number(), params, dp.params().entries(),
+                    CheckpointFile.of(target, "model.safetensors"), shards, rankRngs, extra);
+            AtomicFiles.write(m.file(), m.toBytes());
+            AtomicFiles.write(dir.resolve("latest"), (name + "\n").getBytes(StandardCharsets.UTF_8)); // the commit point
+            prune(dir, name);
+        }
+        group.barrier(); // no rank goes on (or starts the next save) before the checkpoint is committed
         return target;
+    }
+
+    /**
+     * Rank 0, before any rank writes: the step directory exists and holds nothing (a killed run may have left part of
+     * one). The committed checkpoint is never rewritten in place: saving the step {@code latest} names is refused.
+     */
+    private static void prepare(Path dir, String name) throws IOException {
+        Files.createDirectories(dir);
+        Path latest = dir.resolve("latest");
+        if (Files.isRegularFile(latest) && Files.readString(latest, StandardCharsets.UTF_8).trim().equals(name)) {
+            throw new IOException(dir.resolve(name) + " is the committed checkpoint (" + latest + "); a new save of the same step "
+                    + "would have to delete it first. Save to another directory, or after another step");
+        }
+        Path target = dir.resolve(name);
+        if (Files.isDirectory(target)) deleteStep(target);
+        Files.createDirectories(target);
     }
 
     /** Whether {@code dir} holds a saved run: a {@code latest} file naming its newest checkpoint. */
@@ -83,96 +120,115 @@ public final class TrainingState {
     public static void clear(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) return;
         Files.deleteIfExists(dir.resolve("latest"));
-        List<Path> steps = new ArrayList<>();
-        try (Stream<Path> s = Files.list(dir)) {
-            s.filter(p -> p.getFileName().toString().matches("step-\\d{6,}") && Files.isDirectory(p)).forEach(steps::add);
-        }
-        for (Path step : steps) deleteStep(step);
+        for (Path step : steps(dir)) deleteStep(step);
     }
 
     /** Reads what the newest checkpoint in {@code dir} describes, without loading tensors. */
     public static Info inspect(Path dir) throws IOException {
+        return inspectStep(committed(dir));
+    }
+
+    /** Reads what one checkpoint ({@code DIR/step-NNNNNN}) describes, without loading tensors. */
+    public static Info inspectStep(Path target) throws IOException {
+        return info(CheckpointManifest.read(target));
+    }
+
+    private static Info info(CheckpointManifest m) {
+        return new Info(m.directory(), m.step(), m.config(), m.extra(), m.worldSize(), m.zeroStage());
+    }
+
+    /** The step directory {@code DIR/latest} names. */
+    static Path committed(Path dir) throws IOException {
         Path latest = dir.resolve("latest");
         if (!Files.isRegularFile(latest)) {
             throw new IOException(dir + ": not a directory of saved training state (no 'latest' file; train --save writes one)");
         }
         String name = Files.readString(latest, StandardCharsets.UTF_8).trim();
         if (!name.matches("step-\\d{6,}")) throw new IOException(latest + ": does not name a checkpoint: '" + name + "'");
-        return inspectStep(dir.resolve(name));
-    }
-
-    /** Reads what one checkpoint ({@code DIR/step-NNNNNN}) describes, without loading tensors. */
-    public static Info inspectStep(Path target) throws IOException {
-        Path stateFile = target.resolve("state.json");
-        if (!Files.isRegularFile(stateFile)) throw new IOException(stateFile + ": missing");
-        JsonNode state;
-        try {
-            state = JSON.readTree(stateFile.toFile());
-        } catch (IOException e) {
-            throw new IOException(stateFile + ": not valid JSON (" + e.getMessage() + ")", e);
-        }
-        if (state.path("format").asInt(-1) != FORMAT) throw new IOException(stateFile + ": unsupported format " + state.path("format"));
-        JsonNode c = state.path("config");
-        for (String k : new String[]{"vocab", "context", "dim", "heads", "layers"}) {
-            if (!c.path(k).canConvertToInt()) throw new IOException(stateFile + ": config." + k + " missing or not an integer");
-        }
-        GptConfig config = new GptConfig(c.get("vocab").asInt(), c.get("context").asInt(), c.get("dim").asInt(),
-                c.get("heads").asInt(), c.get("layers").asInt(), (float) c.path("dropout").asDouble(0));
-        return new Info(target, state.path("step").asLong(), config, state.path("extra"));
+        return dir.resolve(name);
     }
 
     /**
-     * Loads the newest checkpoint into {@code trainer} (whose model must have the checkpoint's config) and restores
-     * the named RNGs. Everything is validated before anything is changed.
+     * Loads the newest checkpoint into {@code trainer} (whose model must have the checkpoint's config and layout) and
+     * restores the named RNGs. The world size and ZeRO stage may differ from the saved run's: each rank reads its own
+     * optimizer range from the saved ranges that overlap it. Everything — the manifest, every file's size and digest,
+     * names, shapes and ranges — is validated before anything is changed. Not collective: ranks read independently.
      */
     public static Info resume(Path dir, Trainer trainer, Map<String, Rng> rngs) throws IOException {
-        Info info = inspect(dir);
-        if (!info.config().equals(trainer.model().config())) {
-            throw new IOException(dir + ": checkpoint is for model " + info.config() + ", not " + trainer.model().config());
+        CheckpointManifest m = CheckpointManifest.read(committed(dir));
+        if (!m.config().equals(trainer.model().config())) {
+            throw new IOException(dir + ": checkpoint is for model " + m.config() + ", not " + trainer.model().config());
         }
-        JsonNode state = JSON.readTree(info.directory().resolve("state.json").toFile());
-        String optimizer = state.path("optimizer").asText();
-        if (!optimizer.equals(trainer.optimizer().getClass().getSimpleName())) {
-            throw new IOException(dir + ": checkpoint holds " + optimizer + " state, this run uses " + trainer.optimizer().getClass().getSimpleName());
+        String optimizer = trainer.optimizer().getClass().getSimpleName();
+        if (!m.optimizer().equals(optimizer)) {
+            throw new IOException(dir + ": checkpoint holds " + m.optimizer() + " state, this run uses " + optimizer);
         }
+        String layout = m.layoutMismatch(trainer.params());
+        if (layout != null) throw new IOException(m.file() + ": the flat layout differs from the model's: " + layout);
         for (String k : rngs.keySet()) {
-            JsonNode r = state.path("rng").path(k);
-            if (!r.path("seed").canConvertToLong() || !r.path("counter").canConvertToLong()) {
-                throw new IOException(info.directory().resolve("state.json") + ": rng." + k + " missing");
+            if (!m.rankRngs().get(0).containsKey(k)) throw new IOException(m.file() + ": rng." + k + " missing");
+        }
+        m.verifyFiles();
+        Path model = m.directory().resolve(m.model().name());
+        SafeTensors.checkInto(model, trainer.model().namedParameters(), "the model");
+        OptimizerShards.check(m, trainer.optimizer());
+        SafeTensors.readInto(model, trainer.model().namedParameters(), "the model");
+        OptimizerShards.read(m, trainer.optimizer());
+        trainer.setCompletedSteps(m.step());
+        trainer.optimizer().stepCount(m.optimizerStep());
+        trainer.optimizer().lr(m.lr());
+        int rank = trainer.dataParallel().group().rank();
+        rngs.forEach((k, rng) -> rng.restore(RankRngs.restoreFor(m.rankRngs(), k, rank)));
+        return info(m);
+    }
+
+    /**
+     * Writes the model of a checkpoint — {@code source} is a run directory (its newest checkpoint) or one step
+     * directory — as one safetensors file with PyTorch names, after validating the manifest and every file it names.
+     * {@code out} is written atomically: on any error it is left as it was.
+     */
+    public static Info consolidate(Path source, Path out) throws IOException {
+        Path step = holdsRun(source) ? committed(source) : source;
+        if (!Files.isDirectory(step)) throw new IOException(source + ": not a train --save run or step directory");
+        CheckpointManifest m = CheckpointManifest.read(step);
+        m.verifyFiles();
+        Path model = m.directory().resolve(m.model().name());
+        var header = SafeTensors.inspect(model);
+        if (m.layout() != null) {
+            for (var e : m.layout()) {
+                var t = header.entry(e.name());
+                if (t == null || !Arrays.equals(t.shape(), e.shape())) {
+                    throw new IOException(model + ": " + e.name() + " is " + t + ", the manifest's layout has " + Arrays.toString(e.shape()));
+                }
+            }
+            if (header.entries().size() != m.layout().size()) {
+                throw new IOException(model + ": holds " + header.entries().size() + " tensors, the manifest lays out " + m.layout().size());
             }
         }
-        // Both safetensors files are validated against their targets before either is loaded.
-        Path model = info.directory().resolve("model.safetensors"), opt = info.directory().resolve("optimizer.safetensors");
-        SafeTensors.checkInto(model, trainer.model().namedParameters(), "the model");
-        SafeTensors.checkInto(opt, trainer.optimizer().stateTensors(), "the optimizer state");
-        SafeTensors.readInto(model, trainer.model().namedParameters(), "the model");
-        SafeTensors.readInto(opt, trainer.optimizer().stateTensors(), "the optimizer state");
-        trainer.setCompletedSteps(info.step());
-        trainer.optimizer().stepCount(state.path("optimizer_step").asLong());
-        trainer.optimizer().lr(state.path("lr").asDouble());
-        rngs.forEach((k, rng) -> {
-            JsonNode r = state.path("rng").path(k);
-            rng.restore(new Rng.State(r.get("seed").asLong(), r.get("counter").asLong()));
-        });
-        return info;
+        try (var file = SafeTensors.read(model)) {
+            SafeTensors.write(out, file.tensors(), Map.of("format", "pt"));
+        }
+        return info(m);
     }
 
     /**
      * Deletes all but the {@value #KEEP} newest checkpoints up to {@code newest}. Directories of later steps (a killed
      * run's half-written checkpoint, left when a resumed run went back to {@code latest}) are not counted among the
-     * kept ones, so they never push a complete checkpoint out; they are overwritten when the run reaches their step.
+     * kept ones, so they never push a complete checkpoint out; they are emptied when the run reaches their step.
      */
     private static void prune(Path dir, String newest) throws IOException {
-        List<Path> all = new ArrayList<>();
-        try (Stream<Path> s = Files.list(dir)) {
-            s.filter(p -> p.getFileName().toString().matches("step-\\d{6,}") && Files.isDirectory(p))
-                    .filter(p -> p.getFileName().toString().compareTo(newest) <= 0).forEach(all::add);
-        }
+        List<Path> all = new ArrayList<>(steps(dir).stream().filter(p -> p.getFileName().toString().compareTo(newest) <= 0).toList());
         all.sort(Comparator.comparing(p -> p.getFileName().toString()));
         for (int i = 0; i < all.size() - KEEP; i++) {
             Path old = all.get(i);
             if (old.getFileName().toString().equals(newest)) continue;
             deleteStep(old);
+        }
+    }
+
+    private static List<Path> steps(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().matches("step-\\d{6,}") && Files.isDirectory(p)).toList();
         }
     }
 

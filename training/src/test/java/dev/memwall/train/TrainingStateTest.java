@@ -124,4 +124,28 @@ class TrainingStateTest {
         assertThat(dir.resolve("step-000002").resolve("state.json")).as("the previous complete checkpoint").isRegularFile();
         assertThat(dir.resolve("step-000001")).doesNotExist();
     }
+
+    /**
+     * A checkpoint of format 1 (one process, written before sharded checkpoints: no world size, layout, shards or
+     * digests in state.json) still resumes bit-identically.
+     */
+    @Test
+    void aFormatOneCheckpointStillResumes(@TempDir Path dir) throws IOException {
+        Run straight = newRun();
+        steps(straight, 12);
+        Run first = newRun();
+        steps(first, 5);
+        Path step = TrainingState.save(dir, first.trainer(), first.rngs(), null);
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        var state = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(step.resolve("state.json").toFile());
+        state.put("format", 1);
+        state.remove(java.util.List.of("world_size", "zero_stage", "params", "layout", "model", "shards", "rank_rng"));
+        Files.write(step.resolve("state.json"), json.writeValueAsBytes(state));
+        Run resumed = newRun();
+        TrainingState.resume(dir, resumed.trainer(), resumed.rngs());
+        steps(resumed, 7);
+        assertThat(resumed.trainer().params().values().whole().toFloatArray())
+                .containsExactly(straight.trainer().params().values().whole().toFloatArray());
+        assertThat(TrainingState.inspect(dir).worldSize()).isEqualTo(1);
+    }
 }
