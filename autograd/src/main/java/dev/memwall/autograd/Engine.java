@@ -73,6 +73,8 @@ public final class Engine {
         }
         Tensor[] captured = inputs == null ? null : new Tensor[inputs.length];
         Map<Object, Tensor> pending = new IdentityHashMap<>();
+        Tensor[] seeds = new Tensor[outputs.length];
+        ReadyLeaves ready = null;
         try {
             // Seed: one gradient per output, keyed by the node (or leaf) it flows into.
             List<Node> roots = new ArrayList<>();
@@ -89,16 +91,24 @@ public final class Engine {
                 }
                 // share(), not alias(): the handle belongs to the open scope, so it is released even when it ends up
                 // returned (an output that is also an input) or the run fails.
-                Tensor g = given == null ? seed(out) : given.share();
-                deliver(key(out), g, pending, inputIndex, captured, create);
+                seeds[k] = given == null ? seed(out) : given.share();
                 if (out.gradFn != null) roots.add(out.gradFn);
             }
 
             List<Node> order = topologicalOrder(roots);
+            if (inputs == null) ready = ReadyLeaves.of(outputs, order, create);
+            for (int k = 0; k < outputs.length; k++) {
+                Tensor g = seeds[k];
+                seeds[k] = null;
+                deliver(key(outputs[k]), g, pending, inputIndex, captured, create, ready);
+            }
             Set<Node> reaching = inputs == null ? null : nodesReachingInputs(order, inputIndex);
             for (Node node : order) {
                 Tensor g = pending.remove(node);
-                if (g == null) continue;
+                if (g == null) {
+                    if (ready != null) ready.skipAll(node);
+                    continue;
+                }
                 boolean runs = reaching == null || reaching.contains(node);
                 Integer in = inputIndex.get(node);
                 if (in != null) {
@@ -120,12 +130,15 @@ public final class Engine {
                 }
                 for (int k = 0; k < grads.length; k++) {
                     Tensor gk = grads[k];
-                    if (gk == null) continue;
                     Object edge = node.edges[k];
+                    if (gk == null) {
+                        if (ready != null) ready.skip(edge);
+                        continue;
+                    }
                     if (edge == null) {
                         gk.releaseIfAlive();
                     } else {
-                        deliver(edge, gk, pending, inputIndex, captured, create);
+                        deliver(edge, gk, pending, inputIndex, captured, create, ready);
                     }
                 }
                 if (!retain) node.freeSaved();
@@ -143,6 +156,8 @@ public final class Engine {
             return result;
         } finally {
             for (Tensor left : pending.values()) left.releaseIfAlive();
+            for (Tensor s : seeds) if (s != null) s.releaseIfAlive();
+            if (ready != null) ready.releaseWaiting();
             if (captured != null) for (Tensor c : captured) if (c != null) c.releaseIfAlive(); // failed: nothing is returned
         }
     }
@@ -161,13 +176,15 @@ public final class Engine {
 
     /**
      * Hands gradient {@code g} to a node (summed until the node runs), a leaf input of {@code grad()} or a leaf's
-     * {@code .grad}, taking ownership of {@code g}. Node inputs of {@code grad()} are captured when they come up in
-     * order, once all their gradient has arrived.
+     * {@code .grad} (or, for a leaf with a gradient-ready hook, its per-backward sum), taking ownership of {@code g}.
+     * Node inputs of {@code grad()} are captured when they come up in order, once all their gradient has arrived.
      */
     private static void deliver(Object target, Tensor g, Map<Object, Tensor> pending, Map<Object, Integer> inputIndex,
-                                Tensor[] captured, boolean create) {
+                                Tensor[] captured, boolean create, ReadyLeaves ready) {
         Integer in = inputIndex.get(target);
-        if (target instanceof Node) {
+        if (ready != null && ready.handles(target)) {
+            ready.deliver((Tensor) target, g); // a leaf with a gradient-ready hook: summed, handed over once complete
+        } else if (target instanceof Node) {
             Tensor prev = pending.get(target);
             pending.put(target, prev == null ? g : accumulate(prev, g, create));
         } else if (in != null) {
@@ -180,7 +197,7 @@ public final class Engine {
     }
 
     /** Sum of two gradient handles; both are consumed. Adds in place when {@code acc} is exclusively ours. */
-    private static Tensor accumulate(Tensor acc, Tensor g, boolean create) {
+    static Tensor accumulate(Tensor acc, Tensor g, boolean create) {
         if (!create && acc.storage().refCount() == 1 && acc.offset() == 0
                 && acc.storage().category() == Category.TEMPORARY && java.util.Arrays.equals(acc.shape(), g.shape())) {
             Elementwise.addInPlace(acc.data(), acc.offset(), g.data(), g.offset(), acc.numel());

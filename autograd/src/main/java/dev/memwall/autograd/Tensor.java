@@ -24,6 +24,8 @@ public final class Tensor {
     boolean requiresGrad;
     Node gradFn;
     Tensor grad;
+    /** Receives this leaf's whole gradient once per backward instead of {@link #grad}; see {@link #onGradientReady}. */
+    java.util.function.Consumer<Tensor> gradientReady;
     /** Identity under which gradients are collected: the node for a non-leaf, a shared token for a leaf and its aliases. */
     Object gradKey;
     private String name;
@@ -285,6 +287,19 @@ public final class Tensor {
 
     public boolean isLeaf() {
         return gradFn == null;
+    }
+
+    /**
+     * Gradient-ready hook (PyTorch's {@code register_post_accumulate_grad_hook}, DDP's and ZeRO's bucket trigger): in
+     * {@code backward()} this leaf's gradient is no longer added to {@link #grad()}; the engine sums its contributions
+     * and calls {@code hook} once, with the sum, when no further contribution can arrive in that backward (every edge
+     * into the leaf from the graph being run has delivered or been skipped), so a recomputation under checkpointing,
+     * whose nodes never run, cannot fire it twice. The sum belongs to the engine and is released when the hook returns.
+     * {@code Engine.grad} does not call it; null removes the hook.
+     */
+    public void onGradientReady(java.util.function.Consumer<Tensor> hook) {
+        if (gradFn != null) throw new IllegalStateException("a gradient-ready hook needs a leaf; this tensor comes from " + gradFn.name());
+        ((Tensor) gradKey).gradientReady = hook;
     }
 
     public Node gradFn() {

@@ -97,7 +97,8 @@ final class TrainCommand implements Callable<Integer> {
     Path memoryChart;
     @Option(names = "--zero", paramLabel = "STAGE", description = "ZeRO stage under `memwall launch`: 0 = all-reduce the "
             + "gradients, every rank keeps all optimizer state; 1 = each rank keeps and updates 1/N of the AdamW state "
-            + "(reduce-scatter, all-gather) (default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
+            + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
+            + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
@@ -122,6 +123,12 @@ final class TrainCommand implements Callable<Integer> {
         Map<String, String> env = System.getenv();
         LaunchEnvironment launch = LaunchEnvironment.parse(env);
         checkShardable(launch == null ? 1 : launch.worldSize());
+        if (stage == ZeroStage.STAGE_2 && (save != null || resume != null)) {
+            // Stage 2's optimizer owns bucket-split segments of the flat buffer; a checkpoint holds one range per rank.
+            throw new CommandLine.ParameterException(spec.commandLine(), "--zero 2 cannot " + (save != null ? "--save" : "--resume")
+                    + " yet: its optimizer state is split per gradient bucket, and sharded checkpoints hold one range per rank;"
+                    + " --zero 1 saves and resumes (the same training, 4Ψ(N−1)/N more gradient bytes per rank)");
+        }
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
             int code = train(group, stage);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
@@ -162,11 +169,11 @@ final class TrainCommand implements Callable<Integer> {
         Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
         dev.memwall.checkpoint.Policy policy;
         try {
-            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * (dp.to() - dp.from()), System.err);
+            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * dp.shard().size(), System.err);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        AdamW optimizer = new AdamW(flat, dp.from(), dp.to(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
@@ -191,6 +198,8 @@ final class TrainCommand implements Callable<Integer> {
         long tokens = 0;
         double millis = 0;
         List<Long> sentPerStep = new ArrayList<>(), receivedPerStep = new ArrayList<>();
+        List<Double> hiddenPerStep = new ArrayList<>();
+        List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
         try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
             while (trainer.completedSteps() < steps) {
@@ -208,6 +217,8 @@ final class TrainCommand implements Callable<Integer> {
                 report.add(last);
                 sentPerStep.add(last.commBytesSent());
                 receivedPerStep.add(last.commBytesReceived());
+                sentInBackwardPerStep.add(last.commBytesSentInBackward());
+                if (!Double.isNaN(last.commHiddenFraction())) hiddenPerStep.add(last.commHiddenFraction());
                 tokens += last.tokens();
                 millis += last.millis();
                 stepMillis.add(last.millis());
@@ -270,6 +281,13 @@ final class TrainCommand implements Callable<Integer> {
             out.put("model_state_bytes", last == null ? null : last.modelStateBytes());
             out.put("comm_bytes_sent_per_step", median(sentPerStep));
             out.put("comm_bytes_received_per_step", median(receivedPerStep));
+            // stage 2: what the bucket reductions issued during backward sent (the overlapped part)
+            out.put("comm_bytes_sent_in_backward_per_step", median(sentInBackwardPerStep));
+            // stage 2: median share of the gradient reductions' time the training thread did not wait for
+            if (!hiddenPerStep.isEmpty()) {
+                out.put("comm_hidden_fraction", new org.apache.commons.math3.stat.descriptive.rank.Median()
+                        .evaluate(hiddenPerStep.stream().mapToDouble(Double::doubleValue).toArray()));
+            }
             System.out.println(Json.line(out));
         }
         return 0;

@@ -33,7 +33,7 @@ class ShardedTrainCommandTest {
 
     @Test
     void aSingleProcessSummaryHasTheShardingFields() {
-        for (int stage : new int[] {0, 1}) {
+        for (int stage : new int[] {0, 1, 2}) {
             CliRunner.Result r = CliRunner.run(CliRunner.args(RUN, "--zero", Integer.toString(stage)));
             assertThat(r.exit()).as("%s", r).isZero();
             JsonNode j = r.lastJson();
@@ -53,12 +53,12 @@ class ShardedTrainCommandTest {
     void anUnknownStageIsAnArgumentError() {
         CliRunner.Result r = CliRunner.run(CliRunner.args(RUN, "--zero", "3"));
         assertThat(r.exit()).isEqualTo(2);
-        assertThat(r.err()).contains("--zero: ZeRO stage 3 is not available; choose 0 to 1");
+        assertThat(r.err()).contains("--zero: ZeRO stage 3 is not available; choose 0 to 2");
     }
 
     @Test
     void twoWorkerJvmsMatchOneProcessAndReportTheirShareOfTheState() throws Exception {
-        for (int stage : new int[] {0, 1}) {
+        for (int stage : new int[] {0, 1, 2}) {
             String[] args = CliRunner.args(RUN, "--zero", Integer.toString(stage));
             JsonNode single = CliRunner.run(args).lastJson();
             List<JsonNode> ranks = workers(2, args);
@@ -75,6 +75,15 @@ class ShardedTrainCommandTest {
                 assertThat(j.get("model_state_bytes").asDouble()).as(what).isBetween(state * 0.99, state * 1.01);
                 assertThat(j.get("comm_bytes_sent_per_step").asDouble()).as(what).isBetween(comm, comm * 1.01);
                 assertThat(j.get("comm_bytes_received_per_step").asDouble()).as(what).isBetween(comm, comm * 1.01);
+                if (stage == 2) {
+                    // overlap: the gradient reduce-scatters (half the volume) were issued while the phase was BACKWARD
+                    assertThat(j.get("comm_bytes_sent_in_backward_per_step").asDouble()).as(what).isBetween(comm / 2 * 0.99, comm / 2 * 1.01);
+                    assertThat(j.get("comm_hidden_fraction").asDouble()).as(what).isBetween(0.0, 1.0);
+                } else {
+                    // only the micro-batch losses' all-reduce (a few floats) ends the backward phase
+                    assertThat(j.get("comm_bytes_sent_in_backward_per_step").asLong()).as(what).isLessThanOrEqualTo(16);
+                    assertThat(j.has("comm_hidden_fraction")).as(what).isFalse();
+                }
                 double loss = single.get("final_loss").asDouble();
                 assertThat(Math.abs(j.get("final_loss").asDouble() - loss)).as(what).isLessThanOrEqualTo(1e-5 * loss);
                 double eval = single.get("eval_loss").asDouble();
@@ -97,6 +106,22 @@ class ShardedTrainCommandTest {
             String err = stderr(p);
             assertThat(p.exitValue()).as(err).isEqualTo(2);
             assertThat(err).contains("--batch 7 does not split evenly over world size 2");
+        } finally {
+            delete(dir);
+        }
+    }
+
+    @Test
+    void stageTwoRefusesToSaveOrResumeBeforeJoining() throws Exception {
+        Path dir = Files.createTempDirectory("memwall-save-");
+        try {
+            for (String option : new String[]{"--save", "--resume"}) {
+                Process p = start(0, 2, newToken(), dir, CliRunner.args(MODEL, "--zero", "2", option, dir.resolve("run").toString()));
+                assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("exits without waiting for rank 1").isTrue();
+                String err = stderr(p);
+                assertThat(p.exitValue()).as(err).isEqualTo(2);
+                assertThat(err).contains("--zero 2 cannot " + option + " yet");
+            }
         } finally {
             delete(dir);
         }

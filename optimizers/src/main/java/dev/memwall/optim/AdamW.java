@@ -39,19 +39,36 @@ public final class AdamW extends Optimizer {
     }
 
     public AdamW(FlatParameters params, int from, int to, Config config) {
-        super(params, from, to, config.lr());
+        this(params, checked(params, from, to), config);
+    }
+
+    /** Over the segments of {@code shard} (ZeRO stage 2: one piece of every gradient bucket). */
+    public AdamW(FlatParameters params, Shard shard, Config config) {
+        super(params, shard, config.lr());
         this.config = config;
-        this.expAvg = Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "adamw.exp_avg", to - from);
-        this.expAvgSq = Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "adamw.exp_avg_sq", to - from);
+        this.expAvg = Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "adamw.exp_avg", shard.size());
+        this.expAvgSq = Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "adamw.exp_avg_sq", shard.size());
+    }
+
+    private static Shard checked(FlatParameters params, int from, int to) {
+        if (from < 0 || to > params.length() || from > to) {
+            throw new IllegalArgumentException("optimizer range [" + from + ", " + to + ") outside [0, " + params.length() + ")");
+        }
+        return Shard.range(from, to);
     }
 
     @Override
     protected void update(float[] values, float[] grads) {
         OpStats.Frame frame = OpStats.begin("adamw");
-        AdamWKernel.step(values, from, grads, from, expAvg.data(), 0, expAvgSq.data(), 0, to - from,
-                lr, config.beta1(), config.beta2(), config.eps(), config.weightDecay(), step);
+        int state = 0;
+        for (int k = 0; k < shard.starts().length; k++) {
+            int len = shard.lengths()[k];
+            AdamWKernel.step(values, shard.starts()[k], grads, shard.gradStarts()[k], expAvg.data(), state, expAvgSq.data(), state,
+                    len, lr, config.beta1(), config.beta2(), config.eps(), config.weightDecay(), step);
+            state += len;
+        }
         // reads parameter, gradient and both moments, writes parameter and moments: 7 FP32 values per element
-        if (frame != null) frame.end(FLOPS_PER_ELEMENT * (to - from), 28.0 * (to - from));
+        if (frame != null) frame.end(FLOPS_PER_ELEMENT * shard.size(), 28.0 * shard.size());
     }
 
     public Config config() {

@@ -7,38 +7,75 @@ import java.util.Map;
 
 /**
  * Updates one element range [from, to) of a model's flat parameter buffer from the same range of its flat gradient
- * buffer. Owning a range rather than a list of tensors is what lets a sharded optimizer keep state for its slice only.
+ * buffer (or, at ZeRO stage 2, the segments of a {@link Shard} with gradients in an array of their own). Owning a
+ * range rather than a list of tensors is what lets a sharded optimizer keep state for its slice only.
  */
 public abstract class Optimizer {
     protected final FlatParameters params;
     protected final int from, to;
+    /** What this optimizer updates; one range [from, to) unless built over a {@link Shard} of several segments. */
+    protected final Shard shard;
     protected double lr;
     protected long step;
 
     protected Optimizer(FlatParameters params, int from, int to, double lr) {
+        this(params, checkedRange(params, from, to), lr);
+    }
+
+    /** Over the segments of {@code shard}, each of which must lie inside the flat buffers. */
+    protected Optimizer(FlatParameters params, Shard shard, double lr) {
+        for (int k = 0; k < shard.starts().length; k++) {
+            if (shard.starts()[k] + shard.lengths()[k] > params.length()
+                    || (shard.grads() == null && shard.gradStarts()[k] + shard.lengths()[k] > params.length())) {
+                throw new IllegalArgumentException("optimizer segment " + k + " [" + shard.starts()[k] + ", "
+                        + (shard.starts()[k] + shard.lengths()[k]) + ") outside [0, " + params.length() + ")");
+            }
+        }
+        if (!(lr >= 0)) throw new IllegalArgumentException("learning rate must be >= 0, got " + lr);
+        int n = shard.starts().length;
+        this.params = params;
+        this.shard = shard;
+        this.from = n == 0 ? 0 : shard.starts()[0];
+        this.to = n == 0 ? 0 : shard.starts()[n - 1] + shard.lengths()[n - 1];
+        this.lr = lr;
+    }
+
+    private static Shard checkedRange(FlatParameters params, int from, int to) {
         if (from < 0 || to > params.length() || from > to) {
             throw new IllegalArgumentException("optimizer range [" + from + ", " + to + ") outside [0, " + params.length() + ")");
         }
-        if (!(lr >= 0)) throw new IllegalArgumentException("learning rate must be >= 0, got " + lr);
-        this.params = params;
-        this.from = from;
-        this.to = to;
-        this.lr = lr;
+        return Shard.range(from, to);
     }
 
     /** Applies one update with the current learning rate, then counts the step. */
     public final void step() {
         step++;
-        update(params.values().whole().data(), params.grads().whole().data());
+        update(params.values().whole().data(), gradients());
     }
 
-    /** Updates values[from, to) from grads[from, to); {@link #step} is already the 1-based number of this update. */
+    /** The array the gradients are read from: the shard's own, or the flat gradient buffer. */
+    private float[] gradients() {
+        return shard.grads() != null ? shard.grads() : params.grads().whole().data();
+    }
+
+    /**
+     * Updates every segment of {@link #shard}: values[starts[k] …) from grads[gradStarts[k] …), state from the sum of
+     * the earlier segments' lengths; {@link #step} is already the 1-based number of this update.
+     */
     protected abstract void update(float[] values, float[] grads);
 
     public final void zeroGrad() {
         dev.memwall.autograd.OpStats.Frame frame = dev.memwall.autograd.OpStats.begin("zero_grad");
-        java.util.Arrays.fill(params.grads().whole().data(), from, to, 0f);
-        if (frame != null) frame.end(0, 4.0 * (to - from));
+        float[] g = gradients();
+        for (int k = 0; k < shard.starts().length; k++) {
+            java.util.Arrays.fill(g, shard.gradStarts()[k], shard.gradStarts()[k] + shard.lengths()[k], 0f);
+        }
+        if (frame != null) frame.end(0, 4.0 * shard.size());
+    }
+
+    /** The elements this optimizer updates. */
+    public final Shard shard() {
+        return shard;
     }
 
     public final double lr() {
@@ -62,7 +99,7 @@ public abstract class Optimizer {
         return to;
     }
 
-    /** State tensors by name (e.g. "exp_avg"), covering [from, to); saved with the training state. */
+    /** State tensors by name (e.g. "exp_avg"), covering the shard's segments in order; saved with the training state. */
     public abstract Map<String, Tensor> stateTensors();
 
     /** Restores the step counter (the state tensors are restored in place through {@link #stateTensors()}). */

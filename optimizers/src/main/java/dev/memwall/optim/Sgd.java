@@ -35,9 +35,21 @@ public final class Sgd extends Optimizer {
     }
 
     public Sgd(FlatParameters params, int from, int to, Config config) {
-        super(params, from, to, config.lr());
+        this(params, checked(params, from, to), config);
+    }
+
+    /** Over the segments of {@code shard} (ZeRO stage 2: one piece of every gradient bucket). */
+    public Sgd(FlatParameters params, Shard shard, Config config) {
+        super(params, shard, config.lr());
         this.config = config;
-        this.buf = config.momentum() > 0 ? Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "sgd.momentum", to - from) : null;
+        this.buf = config.momentum() > 0 ? Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "sgd.momentum", shard.size()) : null;
+    }
+
+    private static Shard checked(FlatParameters params, int from, int to) {
+        if (from < 0 || to > params.length() || from > to) {
+            throw new IllegalArgumentException("optimizer range [" + from + ", " + to + ") outside [0, " + params.length() + ")");
+        }
+        return Shard.range(from, to);
     }
 
     @Override
@@ -46,14 +58,18 @@ public final class Sgd extends Optimizer {
         float damp = 1f - (float) config.dampening();
         boolean first = step == 1, nesterov = config.nesterov();
         float[] b = buf == null ? null : buf.data();
-        for (int i = from; i < to; i++) {
-            float d = g[i] + wd * p[i];
-            if (b != null) {
-                int j = i - from;
-                b[j] = first ? d : mu * b[j] + damp * d;
-                d = nesterov ? d + mu * b[j] : b[j];
+        int j = 0; // state index: the segments one after another
+        for (int k = 0; k < shard.starts().length; k++) {
+            int start = shard.starts()[k], gStart = shard.gradStarts()[k], len = shard.lengths()[k];
+            for (int e = 0; e < len; e++, j++) {
+                int i = start + e;
+                float d = g[gStart + e] + wd * p[i];
+                if (b != null) {
+                    b[j] = first ? d : mu * b[j] + damp * d;
+                    d = nesterov ? d + mu * b[j] : b[j];
+                }
+                p[i] -= lrF * d;
             }
-            p[i] -= lrF * d;
         }
     }
 

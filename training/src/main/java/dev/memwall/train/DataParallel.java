@@ -4,9 +4,12 @@ import dev.memwall.data.Batch;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Module;
 import dev.memwall.optim.GradClip;
+import dev.memwall.optim.Shard;
 import dev.memwall.sharding.ProcessGroup;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The data-parallel part of a training step at one {@link ZeroStage}: which rows of the global batch this rank
@@ -18,7 +21,10 @@ import java.util.Arrays;
  * <ul>
  *   <li>stage 0: all-reduce the whole gradient buffer; every rank clips and updates everything;</li>
  *   <li>stage 1: reduce-scatter the gradients (rank r gets the sum of shard r), clip from the shards' squared norms
- *       (one all-reduced scalar), update the shard [r·s, min((r+1)·s, Ψ)), all-gather the parameters.</li>
+ *       (one all-reduced scalar), update the shard [r·s, min((r+1)·s, Ψ)), all-gather the parameters;</li>
+ *   <li>stage 2: no flat gradient buffer; backward hands each parameter's gradient to {@link GradientBuckets}, which
+ *       reduce-scatters bucket by bucket while backward goes on, into this rank's gradient shard; then as stage 1,
+ *       over this rank's piece of every bucket.</li>
  * </ul>
  * Sums run in rank order (see {@link ProcessGroup}), so every rank ends the step with bitwise the same parameters.
  */
@@ -27,12 +33,23 @@ public final class DataParallel {
     private final ZeroStage stage;
     private final FlatParameters params;
     private final int shard, from, to;
+    /** Stage 2's buckets and gradient shard; null at stages 0 and 1. */
+    private final GradientBuckets buckets;
+    private final Shard owned;
 
-    private DataParallel(ProcessGroup group, ZeroStage stage, FlatParameters params) {
+    private DataParallel(ProcessGroup group, ZeroStage stage, FlatParameters params, GradientBuckets buckets) {
         this.group = group;
         this.stage = stage;
         this.params = params;
+        this.buckets = buckets;
         int n = group.worldSize(), r = group.rank(), count = params.count();
+        if (buckets != null) {
+            shard = params.length() / n;
+            owned = buckets.shard(count);
+            from = owned.starts().length == 0 ? 0 : owned.starts()[0];
+            to = owned.starts().length == 0 ? 0 : owned.starts()[owned.starts().length - 1] + owned.lengths()[owned.starts().length - 1];
+            return;
+        }
         if (stage.shardsOptimizerState()) {
             shard = ProcessGroup.shardLength(count, n);
             if (params.length() != (long) shard * n) {
@@ -46,6 +63,7 @@ public final class DataParallel {
             from = 0;
             to = params.length();
         }
+        owned = Shard.range(from, to);
     }
 
     /**
@@ -53,12 +71,43 @@ public final class DataParallel {
      * shards the optimizer state, unpadded at stage 0.
      */
     public static DataParallel of(Module model, ProcessGroup group, ZeroStage stage) {
-        return new DataParallel(group, stage, model.flatten(stage.shardsOptimizerState() ? group.worldSize() : 1));
+        return of(model, group, stage, 0);
+    }
+
+    /**
+     * As {@link #of(Module, ProcessGroup, ZeroStage)}, with stage 2's gradient buckets of {@code bucketElements}
+     * (rounded down to a multiple of N; 0 picks the default: {@link GradientBuckets#DEFAULT_BUCKET_ELEMENTS}, at most
+     * 1/{@link GradientBuckets#MIN_BUCKETS} of the flat buffer, so that a small model still has buckets to overlap). At stage 2 the flat gradient
+     * buffer is released at once: parameters get no {@code .grad()}, their gradients go to the buckets.
+     */
+    public static DataParallel of(Module model, ProcessGroup group, ZeroStage stage, int bucketElements) {
+        if (bucketElements < 0) throw new IllegalArgumentException("gradient bucket of " + bucketElements + " elements");
+        int n = group.worldSize();
+        FlatParameters flat = model.flatten(stage.shardsOptimizerState() ? n : 1);
+        if (stage != ZeroStage.STAGE_2) return new DataParallel(group, stage, flat, null);
+        for (var p : model.parameters()) p.grad(null);
+        flat.grads().release();
+        int size = bucketElements > 0 ? bucketElements
+                : Math.min(GradientBuckets.DEFAULT_BUCKET_ELEMENTS, (flat.length() / n + GradientBuckets.MIN_BUCKETS - 1) / GradientBuckets.MIN_BUCKETS * n);
+        return new DataParallel(group, stage, flat, new GradientBuckets(model, flat, group, Math.max(n, size)));
     }
 
     /** A single process (world size 1, stage 0) over already-flattened parameters: no collective runs. */
     static DataParallel single(FlatParameters params) {
-        return new DataParallel(ProcessGroup.single(), ZeroStage.STAGE_0, params);
+        return new DataParallel(ProcessGroup.single(), ZeroStage.STAGE_0, params, null);
+    }
+
+    /**
+     * The elements this rank's optimizer updates: [{@link #from}, {@link #to}) of both flat buffers at stages 0 and
+     * 1; at stage 2 its piece of every gradient bucket, gradients in its own shard array.
+     */
+    public Shard shard() {
+        return owned;
+    }
+
+    /** Stage 2's buckets, or null. */
+    GradientBuckets buckets() {
+        return buckets;
     }
 
     public FlatParameters params() {
@@ -73,12 +122,12 @@ public final class DataParallel {
         return stage;
     }
 
-    /** First element of the range this rank's optimizer updates. */
+    /** First element of the range this rank's optimizer updates (at stage 2: of its first segment, see {@link #shard}). */
     public int from() {
         return from;
     }
 
-    /** End (exclusive) of the range this rank's optimizer updates. */
+    /** End (exclusive) of the range this rank's optimizer updates (at stage 2: of its last segment). */
     public int to() {
         return to;
     }
@@ -120,11 +169,12 @@ public final class DataParallel {
 
     /** Sums the ranks' gradients: into the whole buffer at stage 0, into this rank's shard at stage 1. */
     void reduceGradients() {
-        if (!distributed()) return;
+        if (!distributed() || buckets != null) return; // stage 2 reduced during backward
         float[] g = params.grads().whole().data();
         switch (stage) {
             case STAGE_0 -> group.allReduce(g, 0, params.length());
             case STAGE_1 -> group.reduceScatter(g, 0, g, group.rank() * shard, shard); // in place: out is our shard
+            default -> throw new IllegalStateException(stage + " reduces in backward");
         }
     }
 
@@ -135,6 +185,7 @@ public final class DataParallel {
      * scalar, so every rank clips with the same factor.
      */
     double clipGradNorm(double maxNorm) {
+        if (buckets != null) return clipShard(maxNorm);
         if (!stage.shardsOptimizerState() || !distributed()) {
             return maxNorm > 0 ? GradClip.clipGradNorm(params, maxNorm) : GradClip.norm(params, 0, params.length());
         }
@@ -150,8 +201,39 @@ public final class DataParallel {
         return norm;
     }
 
-    /** After the update: at stage 1 every rank receives the other ranks' updated shards. */
+    /** Stage 2's clipping: the norm from every rank's squared norm of its gradient shard. */
+    private double clipShard(double maxNorm) {
+        float[] g = buckets.shardGradients();
+        double local = 0;
+        for (int k = 0; k < owned.starts().length; k++) {
+            for (int i = owned.gradStarts()[k], end = i + owned.lengths()[k]; i < end; i++) local += (double) g[i] * g[i];
+        }
+        float[] squares = {(float) local};
+        group.allReduce(squares);
+        double norm = Math.sqrt(squares[0]);
+        if (maxNorm > 0 && norm > maxNorm) {
+            float scale = (float) (maxNorm / (norm + 1e-6));
+            for (int i = 0; i < g.length; i++) g[i] *= scale;
+        }
+        return norm;
+    }
+
+    /** Before a micro-batch's backward (stage 2: whether its buckets are reduced, i.e. it is the step's last). */
+    void beginBackward(boolean lastMicroBatch) {
+        if (buckets != null) buckets.beginBackward(lastMicroBatch);
+    }
+
+    /** After a micro-batch's backward (stage 2: after the last, every bucket reduced into the shard). */
+    void finishBackward() {
+        if (buckets != null) buckets.finishBackward();
+    }
+
+    /** After the update: at stages 1 and 2 every rank receives the other ranks' updated pieces. */
     void gatherParameters() {
+        if (buckets != null) {
+            gatherBuckets();
+            return;
+        }
         if (!distributed() || !stage.shardsOptimizerState()) return;
         float[] v = params.values().whole().data();
         group.allGather(v, group.rank() * shard, v, 0, shard); // in place: in is our shard of out
@@ -162,8 +244,21 @@ public final class DataParallel {
      * rank's unreduced gradients (stage 1), which must not leak into the next step.
      */
     void zeroGradOutsideRange() {
+        if (buckets != null) return; // no flat gradient buffer; the shard is all this rank keeps
         float[] g = params.grads().whole().data();
         Arrays.fill(g, 0, from, 0f);
         Arrays.fill(g, to, params.length(), 0f);
+    }
+
+    /** Stage 2: one in-place all-gather per bucket, all issued before the first is awaited. */
+    private void gatherBuckets() {
+        float[] v = params.values().whole().data();
+        int[][] layout = buckets.layout();
+        List<dev.memwall.sharding.Work> works = new ArrayList<>();
+        for (int k = 0; k < layout[0].length; k++) {
+            int piece = layout[1][k] / group.worldSize();
+            works.add(group.allGatherAsync(v, layout[0][k] + group.rank() * piece, v, layout[0][k], piece));
+        }
+        for (var w : works) w.await();
     }
 }

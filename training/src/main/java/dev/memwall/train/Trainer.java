@@ -39,9 +39,9 @@ public final class Trainer {
      * collectives of {@code dp}'s ZeRO stage. The optimizer must own exactly {@code dp}'s range.
      */
     public Trainer(Gpt model, DataParallel dp, Optimizer optimizer, LrSchedule schedule, double maxGradNorm) {
-        if (optimizer.from() != dp.from() || optimizer.to() != dp.to()) {
-            throw new IllegalArgumentException("the optimizer owns [" + optimizer.from() + ", " + optimizer.to() + ") but rank "
-                    + dp.group().rank() + " at " + dp.stage() + " updates [" + dp.from() + ", " + dp.to() + ")");
+        if (!optimizer.shard().sameAs(dp.shard())) {
+            throw new IllegalArgumentException("the optimizer owns " + optimizer.shard() + " but rank "
+                    + dp.group().rank() + " at " + dp.stage() + " updates " + dp.shard() + "; build it over DataParallel.shard()");
         }
         this.model = model;
         this.dp = dp;
@@ -84,6 +84,8 @@ public final class Trainer {
         long t0 = System.nanoTime();
         tracker.resetPeaks();
         dp.group().counters().reset();
+        GradientBuckets buckets = dp.buckets();
+        if (buckets != null) buckets.resetStepFigures();
         model.train(true);
         float[] losses = new float[microBatches.length];
         long tokens = 0;
@@ -95,12 +97,14 @@ public final class Trainer {
                 Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
                 losses[i] = (float) (loss.item() * share);
                 tracker.phase(Phase.BACKWARD);
+                dp.beginBackward(i == microBatches.length - 1);
                 if (microBatches.length == 1 && share == 1) {
                     loss.backward();
                 } else {
                     float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
                     loss.backward(Tensor.scalar(scale), false, false);
                 }
+                dp.finishBackward();
             }
             tokens += (long) global.batch() * global.context();
         }
@@ -119,9 +123,19 @@ public final class Trainer {
         completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
-        CommTotals comm = dp.group().counters().total();
+        CommTotals comm = dp.group().counters().total(), inBackward = dp.group().counters().phase(Phase.BACKWARD);
         return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
-                tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived());
+                tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived(), inBackward.bytesSent(),
+                hiddenFraction(buckets, inBackward.nanos()));
+    }
+
+    /**
+     * Stage 2: the share of the gradient reductions' time (on the communication thread, the collectives issued in
+     * BACKWARD) during which the training thread was not blocked waiting for them; NaN without such collectives.
+     */
+    static double hiddenFraction(GradientBuckets buckets, long commNanos) {
+        if (buckets == null || commNanos <= 0) return Double.NaN;
+        return Math.max(0, 1 - (double) buckets.waitNanos() / commNanos);
     }
 
     /** The data-parallel setting of this trainer (world size 1 and stage 0 for a single process). */

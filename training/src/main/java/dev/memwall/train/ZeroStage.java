@@ -12,9 +12,13 @@ public enum ZeroStage {
     /** Plain data parallelism: all-reduce the whole gradient buffer, full AdamW on every rank. 16Ψ per rank. */
     STAGE_0,
     /** Optimizer state sharded: reduce-scatter gradients, update this rank's 1/N, all-gather parameters. 8Ψ + 8Ψ/N. */
-    STAGE_1;
+    STAGE_1,
+    /**
+     * Gradients sharded too: reduce-scattered in buckets during backward, each rank keeps its 1/N of them. 4Ψ + 12Ψ/N.
+     */
+    STAGE_2;
 
-    /** The stage's number (0, 1), as {@code train --zero} takes it. */
+    /** The stage's number (0, 1, 2), as {@code train --zero} takes it. */
     public int number() {
         return ordinal();
     }
@@ -43,10 +47,11 @@ public enum ZeroStage {
         return switch (this) {
             case STAGE_0 -> 16 * psi;                // params 4Ψ + grads 4Ψ + AdamW m, v 8Ψ
             case STAGE_1 -> 8 * psi + 8 * psi / n;   // params 4Ψ + grads 4Ψ + m, v of one shard 8Ψ/N
+            case STAGE_2 -> 4 * psi + 12 * psi / n;  // params 4Ψ + a gradient shard 4Ψ/N + its m, v 8Ψ/N
         };
     }
 
-    /** Ring-equivalent bytes one rank sends (and receives) per step by the formula: 2·(N−1)/N·4Ψ at stages 0 and 1. */
+    /** Ring-equivalent bytes one rank sends (and receives) per step by the formula: 2·(N−1)/N·4Ψ at stages 0 to 2. */
     public double commBytesPerStep(long params, int n) {
         if (n < 1) throw new IllegalArgumentException("world size " + n + " < 1");
         return 2.0 * (n - 1) / n * 4.0 * params;

@@ -92,15 +92,19 @@ class DataParallelTest {
     }
 
     static Run train(ProcessGroup group, ZeroStage stage, boolean checkpointed, double clip, List<Batch> data) {
-        return train(group, stage, checkpointed, clip, data, 1);
+        return train(group, stage, checkpointed ? Policy.everyLayer(CONFIG.layers()) : null, clip, data, 1);
+    }
+
+    static Run train(ProcessGroup group, ZeroStage stage, boolean checkpointed, double clip, List<Batch> data, int accum) {
+        return train(group, stage, checkpointed ? Policy.everyLayer(CONFIG.layers()) : null, clip, data, accum);
     }
 
     /** {@code accum} consecutive batches of {@code data} per step, as accumulated micro-batches. */
-    static Run train(ProcessGroup group, ZeroStage stage, boolean checkpointed, double clip, List<Batch> data, int accum) {
+    static Run train(ProcessGroup group, ZeroStage stage, Policy policy, double clip, List<Batch> data, int accum) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         DataParallel dp = DataParallel.of(model, group, stage);
-        if (checkpointed) Checkpointing.install(model, Policy.everyLayer(CONFIG.layers()));
-        Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.from(), dp.to(), ADAM), LrSchedule.constant(ADAM.lr()), clip);
+        if (policy != null) Checkpointing.install(model, policy);
+        Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), clip);
         int steps = data.size() / accum;
         double[] losses = new double[steps], norms = new double[steps];
         List<StepStats> stats = new ArrayList<>();
@@ -116,6 +120,10 @@ class DataParallelTest {
 
     static Run single(boolean checkpointed, double clip, List<Batch> data) {
         return train(ProcessGroup.single(), ZeroStage.STAGE_0, checkpointed, clip, data);
+    }
+
+    static Run single(Policy policy, double clip, List<Batch> data) {
+        return train(ProcessGroup.single(), ZeroStage.STAGE_0, policy, clip, data, 1);
     }
 
     static void assertMatches(Run expected, List<Run> ranks, String what) {
@@ -142,12 +150,12 @@ class DataParallelTest {
     @Test
     void everyStageOnTwoAndFourRanksTrainsAsOneProcessWithAndWithoutCheckpointing() {
         List<Batch> data = batches(11, STEPS);
-        for (boolean checkpointed : new boolean[] {false, true}) {
-            Run reference = single(checkpointed, 1.0, data);
+        for (Policy policy : new Policy[] {null, Policy.everyLayer(CONFIG.layers()), Policy.selective(CONFIG.layers())}) {
+            Run reference = single(policy, 1.0, data);
             for (ZeroStage stage : ZeroStage.values()) {
                 for (int n : new int[] {2, 4}) {
-                    List<Run> ranks = Ranks.run(n, g -> train(g, stage, checkpointed, 1.0, data));
-                    assertMatches(reference, ranks, stage + " N=" + n + (checkpointed ? " EVERY_LAYER" : ""));
+                    List<Run> ranks = Ranks.run(n, g -> train(g, stage, policy, 1.0, data, 1));
+                    assertMatches(reference, ranks, stage + " N=" + n + (policy == null ? "" : " " + policy.describe()));
                 }
             }
         }
