@@ -17,14 +17,14 @@ final class ShardingChart {
 
     /** The chart as PNG or SVG bytes (by {@code fileName}); the caller writes them atomically. */
     static byte[] encode(List<ShardedTrainingRun.Measured> rows, String fileName) throws IOException {
-        CategoryChart ch = new CategoryChartBuilder().width(1000).height(500)
+        CategoryChart ch = new CategoryChartBuilder().width(1200).height(500)
                 .title("Model state per rank and bytes sent per step, by ZeRO stage and worker count")
-                .xAxisTitle("ZeRO stage, N workers").yAxisTitle("MiB").build();
+                .xAxisTitle("ZeRO stage S, N workers").yAxisTitle("MiB").build();
         ch.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
         List<String> names = new ArrayList<>();
         List<Double> state = new ArrayList<>(), stateFormula = new ArrayList<>(), sent = new ArrayList<>(), sentFormula = new ArrayList<>();
         for (ShardedTrainingRun.Measured m : rows) {
-            names.add("stage " + m.stage().number() + ", N=" + m.n());
+            names.add("S" + m.stage().number() + " N=" + m.n()); // short: nine or more groups share the axis
             state.add(m.modelStateBytes() / 1048576.0);
             stateFormula.add(m.modelStateFormula() / 1048576.0);
             sent.add(m.commBytesSent() / 1048576.0);
