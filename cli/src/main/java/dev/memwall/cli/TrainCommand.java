@@ -194,6 +194,7 @@ final class TrainCommand implements Callable<Integer> {
         List<Map<String, Object>> evals = new ArrayList<>();
         double evalLoss = Double.NaN, evalAcc = Double.NaN;
         StepStats last = null;
+        List<Double> stepMillis = new ArrayList<>(); // for the median step time, which a slow first step does not move
         long tokens = 0;
         double millis = 0;
         List<Long> sentPerStep = new ArrayList<>(), receivedPerStep = new ArrayList<>();
@@ -220,6 +221,7 @@ final class TrainCommand implements Callable<Integer> {
                 if (!Double.isNaN(last.commHiddenFraction())) hiddenPerStep.add(last.commHiddenFraction());
                 tokens += last.tokens();
                 millis += last.millis();
+                stepMillis.add(last.millis());
                 if (bar != null) {
                     bar.stepTo(trainer.completedSteps());
                     bar.setExtraMessage(String.format("loss %.4f  %,.0f tok/s  mem %.1f MiB", last.loss(), last.tokensPerSecond(),
@@ -266,6 +268,8 @@ final class TrainCommand implements Callable<Integer> {
             if (task != null) out.put("eval_accuracy", finite(evalAcc));
             out.put("tokens_per_s", millis > 0 ? Math.round(tokens / (millis / 1000)) : 0);
             out.put("train_seconds", Math.round(millis) / 1000.0); // time in training steps, evaluations left out
+            out.put("step_ms_median", stepMillis.isEmpty() ? null
+                    : BenchCommand.round(BenchCommand.median(stepMillis.stream().mapToDouble(Double::doubleValue).toArray())));
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("checkpoint", policy.describe());
             out.put("evals", evals);

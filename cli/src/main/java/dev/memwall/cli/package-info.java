@@ -1,6 +1,7 @@
 /**
  * The {@code memwall} command (picocli): {@code train}, {@code bench}, {@code eval} and {@code compare-memory}, their
- * JSON output, {@code profile} (every op of a training step, or with {@code --generate} of text generation's prefill and decode,
+ * JSON output, {@code compare-sharding} (every ZeRO stage on N worker JVMs through the launcher, against the ZeRO
+ * formulas), {@code profile} (every op of a training step, or with {@code --generate} of text generation's prefill and decode,
  * on a roofline against roofs measured on the spot), the
  * memory report and charts, the {@code --checkpoint} option (with BUDGET planning), the real-memory
  * demonstration in child JVMs, advice when a run exhausts the Java heap, and the reconciliation of a resumed run's

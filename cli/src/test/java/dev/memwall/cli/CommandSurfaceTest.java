@@ -53,7 +53,7 @@ class CommandSurfaceTest {
         ModelOptions bench = new ModelOptions();
         assertThat(CliRunner.run("train", "--help").out()).contains(String.format("L%d D%d H%d, batch %d",
                 train.layers, train.dim, train.heads, train.batch));
-        for (String command : new String[]{"bench", "compare-memory", "profile"}) {
+        for (String command : new String[]{"bench", "compare-memory", "compare-sharding", "profile"}) {
             assertThat(CliRunner.run(command, "--help").out()).as(command).contains(String.format("L%d D%d H%d ctx%d, batch %d",
                     bench.layers, bench.dim, bench.heads, bench.ctx, bench.batch));
         }

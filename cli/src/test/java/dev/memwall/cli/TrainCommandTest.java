@@ -65,6 +65,8 @@ class TrainCommandTest {
         assertThat(j.get("eval_accuracy").asDouble()).isBetween(0.0, 1.0);
         assertThat(j.get("tokens_per_s").asLong()).isPositive();
         assertThat(j.get("train_seconds").asDouble()).as("%s", j).isPositive();
+        // the median of the 3 steps' times is one of them, so positive and at most their sum (rounded to 1 ms there)
+        assertThat(j.get("step_ms_median").asDouble()).as("%s", j).isPositive().isLessThanOrEqualTo(j.get("train_seconds").asDouble() * 1000 + 1);
         JsonNode peak = j.get("peak_bytes");
         for (String c : CATEGORIES) assertThat(peak.has(c)).as("peak_bytes.%s in %s", c, peak).isTrue();
         for (String c : new String[]{"parameter", "gradient", "optimizer_state", "activation", "total"}) {
