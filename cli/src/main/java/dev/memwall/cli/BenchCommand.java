@@ -195,6 +195,10 @@ final class BenchCommand implements Callable<Integer> {
         for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) if (p.getType() == MemoryType.HEAP) p.resetPeakUsage();
     }
 
+    /**
+     * The sum of each heap pool's peak use since the reset: an upper bound on the heap's peak, since the pools peak at
+     * different moments (eden just before a collection, the old generation after promotions), so it can exceed -Xmx.
+     */
     private static long heapPeak() {
         long sum = 0;
         for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {

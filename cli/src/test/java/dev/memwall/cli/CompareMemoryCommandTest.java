@@ -115,7 +115,10 @@ class CompareMemoryCommandTest {
         for (JsonNode row : List.of(every, budget)) {
             assertThat(row.get("child_trained").asBoolean()).as(row.toString()).isTrue();
             assertThat(row.get("child_exit_code").asInt()).isZero();
-            assertThat(row.get("child_jvm_heap_peak_bytes").asLong()).isPositive().isLessThanOrEqualTo(limit);
+            // The sum of each heap pool's own peak: the pools peak at different moments (eden just before a collection,
+            // the old generation after promotions), so the sum can exceed -Xmx although the heap never did; that the
+            // child trained under the limit is the evidence it fitted.
+            assertThat(row.get("child_jvm_heap_peak_bytes").asLong()).isPositive();
         }
         assertThat(every.get("child_peak_total_bytes").asLong()).isEqualTo(every.get("peak_total_bytes").asLong());
         assertThat(budget.get("child_peak_total_bytes").asLong()).isLessThanOrEqualTo(budget.get("budget_bytes").asLong());
