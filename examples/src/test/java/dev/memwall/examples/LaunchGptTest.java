@@ -40,6 +40,12 @@ class LaunchGptTest {
             assertThat(r.get("world_size").asInt()).isEqualTo(2);
             assertThat(r.get("steps").asInt()).isEqualTo(50);
             assertThat(r.get("final_loss").asDouble()).isFinite().isLessThan(Math.log(256)); // below a uniform guess
+            assertThat(r.get("zero_stage").asInt()).isEqualTo(1);
         }
+        // one model trained on both: the global batch's loss is the same on each rank, and each rank holds parameters
+        // and gradients whole (8 bytes per padded parameter) but only its half of the AdamW state
+        JsonNode r0 = all.get("ranks").get(0), r1 = all.get("ranks").get(1);
+        assertThat(r1.get("final_loss").asDouble()).isEqualTo(r0.get("final_loss").asDouble());
+        assertThat(r1.get("model_state_bytes").asLong()).isEqualTo(r0.get("model_state_bytes").asLong());
     }
 }
