@@ -1,10 +1,12 @@
 package dev.memwall.cli;
 
+import dev.memwall.sharding.launch.Launcher;
+
 import java.util.Map;
 
 /**
  * Kernel threads of a worker process: when the launcher starts N workers on one machine (WORLD_SIZE = N > 1), each
- * uses max(1, cores / N) threads for its kernels ({@code dev.memwall.kernels.Parallel}, property
+ * uses {@link Launcher#kernelThreads max(1, cores / N)} threads for its kernels ({@code dev.memwall.kernels.Parallel}, property
  * {@code memwall.threads}) unless that property is set, so N workers do not each try to use every core.
  */
 final class WorkerThreads {
@@ -30,6 +32,6 @@ final class WorkerThreads {
         } catch (NumberFormatException e) {
             return null; // joining the group reports the bad value, naming it
         }
-        return n > 1 ? Integer.toString(Math.max(1, cores / n)) : null;
+        return n > 1 ? Integer.toString(Launcher.kernelThreads(cores, n)) : null;
     }
 }

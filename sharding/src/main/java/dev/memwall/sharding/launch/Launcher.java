@@ -78,7 +78,15 @@ public final class Launcher {
     public static int defaultKernelThreads(int nproc) {
         Integer set = Integer.getInteger("memwall.threads");
         if (set != null && set > 0) return set;
-        return Math.max(1, Runtime.getRuntime().availableProcessors() / Math.max(1, nproc));
+        return kernelThreads(Runtime.getRuntime().availableProcessors(), nproc);
+    }
+
+    /**
+     * The one rule for dividing a machine among workers: {@code cores / nproc} kernel threads each, at least one. The
+     * launcher passes it to its workers; a worker started some other way with WORLD_SIZE set applies it itself.
+     */
+    public static int kernelThreads(int cores, int nproc) {
+        return Math.max(1, cores / Math.max(1, nproc));
     }
 
     /**
