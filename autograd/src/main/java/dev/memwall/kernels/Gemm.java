@@ -153,6 +153,33 @@ public final class Gemm {
                 b, offB, transB ? k : n, strideB, beta, c, offC, n, strideC));
     }
 
+    /**
+     * BF16 GEMM with FP32 accumulation: C[offC..] = alpha · op(A) · op(B) + beta · C, row-major, op(A) m×k and op(B)
+     * k×n, with A and B bfloat16 bit patterns ({@code dev.memwall.format.Bf16}, round to nearest even) and C FP32;
+     * rows {@code lda}, {@code ldb}, {@code ldc} elements apart (at least the stored widths). This is the entry point
+     * for GEMMs with low-precision inputs (autocast): every product of two BF16 values is exact in FP32, so the result
+     * is BF16 products summed in FP32. Native OpenBLAS {@code cblas_sbgemm} where the CPU reports AVX512_BF16 or
+     * AMX-BF16 and the loaded OpenBLAS has it, else decoded to FP32 and {@link #sgemm}: without BF16 hardware
+     * OpenBLAS's sbgemm runs about ten times slower than its sgemm (OpenBLAS #4673). See {@link Sbgemm} for the choice
+     * and {@code -Dmemwall.sbgemm=native|decode}. Every argument is checked before any native code runs.
+     */
+    public static void sbgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                              short[] a, int offA, int lda, short[] b, int offB, int ldb,
+                              float beta, float[] c, int offC, int ldc) {
+        Sbgemm.run(Sbgemm.path(), new SbgemmCall(transA, transB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc));
+    }
+
+    /** As {@link #sbgemm(boolean, boolean, int, int, int, float, short[], int, int, short[], int, int, float, float[], int, int)}, all operands dense. */
+    public static void sbgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                              short[] a, int offA, short[] b, int offB, float beta, float[] c, int offC) {
+        sbgemm(transA, transB, m, n, k, alpha, a, offA, transA ? m : k, b, offB, transB ? k : n, beta, c, offC, n);
+    }
+
+    /** The path this process's BF16 GEMMs take ({@link Sbgemm#path()}). */
+    public static Sbgemm.Path sbgemmPath() {
+        return Sbgemm.path();
+    }
+
     /** Runs a call on the given path (tests run both paths in one process). */
     static void run(Path path, GemmCall g) {
         g.validate();

@@ -6,7 +6,8 @@ import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * {@link Gemm}'s per-thread workspace, grown to the largest GEMM seen on the thread: a heap array for split-K partial
- * sums (the only workspace of the no-copy path) and, on the staging path, native buffers for the operands. Every byte is counted as {@link Category#WORKSPACE} by the
+ * sums (the only workspace of the no-copy path), on the staging path native buffers for the operands, and for a BF16
+ * GEMM on the decoding path ({@link Sbgemm.Path#DECODE}) heap arrays for its operands decoded to FP32. Every byte is counted as {@link Category#WORKSPACE} by the
  * tracker that was current when it was allocated; when another tracker is installed, the next GEMM frees the
  * buffers (reported to the old tracker) and allocates them again under the new one, so no tracker sees bytes it
  * did not count or misses bytes in use.
@@ -20,7 +21,9 @@ public final class GemmWorkspace {
     private static final ThreadLocal<GemmWorkspace> CURRENT = new ThreadLocal<>();
 
     FloatPointer a, b, c, partial;
-    private float[] heap = new float[0];
+    /** Heap arrays, one per use: split-K partial sums, then the two decoded operands of a BF16 GEMM. */
+    private static final int SPLIT_K = 0, DECODED_A = 1, DECODED_B = 2;
+    private final float[][] heap = {new float[0], new float[0], new float[0]};
     private MemoryTracker tracker;
     private long counted;
 
@@ -59,14 +62,28 @@ public final class GemmWorkspace {
 
     /** A heap array of at least {@code n} floats for split-K partial sums (kept, and counted, until released). */
     float[] scratch(int n) {
-        if (heap.length < n) {
-            uncount(4L * heap.length);
-            heap = new float[0];
+        return heap(SPLIT_K, n);
+    }
+
+    /** A heap array of at least {@code n} floats for a BF16 GEMM's A decoded to FP32 (kept until released). */
+    float[] decodedA(int n) {
+        return heap(DECODED_A, n);
+    }
+
+    /** As {@link #decodedA}, for B. */
+    float[] decodedB(int n) {
+        return heap(DECODED_B, n);
+    }
+
+    private float[] heap(int slot, int n) {
+        if (heap[slot].length < n) {
+            uncount(4L * heap[slot].length);
+            heap[slot] = new float[0];
             float[] grown = new float[n];
             count(4L * n);
-            heap = grown;
+            heap[slot] = grown;
         }
-        return heap;
+        return heap[slot];
     }
 
     /** {@code p} if it holds {@code n} floats, else a new buffer in its place (the old one is freed first). */
@@ -101,7 +118,7 @@ public final class GemmWorkspace {
     private void free() {
         for (FloatPointer p : new FloatPointer[]{a, b, c, partial}) if (p != null) p.close();
         a = b = c = partial = null;
-        heap = new float[0];
+        java.util.Arrays.fill(heap, new float[0]);
         if (counted > 0) tracker.released(Category.WORKSPACE, counted, OP);
         counted = 0;
     }

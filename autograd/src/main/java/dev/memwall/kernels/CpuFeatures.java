@@ -1,0 +1,51 @@
+package dev.memwall.kernels;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * CPU features as the Linux kernel reports them (the {@code flags} line of {@code /proc/cpuinfo}), read once. Used to
+ * decide whether a BF16 GEMM should run natively: only a CPU with BF16 dot-product instructions makes
+ * {@code cblas_sbgemm} worth calling (see {@link Sbgemm}).
+ */
+final class CpuFeatures {
+    /** The kernel's names for BF16 arithmetic: AVX-512 BF16 (Cooper Lake, Sapphire Rapids, Zen 4/5) and AMX-BF16. */
+    static final List<String> BF16_FLAGS = List.of("avx512_bf16", "amx_bf16");
+
+    private static final boolean BF16 = hasBf16(read(Path.of("/proc/cpuinfo")));
+
+    private CpuFeatures() {
+    }
+
+    /** Whether this machine's CPU reports BF16 arithmetic (false where {@code /proc/cpuinfo} cannot be read). */
+    static boolean bf16() {
+        return BF16;
+    }
+
+    /** The flags of the first processor listed in {@code cpuinfo} (empty if there is no {@code flags} line). */
+    static Set<String> flags(List<String> cpuinfo) {
+        for (String line : cpuinfo) {
+            int colon = line.indexOf(':');
+            if (colon < 0 || !line.substring(0, colon).trim().equals("flags")) continue;
+            String value = line.substring(colon + 1).trim();
+            return value.isEmpty() ? Set.of() : Set.copyOf(java.util.Arrays.asList(value.split("\\s+")));
+        }
+        return Set.of();
+    }
+
+    static boolean hasBf16(List<String> cpuinfo) {
+        Set<String> flags = flags(cpuinfo);
+        return BF16_FLAGS.stream().anyMatch(flags::contains);
+    }
+
+    private static List<String> read(Path cpuinfo) {
+        try {
+            return Files.readAllLines(cpuinfo);
+        } catch (IOException | RuntimeException e) { // not Linux, or not readable: no feature is assumed
+            return List.of();
+        }
+    }
+}
