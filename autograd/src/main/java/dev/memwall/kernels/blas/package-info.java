@@ -1,6 +1,8 @@
 /**
- * memwall's own JavaCPP binding to OpenBLAS: {@link dev.memwall.kernels.blas.SgemmCritical}, {@code cblas_sgemm} on
- * heap arrays pinned in place (no staging copies). Built only where a C++ compiler exists; {@code Gemm} falls back to
- * staging through native buffers where it is missing.
+ * memwall's own JavaCPP bindings to OpenBLAS: {@link dev.memwall.kernels.blas.SgemmCritical}, {@code cblas_sgemm} on
+ * heap arrays pinned in place (no staging copies), and {@link dev.memwall.kernels.blas.SbgemmCritical},
+ * {@code cblas_sbgemm} (BF16 inputs, FP32 output) in the same way, looked up at run time since OpenBLAS defines it only
+ * when built with BF16 support. Built only where a C++ compiler exists; {@code Gemm} falls back to staging through
+ * native buffers, and {@code Gemm.sbgemm} to decoding BF16 to FP32, where they are missing.
  */
 package dev.memwall.kernels.blas;
