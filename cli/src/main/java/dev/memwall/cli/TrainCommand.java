@@ -123,12 +123,6 @@ final class TrainCommand implements Callable<Integer> {
         Map<String, String> env = System.getenv();
         LaunchEnvironment launch = LaunchEnvironment.parse(env);
         checkShardable(launch == null ? 1 : launch.worldSize());
-        if (stage == ZeroStage.STAGE_2 && (save != null || resume != null)) {
-            // Stage 2's optimizer owns bucket-split segments of the flat buffer; a checkpoint holds one range per rank.
-            throw new CommandLine.ParameterException(spec.commandLine(), "--zero 2 cannot " + (save != null ? "--save" : "--resume")
-                    + " yet: its optimizer state is split per gradient bucket, and sharded checkpoints hold one range per rank;"
-                    + " --zero 1 saves and resumes (the same training, 4Ψ(N−1)/N more gradient bytes per rank)");
-        }
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
             int code = train(group, stage);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
