@@ -100,6 +100,10 @@ final class TrainCommand implements Callable<Integer> {
             + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
             + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
+    @Option(names = "--bucket-mb", paramLabel = "MIB", description = "--zero 2: gradient bucket size in MiB (DeepSpeed's "
+            + "reduce_bucket_size), which bounds the communication buffers (about five buckets per rank); default: 4 MiB, "
+            + "at most 1/16 of the parameters")
+    Double bucketMb;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -123,20 +127,15 @@ final class TrainCommand implements Callable<Integer> {
         Map<String, String> env = System.getenv();
         LaunchEnvironment launch = LaunchEnvironment.parse(env);
         checkShardable(launch == null ? 1 : launch.worldSize());
-        if (stage == ZeroStage.STAGE_2 && (save != null || resume != null)) {
-            // Stage 2's optimizer owns bucket-split segments of the flat buffer; a checkpoint holds one range per rank.
-            throw new CommandLine.ParameterException(spec.commandLine(), "--zero 2 cannot " + (save != null ? "--save" : "--resume")
-                    + " yet: its optimizer state is split per gradient bucket, and sharded checkpoints hold one range per rank;"
-                    + " --zero 1 saves and resumes (the same training, 4Ψ(N−1)/N more gradient bytes per rank)");
-        }
+        int bucketElements = bucketElements(stage);
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
-            int code = train(group, stage);
+            int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
             return code;
         }
     }
 
-    private int train(ProcessGroup group, ZeroStage stage) throws Exception {
+    private int train(ProcessGroup group, ZeroStage stage, int bucketElements) throws Exception {
         SavedSettings.Resumed resumed = resume == null ? null : SavedSettings.reconcile(spec, TrainingState.inspect(resume));
         int scheduleSteps = resumed == null ? steps : resumed.scheduleSteps();
         checkSaveDirectory();
@@ -161,7 +160,7 @@ final class TrainCommand implements Callable<Integer> {
         log("%s", ModelLine.of(config, model.parameterCount(), String.format(", batch %d%s; %s, %d steps", batch,
                 accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
         if (resumed != null) resumed.notes().forEach(n -> log("%s", n));
-        DataParallel dp = DataParallel.of(model, group, stage);
+        DataParallel dp = DataParallel.of(model, group, stage, bucketElements);
         FlatParameters flat = dp.params();
         // A BUDGET plan is made on a sample batch drawn from its own generator, so the training data stream is the
         // same as without checkpointing (and as a resumed run's).
@@ -284,6 +283,7 @@ final class TrainCommand implements Callable<Integer> {
             // stage 2: what the bucket reductions issued during backward sent (the overlapped part)
             out.put("comm_bytes_sent_in_backward_per_step", median(sentInBackwardPerStep));
             // stage 2: median share of the gradient reductions' time the training thread did not wait for
+            if (stage == ZeroStage.STAGE_2) out.put("comm_bucket_bytes", dp.bucketBytes());
             if (!hiddenPerStep.isEmpty()) {
                 out.put("comm_hidden_fraction", new org.apache.commons.math3.stat.descriptive.rank.Median()
                         .evaluate(hiddenPerStep.stream().mapToDouble(Double::doubleValue).toArray()));
@@ -308,6 +308,20 @@ final class TrainCommand implements Callable<Integer> {
         if (batch % worldSize != 0) {
             throw new CommandLine.ParameterException(cl, "--batch " + batch + " does not split evenly over world size " + worldSize
                     + "; use a multiple of " + worldSize + " (--batch is the global batch)");
+        }
+    }
+
+    /** --bucket-mb as elements (0: the default size), refused unless valid and at --zero 2. */
+    private int bucketElements(ZeroStage stage) {
+        if (bucketMb == null) return 0;
+        if (stage != ZeroStage.STAGE_2) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--bucket-mb sizes the gradient buckets of --zero 2; "
+                    + "--zero " + stage.number() + " has none");
+        }
+        try {
+            return dev.memwall.train.BucketSize.elements(bucketMb);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--bucket-mb: " + e.getMessage());
         }
     }
 

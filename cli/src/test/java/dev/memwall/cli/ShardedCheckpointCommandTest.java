@@ -16,7 +16,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * {@code train --save}/{@code --resume} across world sizes as the launcher runs them (one JVM per rank), and
  * {@code consolidate}: a two-rank checkpoint resumes in one process and a one-process checkpoint on two ranks, each
- * continuing as the one-process run does; the consolidated weights are the checkpoint's model for {@code eval}.
+ * continuing as the one-process run does, and a stage-2 checkpoint resumes at any stage; the consolidated weights
+ * are the checkpoint's model for {@code eval}.
  */
 @Timeout(900)
 class ShardedCheckpointCommandTest {
@@ -61,6 +62,48 @@ class ShardedCheckpointCommandTest {
         assertSameRun(reference, resumed.lastJson(), "saved on 2 ranks, resumed in one process");
 
         assertSameRun(reference, twoRanks("--resume", ones.toString(), "--steps", "8"), "saved in one process, resumed on 2 ranks");
+    }
+
+    /**
+     * {@code --zero 2} saves and resumes: the step-4 checkpoint of a two-rank stage-2 run, resumed on two stage-2 ranks,
+     * ends as that run did at step 8 (the same bits: equal JSON numbers); resumed in one process at stage 1 they reshard
+     * and train as that process does; {@code consolidate} reads the stage-2 checkpoint.
+     */
+    @Test
+    void stageTwoCheckpointsResumeAndConsolidate(@TempDir Path dir) throws Exception {
+        String[] run1 = RUN.clone(), run2;
+        run1[List.of(RUN).indexOf("--eval-every") + 1] = "4"; // also saves at step 4
+        run2 = run1.clone();
+        run2[run2.length - 1] = "2"; // --zero 2
+        Path all = dir.resolve("all"), twos = dir.resolve("two"), out = dir.resolve("model.safetensors");
+        // the run that never stopped, saving at steps 4 and 8; its step-4 checkpoint, alone in a run directory, is resumed
+        List<JsonNode> straight = ShardedTrainCommandTest.workers(2, CliRunner.args(run2, "--steps", "8", "--save", all.toString()));
+        Files.createDirectories(twos.resolve("step-000004"));
+        try (var files = Files.list(all.resolve("step-000004"))) {
+            for (Path f : files.toList()) Files.copy(f, twos.resolve("step-000004").resolve(f.getFileName()));
+        }
+        Files.writeString(twos.resolve("latest"), "step-000004\n");
+        JsonNode manifest = CliRunner.MAPPER.readTree(twos.resolve("step-000004/state.json").toFile());
+        assertThat(List.of(manifest.get("world_size").asInt(), manifest.get("zero_stage").asInt(), manifest.get("shards").size()))
+                .isEqualTo(List.of(2, 2, 2));
+        List<JsonNode> resumed = ShardedTrainCommandTest.workers(2, CliRunner.args(run2, "--resume", twos.toString(), "--steps", "8"));
+        for (int r = 0; r < 2; r++) {
+            for (String k : new String[]{"steps", "final_loss", "eval_loss", "eval_accuracy"}) {
+                assertThat(resumed.get(r).get(k)).as("rank %d %s", r, k).isEqualTo(straight.get(r).get(k));
+            }
+        }
+        CliRunner.Result one = CliRunner.run(CliRunner.args(run1, "--resume", twos.toString(), "--steps", "8"));
+        assertThat(one.exit()).as("%s", one).isZero();
+        assertThat(one.err()).contains("resharded: saved by 2 rank(s) at ZeRO stage 2, resumed by 1 at stage 1");
+        assertSameRun(straight.get(0), one.lastJson(), "saved on 2 ranks at stage 2, resumed in one process at stage 1");
+
+        CliRunner.Result c = CliRunner.run("consolidate", twos.toString(), "--out", out.toString());
+        assertThat(c.exit()).as("%s", c).isZero();
+        assertThat(c.err()).contains("saved by 2 rank(s) at ZeRO stage 2");
+        try (var file = dev.memwall.io.SafeTensors.read(out); var saved = dev.memwall.io.SafeTensors.read(twos.resolve("step-000004/model.safetensors"))) {
+            assertThat(file.tensors().keySet()).isEqualTo(saved.tensors().keySet());
+            file.tensors().forEach((k, t) -> assertThat(t.toFloatArray()).as(k).isEqualTo(saved.tensors().get(k).toFloatArray()));
+        }
     }
 
     @Test

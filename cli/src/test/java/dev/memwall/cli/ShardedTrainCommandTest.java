@@ -112,22 +112,6 @@ class ShardedTrainCommandTest {
     }
 
     @Test
-    void stageTwoRefusesToSaveOrResumeBeforeJoining() throws Exception {
-        Path dir = Files.createTempDirectory("memwall-save-");
-        try {
-            for (String option : new String[]{"--save", "--resume"}) {
-                Process p = start(0, 2, newToken(), dir, CliRunner.args(MODEL, "--zero", "2", option, dir.resolve("run").toString()));
-                assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("exits without waiting for rank 1").isTrue();
-                String err = stderr(p);
-                assertThat(p.exitValue()).as(err).isEqualTo(2);
-                assertThat(err).contains("--zero 2 cannot " + option + " yet");
-            }
-        } finally {
-            delete(dir);
-        }
-    }
-
-    @Test
     void workersDivideTheCoresAmongThemUnlessTold() {
         assertThat(WorkerThreads.threadsFor(Map.of(), 8, null)).isNull();
         assertThat(WorkerThreads.threadsFor(Map.of("WORLD_SIZE", "1"), 8, null)).isNull();

@@ -105,6 +105,11 @@ public final class DataParallel {
         return owned;
     }
 
+    /** Stage 2: bytes of its largest gradient bucket; 0 at stages 0 and 1. */
+    public long bucketBytes() {
+        return buckets == null ? 0 : (long) Float.BYTES * buckets.bucketElements();
+    }
+
     /** Stage 2's buckets, or null. */
     GradientBuckets buckets() {
         return buckets;

@@ -54,6 +54,7 @@ final class GradientBuckets {
     private final int[] offsets, numels;   // per parameter
     private final String[] names;
     private final boolean[] reported;      // per parameter, in the current backward
+    private final long[] reports;          // per parameter, every report taken into a bucket since construction
     private final Tensor shardGrads;
     private final Tensor[] buffers;
     private final Work[] works;
@@ -93,6 +94,7 @@ final class GradientBuckets {
         numels = new int[entries.size()];
         names = new String[entries.size()];
         reported = new boolean[entries.size()];
+        reports = new long[entries.size()];
         Map<String, Tensor> named = model.namedParameters();
         for (int p = 0; p < entries.size(); p++) {
             FlatParameters.Entry e = entries.get(p);
@@ -157,6 +159,7 @@ final class GradientBuckets {
             throw new IllegalStateException("parameter " + names[p] + ": gradient reported twice in one backward");
         }
         reported[p] = true;
+        reports[p]++;
         float[] src = g.data();
         int srcOff = g.offset();
         parametersLeft--;
@@ -253,6 +256,11 @@ final class GradientBuckets {
     /** Parameters whose gradient was still to come when the step's first bucket was issued (−1: none issued yet). */
     int parametersLeftAtFirstIssue() {
         return parametersLeftAtFirstIssue;
+    }
+
+    /** Per parameter (flat entry order): how many of its gradient-ready reports were taken into the buckets so far. */
+    long[] reportCounts() {
+        return reports.clone();
     }
 
     int parameterCount() {

@@ -5,6 +5,7 @@ import dev.memwall.autograd.Tensor;
 import dev.memwall.io.SafeTensors;
 import dev.memwall.io.SafeTensorsHeader;
 import dev.memwall.optim.Optimizer;
+import dev.memwall.optim.Shard;
 import dev.memwall.sharding.ProcessGroup;
 
 import java.io.IOException;
@@ -21,7 +22,8 @@ import java.util.Map;
 /**
  * Optimizer state by flat range: each state tensor (AdamW's exp_avg, exp_avg_sq) is one FP32 value per element of
  * the range [from, to) the optimizer owns. A rank writes its range to its own safetensors file; a rank resuming at any
- * world size reads its new range from the overlapping parts of the saved files — only those bytes, so resharding
+ * world size and stage reads its new range (or, at ZeRO stage 2, its piece of every gradient bucket) from the
+ * overlapping parts of the saved files — only those bytes, so resharding
  * never holds more than this rank's share in memory.
  */
 final class OptimizerShards {
@@ -56,16 +58,22 @@ final class OptimizerShards {
 
     /** Writes the optimizer's state over its range to {@code dir}/{@link #fileName}; the caller decides which ranks write. */
     static void write(Path file, Optimizer optimizer) throws IOException {
-        Map<String, Tensor> state = optimizer.stateTensors();
+        write(file, optimizer.getClass().getSimpleName(), optimizer.stateTensors(), optimizer.from(), optimizer.to());
+    }
+
+    /**
+     * Writes {@code state} — one FP32 value per element of the flat range [from, to) per tensor, in the optimizer's
+     * order — as {@code optimizer}'s state (ZeRO stage 2 writes its state regrouped into the range, {@link BucketStateRegroup}).
+     */
+    static void write(Path file, String optimizer, Map<String, Tensor> state, int from, int to) throws IOException {
         for (Map.Entry<String, Tensor> e : state.entrySet()) {
             Tensor t = e.getValue();
-            if (t.dtype() != DType.FP32 || t.shape().length != 1 || t.shape()[0] != optimizer.to() - optimizer.from()) {
+            if (t.dtype() != DType.FP32 || t.shape().length != 1 || t.shape()[0] != to - from) {
                 throw new IllegalStateException("optimizer state " + e.getKey() + " " + t.dtype() + Arrays.toString(t.shape())
-                        + " is not one FP32 value per element of its range [" + optimizer.from() + ", " + optimizer.to() + ")");
+                        + " is not one FP32 value per element of its range [" + from + ", " + to + ")");
             }
         }
-        SafeTensors.write(file, state, Map.of("optimizer", optimizer.getClass().getSimpleName(),
-                "from", Integer.toString(optimizer.from()), "to", Integer.toString(optimizer.to())));
+        SafeTensors.write(file, state, Map.of("optimizer", optimizer, "from", Integer.toString(from), "to", Integer.toString(to)));
     }
 
     /**
@@ -92,37 +100,53 @@ final class OptimizerShards {
         }
     }
 
-    /** Loads the optimizer's range [from, to) of every state tensor from the shards that overlap it. */
+    /**
+     * Loads the optimizer's state from the shards that overlap it: for each of its segments (one range, or at ZeRO stage
+     * 2 one piece per gradient bucket) the saved values of those flat elements, into the state at the segment's offset.
+     */
     static void read(CheckpointManifest m, Optimizer optimizer) throws IOException {
-        int from = optimizer.from(), to = optimizer.to();
         ByteBuffer buf = ByteBuffer.allocate(CHUNK * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        Shard owned = optimizer.shard();
         for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
             Path f = m.directory().resolve(s.file().name());
-            int lo = Math.max(from, s.from()), hi = Math.min(to, s.to());
             SafeTensorsHeader h = SafeTensors.inspect(f);
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
-                for (Map.Entry<String, Tensor> e : optimizer.stateTensors().entrySet()) {
-                    long at = h.dataStart() + h.entry(e.getKey()).begin() + (long) (lo - s.from()) * Float.BYTES;
-                    Tensor t = e.getValue();
-                    float[] dst = t.data();
-                    for (int done = lo; done < hi; done += CHUNK) {
-                        int k = Math.min(CHUNK, hi - done);
-                        buf.clear().limit(k * Float.BYTES);
-                        while (buf.hasRemaining()) {
-                            if (ch.read(buf, at + buf.position()) < 0) throw new IOException(f + ": ends inside " + e.getKey());
+                int stateAt = 0;
+                for (int k = 0; k < owned.starts().length; stateAt += owned.lengths()[k], k++) {
+                    int from = owned.starts()[k], lo = Math.max(from, s.from()), hi = Math.min(from + owned.lengths()[k], s.to());
+                    if (hi <= lo) continue;
+                    for (Map.Entry<String, Tensor> e : optimizer.stateTensors().entrySet()) {
+                        long at = h.dataStart() + h.entry(e.getKey()).begin() + (long) (lo - s.from()) * Float.BYTES;
+                        Tensor t = e.getValue();
+                        float[] dst = t.data();
+                        for (int done = lo; done < hi; done += CHUNK) {
+                            int n = Math.min(CHUNK, hi - done);
+                            buf.clear().limit(n * Float.BYTES);
+                            while (buf.hasRemaining()) {
+                                if (ch.read(buf, at + buf.position()) < 0) throw new IOException(f + ": ends inside " + e.getKey());
+                            }
+                            buf.flip();
+                            buf.asFloatBuffer().get(dst, t.offset() + stateAt + done - from, n);
+                            at += (long) n * Float.BYTES;
                         }
-                        buf.flip();
-                        buf.asFloatBuffer().get(dst, t.offset() + done - from, k);
-                        at += (long) k * Float.BYTES;
                     }
                 }
             }
         }
     }
 
+    /** The saved shards that overlap any of the optimizer's segments. */
     private static List<CheckpointManifest.Shard> overlapping(CheckpointManifest m, Optimizer optimizer) {
+        Shard owned = optimizer.shard();
         List<CheckpointManifest.Shard> out = new ArrayList<>();
-        for (CheckpointManifest.Shard s : m.shards()) if (s.from() < optimizer.to() && s.to() > optimizer.from()) out.add(s);
+        for (CheckpointManifest.Shard s : m.shards()) {
+            for (int k = 0; k < owned.starts().length; k++) {
+                if (owned.lengths()[k] > 0 && s.from() < owned.starts()[k] + owned.lengths()[k] && s.to() > owned.starts()[k]) {
+                    out.add(s);
+                    break;
+                }
+            }
+        }
         return out;
     }
 }

@@ -64,13 +64,16 @@ public final class TrainingState {
         group.barrier();
         List<int[]> ranges = OptimizerShards.ranges(dp.stage(), params, n);
         boolean whole = ranges.size() == 1 && ranges.get(0)[1] == 0 && ranges.get(0)[2] == params;
-        for (int[] r : ranges) {
-            if (r[0] != rank) continue;
-            if (r[1] != trainer.optimizer().from() || r[2] != trainer.optimizer().to()) {
-                throw new IllegalStateException("rank " + rank + "'s optimizer owns [" + trainer.optimizer().from() + ", "
-                        + trainer.optimizer().to() + "), not the range [" + r[1] + ", " + r[2] + ") of " + dp.stage());
+        if (dp.buckets() != null) writeRegrouped(target, trainer, ranges, whole); // stage 2: collective
+        else {
+            for (int[] r : ranges) {
+                if (r[0] != rank) continue;
+                if (r[1] != trainer.optimizer().from() || r[2] != trainer.optimizer().to()) {
+                    throw new IllegalStateException("rank " + rank + "'s optimizer owns [" + trainer.optimizer().from() + ", "
+                            + trainer.optimizer().to() + "), not the range [" + r[1] + ", " + r[2] + ") of " + dp.stage());
+                }
+                OptimizerShards.write(target.resolve(OptimizerShards.fileName(rank, n, whole)), trainer.optimizer());
             }
-            OptimizerShards.write(target.resolve(OptimizerShards.fileName(rank, n, whole)), trainer.optimizer());
         }
         if (rank == 0) SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "pt"));
         group.barrier(); // every rank's files are durable under their final names
@@ -90,6 +93,31 @@ public final class TrainingState {
         }
         group.barrier(); // no rank goes on (or starts the next save) before the checkpoint is committed
         return target;
+    }
+
+    /**
+     * ZeRO stage 2: the optimizer owns piece r of every gradient bucket; the checkpoint holds the same contiguous ranges
+     * as stage 1, so every rank (an empty range too: the regrouping is collective) regroups its state into its range
+     * ({@link BucketStateRegroup}) and writes it, then frees the copy.
+     */
+    private static void writeRegrouped(Path target, Trainer trainer, List<int[]> ranges, boolean whole) throws IOException {
+        DataParallel dp = trainer.dataParallel();
+        int rank = dp.group().rank(), n = dp.group().worldSize(), from = 0, to = 0;
+        for (int[] r : ranges) {
+            if (r[0] == rank) {
+                from = r[1];
+                to = r[2];
+            }
+        }
+        Map<String, dev.memwall.autograd.Tensor> state = BucketStateRegroup.toRange(dp, trainer.optimizer(), from, to);
+        try {
+            if (to > from) {
+                OptimizerShards.write(target.resolve(OptimizerShards.fileName(rank, n, whole)),
+                        trainer.optimizer().getClass().getSimpleName(), state, from, to);
+            }
+        } finally {
+            state.values().forEach(dev.memwall.autograd.Tensor::release);
+        }
     }
 
     /**

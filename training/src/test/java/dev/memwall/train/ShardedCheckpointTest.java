@@ -24,8 +24,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Sharded checkpoints on N ranks (threads of this JVM, real shared-memory groups): saving and resuming at the same
- * world size continues bit-identically; resharding 4 → 2 → 1 → 4 keeps every byte of the flat state; a run resumed
- * at another world size trains as one process does, within the sharded-equality tolerance.
+ * world size and stage continues bit-identically (stages 0, 1 and 2); resharding 4 → 2 → 1 → 4, and between stages,
+ * keeps every byte of the flat state; a run resumed at another world size trains as one process does, within the
+ * sharded-equality tolerance.
  */
 @Timeout(600)
 class ShardedCheckpointTest {
@@ -41,7 +42,7 @@ class ShardedCheckpointTest {
         Job(ProcessGroup g, ZeroStage stage) {
             Gpt model = new Gpt(CONFIG, new Rng(7));
             DataParallel dp = DataParallel.of(model, g, stage);
-            trainer = new Trainer(model, dp, new AdamW(dp.params(), dp.from(), dp.to(), ADAM),
+            trainer = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM),
                     LrSchedule.warmupCosine(ADAM.lr(), 3, 3 * K, ADAM.lr() / 10), 1.0);
             rank = g.rank();
             dropout = new Rng(Rng.mix(9, rank));
@@ -81,14 +82,18 @@ class ShardedCheckpointTest {
         Snapshot snapshot() {
             var p = trainer.params();
             var s = trainer.optimizer().stateTensors();
-            return new Snapshot(Arrays.copyOf(p.values().whole().toFloatArray(), p.count()), trainer.optimizer().from(),
-                    trainer.optimizer().to(), s.get("exp_avg").toFloatArray(), s.get("exp_avg_sq").toFloatArray(),
+            var owned = trainer.optimizer().shard();
+            return new Snapshot(Arrays.copyOf(p.values().whole().toFloatArray(), p.count()), owned.starts().clone(),
+                    owned.lengths().clone(), s.get("exp_avg").toFloatArray(), s.get("exp_avg_sq").toFloatArray(),
                     trainer.completedSteps(), trainer.optimizer().stepCount(), trainer.optimizer().lr(), data.state(), dropout.state());
         }
     }
 
-    /** What one rank holds: all parameters, its moments over [from, to), counters and RNG states. */
-    record Snapshot(float[] params, int from, int to, float[] m, float[] v, long step, long optimizerStep, double lr,
+    /**
+     * What one rank holds: all parameters, its moments over its segments (one range [from, to) at stages 0 and 1, a
+     * piece of every gradient bucket at stage 2, one after another), counters and RNG states.
+     */
+    record Snapshot(float[] params, int[] starts, int[] lengths, float[] m, float[] v, long step, long optimizerStep, double lr,
                     Rng.State data, Rng.State dropout) {
     }
 
@@ -96,16 +101,23 @@ class ShardedCheckpointTest {
     record Flat(float[] params, float[] m, float[] v, long step, long optimizerStep, double lr, Rng.State data) {
         static Flat of(List<Snapshot> ranks) {
             Snapshot r0 = ranks.get(0);
-            int psi = r0.params().length, covered = 0;
+            int psi = r0.params().length;
             float[] m = new float[psi], v = new float[psi];
+            int[] holders = new int[psi];
             for (Snapshot s : ranks) {
                 assertThat(s.params()).as("every rank holds the same parameters").isEqualTo(r0.params());
-                if (s.from() != covered || s.to() == s.from()) continue; // stage 0: every rank holds all of it
-                System.arraycopy(s.m(), 0, m, s.from(), s.to() - s.from());
-                System.arraycopy(s.v(), 0, v, s.from(), s.to() - s.from());
-                covered = s.to();
+                for (int k = 0, at = 0; k < s.starts().length; at += s.lengths()[k], k++) {
+                    for (int i = 0; i < s.lengths()[k]; i++) {
+                        int e = s.starts()[k] + i;
+                        if (holders[e]++ > 0) { // stage 0: every rank holds all of it, the same bits
+                            assertThat(List.of(s.m()[at + i], s.v()[at + i])).as("element %d", e).isEqualTo(List.of(m[e], v[e]));
+                        }
+                        m[e] = s.m()[at + i];
+                        v[e] = s.v()[at + i];
+                    }
+                }
             }
-            assertThat(covered).isEqualTo(psi);
+            for (int e = 0; e < psi; e++) assertThat(holders[e]).as("element %d held", e).isPositive();
             return new Flat(r0.params(), m, v, r0.step(), r0.optimizerStep(), r0.lr(), r0.data());
         }
 
@@ -125,9 +137,7 @@ class ShardedCheckpointTest {
     /** (a) Save at step K on two ranks, resume on two fresh ranks, train K more: every byte as in a run that never stopped. */
     @Test
     void resumingAtTheSameWorldSizeContinuesBitIdentically(@TempDir Path dir) {
-        // Stage 2's optimizer owns bucket-split segments, which a checkpoint (one range per rank) does not hold yet;
-        // `train --zero 2` refuses --save and --resume.
-        for (ZeroStage stage : new ZeroStage[]{ZeroStage.STAGE_0, ZeroStage.STAGE_1}) {
+        for (ZeroStage stage : ZeroStage.values()) {
             Path d = dir.resolve(stage.name());
             List<Snapshot> straight = run(2, stage, j -> j.steps(2 * K));
             run(2, stage, j -> j.steps(K).save(d));
@@ -159,6 +169,47 @@ class ShardedCheckpointTest {
     }
 
     /**
+     * Stage 2 saves the stage-1 layout (its bucket pieces regrouped into each rank's range), so its checkpoints
+     * reshard across world sizes and stages both ways: 2 ranks at stage 2 → 4 at stage 1, 1 at stage 2, 3 at stage 2
+     * (a world size whose buckets and ranges cut the buffer elsewhere), 2 at stage 0, and a stage-1 checkpoint into
+     * stage 2 — every byte of the flat state kept, each rank's own dropout stream where the rank existed.
+     */
+    @Test
+    void stageTwoCheckpointsReshardAcrossWorldSizesAndStages(@TempDir Path dir) throws IOException {
+        List<Snapshot> two = run(2, ZeroStage.STAGE_2, j -> j.steps(K).save(dir.resolve("a")));
+        Flat saved = Flat.of(two);
+        assertThat(List.of(TrainingState.inspect(dir.resolve("a")).zeroStage(), TrainingState.inspect(dir.resolve("a")).worldSize()))
+                .isEqualTo(List.of(2, 2));
+        assertThat(files(dir.resolve("a/step-00000" + K))).as("the stage-1 files: one range per rank")
+                .containsExactly("model.safetensors", "optimizer-rank00000-of-00002.safetensors",
+                        "optimizer-rank00001-of-00002.safetensors", "state.json");
+        List<Snapshot> four = run(4, ZeroStage.STAGE_1, j -> j.resume(dir.resolve("a")).save(dir.resolve("b")));
+        saved.assertBitIdentical(Flat.of(four), "2 at stage 2 → 4 at stage 1");
+        for (int r = 0; r < 2; r++) assertThat(four.get(r).dropout()).as("rank %d's own stream", r).isEqualTo(two.get(r).dropout());
+        saved.assertBitIdentical(Flat.of(run(1, ZeroStage.STAGE_2, j -> j.resume(dir.resolve("a")).save(dir.resolve("c")))),
+                "2 at stage 2 → 1 at stage 2");
+        saved.assertBitIdentical(Flat.of(run(3, ZeroStage.STAGE_2, j -> j.resume(dir.resolve("c")).save(dir.resolve("d")))),
+                "1 at stage 2 → 3 at stage 2");
+        saved.assertBitIdentical(Flat.of(run(2, ZeroStage.STAGE_0, j -> j.resume(dir.resolve("d")))), "3 at stage 2 → 2 at stage 0");
+        saved.assertBitIdentical(Flat.of(run(4, ZeroStage.STAGE_2, j -> j.resume(dir.resolve("b")))), "4 at stage 1 → 4 at stage 2");
+    }
+
+    /**
+     * The same continuation at stage 2: a two-rank stage-2 run saved at step K, passed through 4 ranks at stage 1 and
+     * one process at stage 2, then resumed on two ranks at stage 2, ends K steps later exactly as the run that never
+     * stopped.
+     */
+    @Test
+    void aStageTwoRunPassedThroughOtherWorldSizesAndStagesContinuesBitIdentically(@TempDir Path dir) {
+        List<Snapshot> straight = run(2, ZeroStage.STAGE_2, j -> j.steps(2 * K));
+        run(2, ZeroStage.STAGE_2, j -> j.steps(K).save(dir.resolve("a")));
+        run(4, ZeroStage.STAGE_1, j -> j.resume(dir.resolve("a")).save(dir.resolve("b")));
+        run(1, ZeroStage.STAGE_2, j -> j.resume(dir.resolve("b")).save(dir.resolve("c")));
+        List<Snapshot> resumed = run(2, ZeroStage.STAGE_2, j -> j.resume(dir.resolve("c")).steps(K));
+        Flat.of(straight).assertBitIdentical(Flat.of(resumed), "2 → 4 (stage 1) → 1 (stage 2) → 2, then K steps");
+    }
+
+    /**
      * Bit-identical continuation through resharding: a two-rank run saved at step K, passed through 4 and 1 ranks
      * (resume, save), then resumed on two ranks, ends K steps later exactly as the two-rank run that never stopped.
      */
@@ -179,13 +230,18 @@ class ShardedCheckpointTest {
     @Test
     void aRunResumedOnAnotherWorldSizeTrainsAsOneProcess(@TempDir Path dir) {
         Flat single = Flat.of(run(1, ZeroStage.STAGE_0, j -> j.steps(2 * K)));
-        run(4, ZeroStage.STAGE_1, j -> j.steps(K).save(dir));
-        Flat resumed = Flat.of(run(2, ZeroStage.STAGE_1, j -> j.resume(dir).steps(K)));
-        assertThat(resumed.step()).isEqualTo(2 * K);
-        for (int i = 0; i < single.params().length; i++) {
-            if (DataParallelTest.KEY_BIAS[i]) continue; // gradient-free drift, see DataParallelTest.KEY_BIAS
-            float e = single.params()[i];
-            assertThat((double) Math.abs(resumed.params()[i] - e)).as("parameter %d", i).isLessThanOrEqualTo(1e-5 * Math.max(1, Math.abs(e)));
+        // saved at stage 1 and resumed at stage 1; saved at stage 2 and resumed at stage 1 (stages too differ in rounding)
+        for (ZeroStage saving : new ZeroStage[]{ZeroStage.STAGE_1, ZeroStage.STAGE_2}) {
+            Path d = dir.resolve(saving.name());
+            run(4, saving, j -> j.steps(K).save(d));
+            Flat resumed = Flat.of(run(2, ZeroStage.STAGE_1, j -> j.resume(d).steps(K)));
+            assertThat(resumed.step()).isEqualTo(2 * K);
+            for (int i = 0; i < single.params().length; i++) {
+                if (DataParallelTest.KEY_BIAS[i]) continue; // gradient-free drift, see DataParallelTest.KEY_BIAS
+                float e = single.params()[i];
+                assertThat((double) Math.abs(resumed.params()[i] - e)).as("saved at %s: parameter %d", saving, i)
+                        .isLessThanOrEqualTo(1e-5 * Math.max(1, Math.abs(e)));
+            }
         }
     }
 

@@ -70,7 +70,7 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
             throw new JoinRefusedException("a slot of " + options.slotFloats() + " floats cannot hold a piece for each of "
                     + env.worldSize() + " ranks; raise MEMWALL_SHM_SLOT_MB");
         }
-        RunDirectory dir = new RunDirectory(env.runDir(), env.jobId());
+        SegmentDirectory dir = new SegmentDirectory(env.runDir(), env.jobId());
         dir.check();
         dir.refuseForeignSegments();
         byte[] token = HexFormat.of().parseHex(env.jobId());
@@ -109,7 +109,7 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
         }
     }
 
-    private static void awaitPeers(RunDirectory dir, LaunchEnvironment env, ShmOptions options, Segment[] segments,
+    private static void awaitPeers(SegmentDirectory dir, LaunchEnvironment env, ShmOptions options, Segment[] segments,
                                    byte[] token) {
         long deadline = System.nanoTime() + options.joinTimeoutMillis() * 1_000_000L;
         while (true) {

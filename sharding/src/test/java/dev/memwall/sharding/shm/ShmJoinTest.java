@@ -60,7 +60,7 @@ class ShmJoinTest {
     void aSegmentUnderTheJobsNameButWithAnotherTokenInsideIsRefused() throws Exception {
         try (TestJob job = new TestJob()) {
             byte[] otherToken = HexFormat.of().parseHex(TestJob.newToken());
-            Path forged = new RunDirectory(job.runDir, job.jobId).segment(1);
+            Path forged = new SegmentDirectory(job.runDir, job.jobId).segment(1);
             try (Segment s = Segment.create(forged, 2, 1, 64, otherToken)) {
                 assertThatThrownBy(() -> ShmProcessGroup.join(job.env(0, 2), QUICK_JOIN))
                         .isInstanceOf(JoinRefusedException.class).hasMessageContaining("job token mismatch")

@@ -18,11 +18,12 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The job's run directory (MEMWALL_RUN_DIR) as the backend uses it: checked to be an owner-only directory of this
- * user before anything is created in it, and holding one segment per rank named
- * {@code memwall-<job-id>-rank<r>.shm}, so the job's token is in every name.
+ * The job's run directory (MEMWALL_RUN_DIR) as the backend sees it, a directory of segments: checked to be an
+ * owner-only directory of this user before anything is created in it, and holding one segment per rank named
+ * {@code memwall-<job-id>-rank<r>.shm}, so the job's token is in every name. (The launcher creates, claims and removes
+ * the directory itself: {@code dev.memwall.sharding.launch.RunDirectory}.)
  */
-final class RunDirectory {
+final class SegmentDirectory {
     private static final Pattern SEGMENT = Pattern.compile("memwall-([0-9a-f]{32})-rank(\\d+)\\.shm");
     private static final Set<PosixFilePermission> OTHERS = EnumSet.of(PosixFilePermission.GROUP_READ,
             PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.OTHERS_READ,
@@ -31,7 +32,7 @@ final class RunDirectory {
     private final Path dir;
     private final String jobId;
 
-    RunDirectory(Path dir, String jobId) {
+    SegmentDirectory(Path dir, String jobId) {
         this.dir = dir;
         this.jobId = jobId;
     }
