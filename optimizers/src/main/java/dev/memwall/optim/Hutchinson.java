@@ -33,37 +33,46 @@ public final class Hutchinson {
 
     /**
      * Adds {@code weight · z ⊙ (H z)} into {@code sums} (flat layout), H the Hessian of whatever the last createGraph
-     * backward differentiated: Hz = ∂(Σ_k ⟨g_k, z_k⟩)/∂θ, with g_k each parameter's {@code .grad()}. A gradient without
-     * a graph (constant in θ) contributes nothing. {@code retainGraph} keeps the gradient's graph for another draw.
+     * backward differentiated. {@code retainGraph} keeps the gradient's graph for another draw.
      */
     public static void accumulate(FlatParameters layout, List<Tensor> parameters, float[] z, double weight,
                                   boolean retainGraph, float[] sums) {
+        float[] hz = hessianVectorProduct(layout, parameters, z, retainGraph);
+        for (int i = 0; i < layout.count(); i++) sums[i] += (float) (weight * z[i] * hz[i]);
+    }
+
+    /**
+     * H·v over the flat layout: ∂(Σ_k ⟨g_k, v_k⟩)/∂θ with g_k each parameter's {@code .grad()} as the last createGraph
+     * backward left it (v held constant). A gradient without a graph (constant in θ) contributes nothing.
+     */
+    public static float[] hessianVectorProduct(FlatParameters layout, List<Tensor> parameters, float[] v, boolean retainGraph) {
         checkLayout(layout, parameters);
+        if (v.length != layout.length()) throw new IllegalArgumentException("v has " + v.length + " elements, the flat buffer " + layout.length());
+        float[] out = new float[layout.length()];
         List<Tensor> outputs = new ArrayList<>(), directions = new ArrayList<>();
         try (Scope scope = Scope.open()) {
             for (int k = 0; k < parameters.size(); k++) {
                 Tensor g = parameters.get(k).grad();
                 if (g == null || g.gradFn() == null) continue;
                 FlatParameters.Entry e = layout.entries().get(k);
-                Tensor zk = Tensor.empty("hutchinson.z", e.shape());
-                System.arraycopy(z, e.offset(), zk.data(), zk.offset(), e.numel());
+                Tensor vk = Tensor.empty("hvp.direction", e.shape());
+                System.arraycopy(v, e.offset(), vk.data(), vk.offset(), e.numel());
                 outputs.add(g);
-                directions.add(zk);
+                directions.add(vk);
             }
             if (outputs.isEmpty()) {
                 throw new IllegalStateException("no parameter's .grad() carries a graph: run the backward with createGraph "
                         + "before asking for Hessian-vector products");
             }
-            Tensor[] hz = Engine.grad(outputs.toArray(new Tensor[0]), parameters.toArray(new Tensor[0]),
+            Tensor[] hv = Engine.grad(outputs.toArray(new Tensor[0]), parameters.toArray(new Tensor[0]),
                     directions.toArray(new Tensor[0]), false, retainGraph, true);
             for (int k = 0; k < parameters.size(); k++) {
-                if (hz[k] == null) continue;
+                if (hv[k] == null) continue;
                 FlatParameters.Entry e = layout.entries().get(k);
-                float[] h = hz[k].data();
-                int ho = hz[k].offset(), off = e.offset();
-                for (int i = 0; i < e.numel(); i++) sums[off + i] += (float) (weight * z[off + i] * h[ho + i]);
+                System.arraycopy(hv[k].data(), hv[k].offset(), out, e.offset(), e.numel());
             }
         }
+        return out;
     }
 
     private static void checkLayout(FlatParameters layout, List<Tensor> parameters) {
