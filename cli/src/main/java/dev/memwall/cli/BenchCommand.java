@@ -35,6 +35,8 @@ import java.util.concurrent.Callable;
 final class BenchCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model = new ModelOptions();
+    @Mixin
+    OptimizerOptions optimizerOptions = new OptimizerOptions();
     @Option(names = "--warmup", description = "untimed steps first (default: ${DEFAULT-VALUE})")
     int warmup = 3;
     @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})")
@@ -55,6 +57,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         model.validate(spec.commandLine());
+        optimizerOptions.validate(spec.commandLine());
         if (warmup < 0 || steps < 1) throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--steps must be >= 1 and --warmup >= 0");
         GptConfig c = model.config(256, 0f);
         CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
@@ -67,7 +70,8 @@ final class BenchCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }
-        }, json ? null : System.out, !noSgemmPeak);
+        }, json ? null : System.out, !noSgemmPeak, optimizerFactory(optimizerOptions, spec.commandLine(), seed),
+                optimizerOptions.name(spec.commandLine()));
         if (json) System.out.println(Json.line(r.toJson()));
         else System.out.println(r.summary());
         return 0;
@@ -75,7 +79,8 @@ final class BenchCommand implements Callable<Integer> {
 
     /** The measurement, callable from other commands and tests. */
     record Result(GptConfig config, int batch, long params, Policy policy, double[] stepMs, double stepMsMedian,
-                  double tokensPerS, double modelGflops, double sgemmPeakGflops, StepStats last, long jvmHeapPeak) {
+                  double tokensPerS, double modelGflops, double sgemmPeakGflops, StepStats last, long jvmHeapPeak,
+                  String optimizer) {
         Map<String, Object> toJson() {
             Map<String, Object> cfg = new LinkedHashMap<>();
             cfg.put("vocab", config.vocab());
@@ -86,12 +91,13 @@ final class BenchCommand implements Callable<Integer> {
             cfg.put("batch", batch);
             cfg.put("params", params);
             cfg.put("dtype", "fp32");
-            cfg.put("optimizer", "adamw");
+            cfg.put("optimizer", optimizer);
             cfg.put("threads", dev.memwall.kernels.Parallel.threads());
             cfg.put("checkpoint", policy.describe());
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("config", cfg);
             m.put("step_ms_median", round(stepMsMedian));
+            m.put("step_ms_mean", round(Arrays.stream(stepMs).average().orElse(Double.NaN))); // what a delayed Hessian averages to
             m.put("step_ms", Arrays.stream(stepMs).map(BenchCommand::round).toArray());
             m.put("tokens_per_s", Math.round(tokensPerS));
             m.put("model_gflops_per_s", round(modelGflops));
@@ -118,7 +124,14 @@ final class BenchCommand implements Callable<Integer> {
         return run(c, batch, warmup, steps, seed, (gpt, b) -> {
             Checkpointing.install(gpt, policy);
             return policy;
-        }, progress, true);
+        }, progress, true, optimizerFactory(null, null, seed), OptimizerOptions.ADAMW);
+    }
+
+    /** The benchmark's optimizer at its rate 3e-4: AdamW (PyTorch's defaults) unless {@code options} name another. */
+    static java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizerFactory(OptimizerOptions options,
+                                                                                                   picocli.CommandLine cl, long seed) {
+        if (options == null || options.name(cl).equals(OptimizerOptions.ADAMW)) return flat -> new AdamW(flat, AdamW.Config.defaults(3e-4));
+        return flat -> options.build(cl, flat, dev.memwall.optim.Shard.range(0, flat.length()), 3e-4, seed);
     }
 
     /** The benchmark's input: {@code batch} windows of uniformly random tokens and targets (what profile trains on too). */
@@ -136,10 +149,13 @@ final class BenchCommand implements Callable<Integer> {
     /** {@code checkpointing} installs a policy on the fresh model, given the batch every step trains on. */
     static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
                       java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
-                      boolean timeSgemmPeak) {
+                      boolean timeSgemmPeak, java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizer,
+                      String optimizerName) {
         Gpt gpt = new Gpt(c, new Rng(seed));
         FlatParameters flat = gpt.flatten();
-        AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
+        dev.memwall.optim.Optimizer opt = optimizer.apply(flat);
+        // with a delayed Hessian, steps that estimate it and steps that reuse it differ: the figures are the largest step's
+        boolean uniformSteps = !(opt instanceof dev.memwall.optim.AdaHessian ah) || ah.config().updateEach() == 1;
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step
@@ -153,11 +169,14 @@ final class BenchCommand implements Callable<Integer> {
         long peakTotal = 0;
         StepStats last = null;
         for (int i = 0; i < steps; i++) {
-            last = trainer.step(b);
-            if (i > 0 && last.peakTotalBytes() != peakTotal) throw new IllegalStateException("memory figures differ between steps");
-            peakTotal = last.peakTotalBytes();
-            ms[i] = last.millis();
-            if (progress != null) progress.printf("step %d/%d: %.1f ms, loss %.4f%n", i + 1, steps, ms[i], last.loss());
+            StepStats s = trainer.step(b);
+            if (uniformSteps && i > 0 && s.peakTotalBytes() != peakTotal) throw new IllegalStateException("memory figures differ between steps");
+            if (last == null || s.peakTotalBytes() > peakTotal) {
+                last = s;
+                peakTotal = s.peakTotalBytes();
+            }
+            ms[i] = s.millis();
+            if (progress != null) progress.printf("step %d/%d: %.1f ms, loss %.4f%n", i + 1, steps, ms[i], s.loss());
         }
         long heapPeak = heapPeak();
         double median = median(ms);
@@ -167,7 +186,7 @@ final class BenchCommand implements Callable<Integer> {
         flat.values().release();
         flat.grads().release();
         double peak = timeSgemmPeak ? sgemmPeakGflops() : Double.NaN;
-        return new Result(c, batch, params, policy, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak);
+        return new Result(c, batch, params, policy, ms, median, n / (median / 1000), flops / (median / 1000) / 1e9, peak, last, heapPeak, optimizerName);
     }
 
     /** The median (the mean of the middle two for an even count), by Commons Math. */

@@ -9,6 +9,7 @@ import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.optim.GradClip;
+import dev.memwall.optim.Hutchinson;
 import dev.memwall.rng.Rng;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -28,7 +29,8 @@ import java.util.concurrent.Callable;
  * ({@code tok.weight} [V, D], {@code pos.weight} [T, D], the number of {@code blocks.i}). Windows i = 0, 1, … take input
  * bytes data[i·T, i·T+T) and targets data[i·T+1, i·T+T+1): by default every full window of the file, in batches of
  * --batch (the last may be smaller); with --batches N the first B·N. The loss is the mean cross-entropy over all
- * targets and the gradient norm is the global L2 norm of its gradient with respect to every parameter.
+ * targets and the gradient norm is the global L2 norm of its gradient with respect to every parameter. With --hvp,
+ * also gᵀHg and ‖Hg‖₂ for g that gradient, held constant (Hg = ∇(gᵀv) at v = g), what PyTorch's double backward gives.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true, description = "Loss and gradient norm of saved weights on a byte file.")
 final class EvalCommand implements Callable<Integer> {
@@ -48,6 +50,9 @@ final class EvalCommand implements Callable<Integer> {
     Integer batch;
     @Option(names = "--batches", description = "number of batches N (default: as many as cover every full window of --data)")
     Integer batches;
+    @Option(names = "--hvp", description = "also a Hessian-vector product with the gradient g held constant: ghg = gᵀHg "
+            + "and hg_norm = ‖Hg‖₂ (a second pass over the windows, each with a double backward)")
+    boolean hvp;
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -112,8 +117,32 @@ final class EvalCommand implements Callable<Integer> {
         out.put("loss", lossSum);
         out.put("tokens", count * t);
         out.put("grad_norm", gradNorm);
+        if (hvp) {
+            // g over all windows first (above), then H·g = Σ over batches of share · H_batch·g, g held constant
+            float[] g = flat.grads().whole().toFloatArray();
+            double[] hg = new double[flat.length()];
+            java.util.List<Tensor> params = model.parameters();
+            for (long first = 0; first < count; first += b) {
+                int rows = (int) Math.min(b, count - first);
+                Batch w = windows(ds, (int) first, rows, t);
+                params.forEach(Tensor::zeroGrad); // zero-fills the flat gradient and drops the previous batch's graph
+                try (Scope s = Scope.open()) {
+                    model.loss(w.idsTensor(), w.targetsTensor()).backward(Tensor.scalar((float) ((double) rows / count)), false, true);
+                    float[] part = Hutchinson.hessianVectorProduct(flat, params, g, false);
+                    for (int i = 0; i < hg.length; i++) hg[i] += part[i];
+                }
+            }
+            double ghg = 0, norm = 0;
+            for (int i = 0; i < hg.length; i++) {
+                ghg += g[i] * hg[i];
+                norm += hg[i] * hg[i];
+            }
+            out.put("ghg", ghg);
+            out.put("hg_norm", Math.sqrt(norm));
+        }
         if (json) System.out.println(Json.line(out));
-        else System.out.printf("loss %.6f over %,d tokens, gradient norm %.6f%n", lossSum, count * t, gradNorm);
+        else System.out.printf("loss %.6f over %,d tokens, gradient norm %.6f%s%n", lossSum, count * t, gradNorm,
+                hvp ? String.format(", gᵀHg %.6g, ‖Hg‖ %.6g", out.get("ghg"), out.get("hg_norm")) : "");
         return 0;
     }
 

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "memwall", mixinStandardHelpOptions = true, version = "memwall 0.1.0",
         description = "Train neural networks when memory, not arithmetic, is the bottleneck.",
         subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, GenerateCommand.class, CompareMemoryCommand.class,
-                CompareShardingCommand.class, ProfileCommand.class, LaunchCommand.class, ConsolidateCommand.class, CommandLine.HelpCommand.class})
+                CompareShardingCommand.class, CompareOptimizersCommand.class, SweepCommand.class, ProfileCommand.class, LaunchCommand.class, ConsolidateCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

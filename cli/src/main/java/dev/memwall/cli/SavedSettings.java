@@ -24,7 +24,9 @@ import java.util.Map;
 final class SavedSettings {
     /** Options recorded under "extra", with their JSON keys. {@code --digits} counts only for the addition task. */
     private static final String[][] EXTRA = {{"--data", "data"}, {"--digits", "digits"}, {"--batch", "batch"},
-            {"--accum", "accum"}, {"--lr", "lr"}, {"--warmup", "warmup"}, {"--clip", "clip"}, {"--seed", "seed"}};
+            {"--accum", "accum"}, {"--lr", "lr"}, {"--warmup", "warmup"}, {"--clip", "clip"}, {"--seed", "seed"},
+            {"--optimizer", "optimizer"}, {"--hessian-power", "hessian_power"}, {"--block-length", "block_length"},
+            {"--update-each", "update_each"}, {"--n-samples", "n_samples"}};
 
     /** What resuming decided: the length of the learning-rate schedule, and notes for the user. */
     record Resumed(int scheduleSteps, List<String> notes) {
@@ -109,6 +111,7 @@ final class SavedSettings {
         if (type == float.class || type == Float.class) return (float) v.asDouble();
         if (type == double.class || type == Double.class) return v.asDouble();
         if (type == Path.class) return Path.of(v.asText());
+        if (type == String.class) return v.asText();
         throw new IllegalStateException("no conversion of a saved setting to " + type);
     }
 

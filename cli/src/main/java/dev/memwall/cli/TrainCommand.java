@@ -8,6 +8,7 @@ import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.optim.AdamW;
+import dev.memwall.optim.Optimizer;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.rng.Rng;
 import dev.memwall.train.StepStats;
@@ -67,8 +68,13 @@ final class TrainCommand implements Callable<Integer> {
     int heads = 4;
     @Option(names = "--dropout", description = "dropout probability (default: ${DEFAULT-VALUE})")
     float dropout = 0f;
-    @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})")
+    @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE}; with --optimizer adahessian, "
+            + TrainCommand.ADAHESSIAN_LR + ")")
     double lr = 3e-3;
+    /** AdaHessian's default peak rate on the addition task (BENCHMARKS.md, "AdaHessian"). */
+    static final double ADAHESSIAN_LR = 0.15;
+    @CommandLine.Mixin
+    OptimizerOptions optimizerOptions = new OptimizerOptions();
     @Option(names = "--warmup", description = "learning-rate warm-up steps (default: ${DEFAULT-VALUE})")
     int warmup = 50;
     @Option(names = "--clip", description = "global gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
@@ -116,6 +122,9 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         validate();
+        if (optimizerOptions.name(spec.commandLine()).equals(OptimizerOptions.ADAHESSIAN) && !spec.commandLine().getParseResult().hasMatchedOption("--lr")) {
+            spec.findOption("--lr").setValue(ADAHESSIAN_LR); // a resumed run's saved rate still wins (SavedSettings)
+        }
         ZeroStage stage;
         try {
             stage = ZeroStage.of(zero);
@@ -168,11 +177,13 @@ final class TrainCommand implements Callable<Integer> {
         Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
         dev.memwall.checkpoint.Policy policy;
         try {
-            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * dp.shard().size(), System.err);
+            long stateVectors = optimizerOptions.name(spec.commandLine()).equals(OptimizerOptions.ADAHESSIAN) ? 3 : 2;
+            policy = CheckpointOption.install(checkpoint, model, sample, stateVectors * Float.BYTES * dp.shard().size(), System.err);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        Optimizer optimizer = optimizerOptions.build(spec.commandLine(), flat, dp.shard(), lr, seed);
+        if (!(optimizer instanceof AdamW)) log("optimizer: %s, peak lr %s", optimizerOptions.describe(spec.commandLine()), lr);
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
@@ -271,6 +282,9 @@ final class TrainCommand implements Callable<Integer> {
                     : BenchCommand.round(BenchCommand.median(stepMillis.stream().mapToDouble(Double::doubleValue).toArray())));
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("checkpoint", policy.describe());
+            out.put("optimizer", optimizerOptions.name(spec.commandLine()));
+            out.put("optimizer_settings", optimizerOptions.describe(spec.commandLine()));
+            out.put("lr", lr);
             out.put("evals", evals);
             out.put("rank", group.rank());
             out.put("world_size", group.worldSize());
@@ -346,6 +360,11 @@ final class TrainCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(cl, e.getMessage());
             }
+        }
+        optimizerOptions.validate(cl);
+        if (optimizerOptions.name(cl).equals(OptimizerOptions.ADAHESSIAN) && zero == 2) {
+            throw new CommandLine.ParameterException(cl, "--optimizer adahessian differentiates the whole gradient again; --zero 2 "
+                    + "hands each gradient to a bucket during backward: use --zero 0 or 1");
         }
         if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
     }

@@ -58,4 +58,30 @@ final class ReferenceGpt {
         }
         return Math.sqrt(sq);
     }
+
+    /** d(meanLoss)/d(every parameter) by central differences of step {@code h}, in the order of {@link #w}'s arrays. */
+    double[] gradient(byte[] data, int t, int count, double h) {
+        int n = 0;
+        for (double[] v : w.values()) n += v.length;
+        double[] g = new double[n];
+        int k = 0;
+        for (double[] v : w.values()) {
+            for (int i = 0; i < v.length; i++, k++) {
+                double old = v[i];
+                v[i] = old + h;
+                double up = meanLoss(data, t, count);
+                v[i] = old - h;
+                double down = meanLoss(data, t, count);
+                v[i] = old;
+                g[k] = (up - down) / (2 * h);
+            }
+        }
+        return g;
+    }
+
+    /** Adds {@code scale · d} to the parameters ({@link #w}'s order). */
+    void move(double[] d, double scale) {
+        int k = 0;
+        for (double[] v : w.values()) for (int i = 0; i < v.length; i++, k++) v[i] += scale * d[k];
+    }
 }

@@ -10,6 +10,7 @@ import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.optim.Optimizer;
+import dev.memwall.optim.SecondOrder;
 import dev.memwall.sharding.CommTotals;
 
 /**
@@ -25,6 +26,8 @@ public final class Trainer {
     private final LrSchedule schedule;
     private final double maxGradNorm;
     private final MemoryTracker tracker;
+    /** The model's parameters in flat order, for a {@link SecondOrder} optimizer's Hessian-vector products. */
+    private final java.util.List<Tensor> parameters;
     private long completedSteps;
 
     /**
@@ -50,6 +53,12 @@ public final class Trainer {
         this.schedule = schedule;
         this.maxGradNorm = maxGradNorm;
         this.tracker = MemoryTracker.current();
+        this.parameters = model.parameters();
+        if (optimizer instanceof SecondOrder && dp.buckets() != null) {
+            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " differentiates the gradient again, "
+                    + "which needs the whole gradient's graph in the flat buffer; " + dp.stage() + " hands each gradient to a "
+                    + "bucket during backward: use ZeRO stage 0 or 1");
+        }
     }
 
     /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
@@ -89,6 +98,8 @@ public final class Trainer {
         model.train(true);
         float[] losses = new float[microBatches.length];
         long tokens = 0;
+        // a second-order step differentiates each micro-batch's gradient again (H·z, before its scope frees the graph)
+        SecondOrder second = optimizer instanceof SecondOrder so && so.needsHessian() ? so : null;
         for (int i = 0; i < microBatches.length; i++) {
             Batch global = microBatches[i], b = dp.localRows(global);
             double share = dp.share(global, b);
@@ -98,7 +109,11 @@ public final class Trainer {
                 losses[i] = (float) (loss.item() * share);
                 tracker.phase(Phase.BACKWARD);
                 dp.beginBackward(i == microBatches.length - 1);
-                if (microBatches.length == 1 && share == 1) {
+                if (second != null) {
+                    float scale = (float) (share / microBatches.length);
+                    loss.backward(Tensor.scalar(scale), false, true);
+                    second.accumulateHessian(parameters);
+                } else if (microBatches.length == 1 && share == 1) {
                     loss.backward();
                 } else {
                     float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
@@ -113,6 +128,7 @@ public final class Trainer {
         for (float l : losses) lossSum += l;
         tracker.phase(Phase.OPTIMIZER);
         dp.reduceGradients();
+        if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
         double norm = dp.clipGradNorm(maxGradNorm);
         double lr = schedule.lr(completedSteps);
         optimizer.lr(lr);

@@ -1,0 +1,89 @@
+package dev.memwall.cli;
+
+import dev.memwall.nn.FlatParameters;
+import dev.memwall.optim.AdaHessian;
+import dev.memwall.optim.AdamW;
+import dev.memwall.optim.Optimizer;
+import dev.memwall.optim.Sgd;
+import dev.memwall.optim.Shard;
+import picocli.CommandLine;
+import picocli.CommandLine.Option;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code --optimizer adamw|sgd|adahessian} and AdaHessian's options, shared by train and bench. AdamW keeps the
+ * commands' existing settings (β 0.9/0.95, ε 1e-8, weight decay 0.01); SGD has momentum 0.9; AdaHessian the
+ * reference's β (0.9, 0.999), ε 1e-4 and no weight decay, its z drawn from the run's seed.
+ */
+final class OptimizerOptions {
+    /** Names on the command line. */
+    static final String ADAMW = "adamw", SGD = "sgd", ADAHESSIAN = "adahessian";
+
+    @Option(names = "--optimizer", paramLabel = "NAME", description = "adamw, sgd or adahessian (default: ${DEFAULT-VALUE})")
+    String optimizer = ADAMW;
+    @Option(names = "--hessian-power", description = "AdaHessian: power k of the Hessian diagonal in the denominator, in (0, 1] "
+            + "(default: ${DEFAULT-VALUE})")
+    double hessianPower = 1;
+    @Option(names = "--block-length", description = "AdaHessian: average |z ⊙ Hz| over blocks of this many elements along a "
+            + "matrix's last dimension (default: ${DEFAULT-VALUE}, none)")
+    int blockLength = 1;
+    @Option(names = "--update-each", description = "AdaHessian: recompute the Hessian estimate every N steps, reusing it in "
+            + "between (default: ${DEFAULT-VALUE})")
+    int updateEach = 1;
+    @Option(names = "--n-samples", description = "AdaHessian: Rademacher vectors averaged per estimate (default: ${DEFAULT-VALUE})")
+    int nSamples = 1;
+
+    /** The optimizer's name, lower case; an unknown one is an argument error. */
+    String name(CommandLine cl) {
+        String n = optimizer.toLowerCase(Locale.ROOT);
+        if (!n.equals(ADAMW) && !n.equals(SGD) && !n.equals(ADAHESSIAN)) {
+            throw new CommandLine.ParameterException(cl, "--optimizer " + optimizer + ": expected adamw, sgd or adahessian");
+        }
+        return n;
+    }
+
+    void validate(CommandLine cl) {
+        String n = name(cl);
+        if (!(hessianPower > 0 && hessianPower <= 1)) throw new CommandLine.ParameterException(cl, "--hessian-power must be in (0, 1]");
+        if (blockLength < 1 || updateEach < 1 || nSamples < 1) {
+            throw new CommandLine.ParameterException(cl, "--block-length, --update-each and --n-samples must be >= 1");
+        }
+        if (!n.equals(ADAHESSIAN)) {
+            for (String o : new String[]{"--hessian-power", "--block-length", "--update-each", "--n-samples"}) {
+                if (cl.getParseResult() != null && cl.getParseResult().hasMatchedOption(o)) {
+                    throw new CommandLine.ParameterException(cl, o + " is an AdaHessian option; add --optimizer adahessian");
+                }
+            }
+        }
+    }
+
+    /** The optimizer over {@code shard} of {@code flat}, at learning rate {@code lr}. */
+    Optimizer build(CommandLine cl, FlatParameters flat, Shard shard, double lr, long seed) {
+        return switch (name(cl)) {
+            case SGD -> new Sgd(flat, shard, new Sgd.Config(lr, 0.9, 0, 0, false));
+            case ADAHESSIAN -> new AdaHessian(flat, shard, adaHessian(lr, seed));
+            default -> new AdamW(flat, shard, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        };
+    }
+
+    AdaHessian.Config adaHessian(double lr, long seed) {
+        return AdaHessian.Config.defaults().withLr(lr).withHessian(hessianPower, blockLength, nSamples, updateEach).withSeed(seed);
+    }
+
+    /** What --json reports: the name, and AdaHessian's settings when it is the one. */
+    Map<String, Object> describe(CommandLine cl) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        String n = name(cl);
+        m.put("name", n);
+        if (n.equals(ADAHESSIAN)) {
+            m.put("hessian_power", hessianPower);
+            m.put("block_length", blockLength);
+            m.put("update_each", updateEach);
+            m.put("n_samples", nSamples);
+        }
+        return m;
+    }
+}
