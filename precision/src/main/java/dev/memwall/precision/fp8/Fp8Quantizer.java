@@ -46,31 +46,47 @@ public final class Fp8Quantizer {
         int dOff = q.codes().offset();
         int rows = q.rows(), cols = q.cols();
         int down = tiling.tilesDown(rows), across = tiling.tilesAcross(cols);
+        int tc = (int) Math.min(tiling.tileCols(), Math.max(1, cols));
+        float[] amax = new float[across];
+        double[] m = new double[across];
         for (int i = 0; i < down; i++) {
+            // One band of tile rows: the amax of each tile across the band, its scale, then the band's elements.
             int r0 = i * tiling.tileRows(), r1 = (int) Math.min(rows, (long) r0 + tiling.tileRows());
-            for (int j = 0; j < across; j++) {
-                int c0 = j * tiling.tileCols(), c1 = (int) Math.min(cols, (long) c0 + tiling.tileCols());
-                float a = 0;
-                boolean nan = false;
-                for (int r = r0; r < r1; r++) {
-                    float ra = amax(src, so + r * cols + c0, c1 - c0);
-                    if (ra != ra) nan = true;
-                    else a = Math.max(a, ra);
+            java.util.Arrays.fill(amax, 0f);
+            for (int r = r0; r < r1; r++) {
+                int row = so + r * cols;
+                for (int j = 0; j < across; j++) {
+                    int c0 = j * tc, c1 = Math.min(cols, c0 + tc);
+                    float a = amax[j];
+                    if (a != a) continue; // NaN already
+                    for (int c = c0; c < c1; c++) {
+                        float v = Math.abs(src[row + c]);
+                        if (!(v <= a)) a = v == v ? v : Float.NaN; // NaN sticks: NaN <= a and v <= NaN are both false
+                        if (a != a) break;
+                    }
+                    amax[j] = a;
                 }
-                double amax = nan ? Double.NaN : a;
-                double m;
+            }
+            for (int j = 0; j < across; j++) {
                 int k = i * across + j;
                 switch (rule) {
-                    case CURRENT -> m = q.scales().data()[q.scales().offset() + k] = ScaleMath.current(amax, f.max);
-                    case POWER_OF_TWO_DOWN -> m = q.scales().data()[q.scales().offset() + k] = ScaleMath.powerOfTwoDown(amax, f.max);
+                    case CURRENT -> m[j] = q.scales().data()[q.scales().offset() + k] = ScaleMath.current(amax[j], f.max);
+                    case POWER_OF_TWO_DOWN -> m[j] = q.scales().data()[q.scales().offset() + k] = ScaleMath.powerOfTwoDown(amax[j], f.max);
                     default -> {
-                        byte code = ScaleMath.e8m0Up(amax, f);
+                        byte code = ScaleMath.e8m0Up(amax[j], f);
                         q.scales().byteData()[q.scales().offset() + k] = code;
-                        m = ScaleMath.e8m0Multiplier(code);
+                        m[j] = ScaleMath.e8m0Multiplier(code);
                     }
                 }
-                for (int r = r0; r < r1; r++) {
-                    encode(src, so + r * cols + c0, dst, dOff + r * cols + c0, c1 - c0, m, f);
+            }
+            for (int r = r0; r < r1; r++) {
+                if (tc == 1) {
+                    for (int c = 0; c < cols; c++) dst[dOff + r * cols + c] = f.encodeSaturating(roundToOdd(src[so + r * cols + c] * m[c]));
+                } else {
+                    for (int j = 0; j < across; j++) {
+                        int c0 = j * tc;
+                        encode(src, so + r * cols + c0, dst, dOff + r * cols + c0, Math.min(cols, c0 + tc) - c0, m[j], f);
+                    }
                 }
             }
         }

@@ -110,14 +110,27 @@ public final class Fp8Tensor {
         byte[] c = codes.byteData();
         int co = codes.offset();
         int across = tiling.tilesAcross(cols);
+        int tc = (int) Math.min(tiling.tileCols(), Math.max(1, cols));
+        double[] m = new double[across];
+        boolean[] pow2 = new boolean[across];
+        int band = -1;
         for (int r = 0; r < rows; r++) {
             int i = r / tiling.tileRows();
+            if (i != band) { // the multipliers of this band of tiles
+                band = i;
+                for (int j = 0; j < across; j++) {
+                    m[j] = multiplier(i, j);
+                    pow2[j] = m[j] > 0 && Double.isFinite(m[j]) && m[j] == Math.scalb(1.0, Math.getExponent(m[j]));
+                }
+            }
             for (int j = 0; j < across; j++) {
-                double m = multiplier(i, j);
-                int c0 = j * tiling.tileCols(), c1 = Math.min(cols, c0 + tiling.tileCols());
+                int c0 = j * tc, c1 = Math.min(cols, c0 + tc);
+                // value / m, correctly rounded; for a power of two, times the exact inverse is the same number.
+                double inv = pow2[j] ? 1 / m[j] : Double.NaN;
                 for (int col = c0; col < c1; col++) {
                     int k = r * cols + col;
-                    dst[off + k] = (float) (format.decode(c[co + k]) / m);
+                    double v = format.decode(c[co + k]);
+                    dst[off + k] = (float) (pow2[j] ? v * inv : v / m[j]);
                 }
             }
         }
