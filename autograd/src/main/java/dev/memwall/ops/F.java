@@ -38,7 +38,10 @@ public final class F {
     public static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) { return MatMul.matmul(a, b, transA, transB); }
 
     /** x · wᵀ + b with PyTorch's layout: w is [out, in], b is [out] or null. */
-    public static Tensor linear(Tensor x, Tensor w, Tensor b) { return LinearOp.linear(x, w, b); }
+    public static Tensor linear(Tensor x, Tensor w, Tensor b) {
+        LinearAutocast.Policy p = LinearAutocast.current(); // a precision policy (FP8 autocast) takes the GEMM over
+        return p != null ? LinearAutocast.apply(p, x, w, b) : LinearOp.linear(x, w, b);
+    }
 
     public static Tensor reshape(Tensor x, int... shape) { return Views.reshape(x, shape); }
     public static Tensor permute(Tensor x, int... axes) { return Views.permute(x, axes); }

@@ -110,6 +110,8 @@ final class TrainCommand implements Callable<Integer> {
             + "reduce_bucket_size), which bounds the communication buffers (about five buckets per rank); default: 4 MiB, "
             + "at most 1/16 of the parameters")
     Double bucketMb;
+    @Option(names = "--precision", description = PrecisionOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
+    String precision = "fp32";
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -165,6 +167,12 @@ final class TrainCommand implements Callable<Integer> {
         // Ranks train on different rows, so they must not draw the same dropout masks: each rank's stream is its own
         // (a sharded run with dropout matches a single process in distribution, not draw for draw).
         if (group.worldSize() > 1) Rng.defaultRng().manualSeed(Rng.mix(Rng.defaultRng().seed(), group.rank()));
+        dev.memwall.precision.fp8.Fp8State fp8;
+        try {
+            fp8 = PrecisionOption.fp8State(precision);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--precision: " + e.getMessage());
+        }
         Gpt model = new Gpt(config, new Rng(seed));
         log("%s", ModelLine.of(config, model.parameterCount(), String.format(", batch %d%s; %s, %d steps", batch,
                 accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
@@ -211,7 +219,8 @@ final class TrainCommand implements Callable<Integer> {
         List<Double> hiddenPerStep = new ArrayList<>();
         List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
-        try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
+        try (dev.memwall.autograd.Guard cast = PrecisionOption.enable(fp8);
+             ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
             while (trainer.completedSteps() < steps) {
                 Batch[] micro = new Batch[accum];
                 for (int i = 0; i < accum; i++) {
@@ -273,6 +282,7 @@ final class TrainCommand implements Callable<Integer> {
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("steps", trainer.completedSteps());
+            out.put("precision", precision);
             out.put("final_loss", last == null ? null : last.loss());
             out.put("eval_loss", finite(evalLoss));
             if (task != null) out.put("eval_accuracy", finite(evalAcc));
