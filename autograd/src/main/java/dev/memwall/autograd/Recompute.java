@@ -48,7 +48,7 @@ public final class Recompute {
      * the marked functions draw from besides {@link Rng#defaultRng()} (dropout), restored for each recomputation.
      */
     public static Session begin(List<Rng> rngs) {
-        Session s = new Session(rngs);
+        Session s = new Session(rngs, SavedTensorHooks.current());
         ACTIVE.get().push(s);
         s.hooks = SavedTensorHooks.push(s);
         return s;
@@ -90,16 +90,51 @@ public final class Recompute {
         }
     }
 
+    /**
+     * A value a node saves plainly, handed to the hooks that were active when the session began (compressed
+     * activations): what they packed, or, when they kept a tensor, the session's own saved handle to it.
+     */
+    private static final class Delegated {
+        final SavedTensorHooks hooks;
+        Object packed;
+        Tensor held;
+
+        Delegated(SavedTensorHooks hooks, Tensor t) {
+            this.hooks = hooks;
+            Object p = hooks.pack(t);
+            if (p instanceof Tensor pt) { // kept as a tensor: hold it as a node would
+                held = pt.saveForBackward();
+                if (pt != t) pt.release();
+            } else {
+                packed = p;
+            }
+        }
+
+        Tensor unpack() {
+            return held != null ? held.share() : hooks.unpack(packed);
+        }
+
+        void release() {
+            if (held != null) held.releaseSavedForBackward();
+            else hooks.release(packed);
+            held = null;
+            packed = null;
+        }
+    }
+
     /** The saved-tensor hooks of one forward pass that marks values; close it when the forward pass is done. */
     public static final class Session implements SavedTensorHooks, AutoCloseable {
         private final List<Rng> rngs = new ArrayList<>();
+        /** The hooks active when the session began, which decide how plainly saved values are kept; or null. */
+        private final SavedTensorHooks outer;
         private final Map<Storage, Recipe> recipes = new IdentityHashMap<>();
         private final ArrayDeque<List<Ref>> frames = new ArrayDeque<>();
         private final List<Recipe> all = new ArrayList<>();
         private Guard hooks;
         private boolean open = true;
 
-        private Session(List<Rng> extra) {
+        private Session(List<Rng> extra, SavedTensorHooks outer) {
+            this.outer = outer;
             rngs.add(Rng.defaultRng());
             for (Rng r : extra) if (!rngs.contains(r)) rngs.add(r);
         }
@@ -183,7 +218,7 @@ public final class Recompute {
                 return ref(r, t);
             }
             List<Ref> frame = frames.peek();
-            if (frame == null) return t; // an ordinary save
+            if (frame == null) return outer == null ? t : new Delegated(outer, t); // an ordinary save
             Ref p = new Ref();
             p.tensor = t.saveForBackward();
             frame.add(p);
@@ -193,6 +228,7 @@ public final class Recompute {
         @Override
         public Tensor unpack(Object packed) {
             if (packed instanceof Tensor t) return t;
+            if (packed instanceof Delegated d) return d.unpack();
             Ref p = (Ref) packed;
             if (p.tensor != null) return p.tensor.share();
             return materialize(p);
@@ -200,6 +236,10 @@ public final class Recompute {
 
         @Override
         public void release(Object packed) {
+            if (packed instanceof Delegated d) {
+                d.release();
+                return;
+            }
             Ref p = (Ref) packed;
             if (p.tensor != null) {
                 p.tensor.releaseSavedForBackward();
