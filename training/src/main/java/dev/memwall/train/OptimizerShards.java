@@ -56,7 +56,12 @@ final class OptimizerShards {
 
     /** Writes the optimizer's state over its range to {@code dir}/{@link #fileName}; the caller decides which ranks write. */
     static void write(Path file, Optimizer optimizer) throws IOException {
-        Map<String, Tensor> state = optimizer.stateTensors();
+        try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) { // compact state: FP32 copies, released here
+            writeState(file, optimizer, optimizer.savedState());
+        }
+    }
+
+    private static void writeState(Path file, Optimizer optimizer, Map<String, Tensor> state) throws IOException {
         for (Map.Entry<String, Tensor> e : state.entrySet()) {
             Tensor t = e.getValue();
             if (t.dtype() != DType.FP32 || t.shape().length != 1 || t.shape()[0] != optimizer.to() - optimizer.from()) {
@@ -76,7 +81,10 @@ final class OptimizerShards {
         for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
             Path f = m.directory().resolve(s.file().name());
             SafeTensorsHeader h = SafeTensors.inspect(f);
-            Map<String, Tensor> state = optimizer.stateTensors();
+            Map<String, Tensor> state;
+            try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) {
+                state = new java.util.LinkedHashMap<>(optimizer.savedState()); // only the names and sizes are read
+            }
             if (h.entries().size() != state.size()) {
                 throw new IOException(f + ": holds " + h.entries().size() + " tensors, " + optimizer.getClass().getSimpleName()
                         + " has " + state.size() + " state tensors " + state.keySet());
@@ -94,6 +102,14 @@ final class OptimizerShards {
 
     /** Loads the optimizer's range [from, to) of every state tensor from the shards that overlap it. */
     static void read(CheckpointManifest m, Optimizer optimizer) throws IOException {
+        try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) { // compact state: filled FP32 copies
+            Map<String, Tensor> state = optimizer.savedState();
+            readInto(m, optimizer, state);
+            optimizer.loadSavedState(state);
+        }
+    }
+
+    private static void readInto(CheckpointManifest m, Optimizer optimizer, Map<String, Tensor> state) throws IOException {
         int from = optimizer.from(), to = optimizer.to();
         ByteBuffer buf = ByteBuffer.allocate(CHUNK * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
         for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
@@ -101,7 +117,7 @@ final class OptimizerShards {
             int lo = Math.max(from, s.from()), hi = Math.min(to, s.to());
             SafeTensorsHeader h = SafeTensors.inspect(f);
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
-                for (Map.Entry<String, Tensor> e : optimizer.stateTensors().entrySet()) {
+                for (Map.Entry<String, Tensor> e : state.entrySet()) {
                     long at = h.dataStart() + h.entry(e.getKey()).begin() + (long) (lo - s.from()) * Float.BYTES;
                     Tensor t = e.getValue();
                     float[] dst = t.data();
