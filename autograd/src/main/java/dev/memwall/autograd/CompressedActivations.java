@@ -28,7 +28,8 @@ import java.util.Set;
  * <p>Under {@code createGraph} the decoded copy carries the saved tensor's autograd identity (its producer, or its
  * leaf), as PyTorch restores a hook-unpacked tensor's grad_fn: higher-order gradients flow through it, evaluated at
  * the rounded values. Checkpointed regions push their own hooks inside these, and keep their inputs exact (the
- * recomputation restarts from them); selective recomputation hands the values it keeps plainly to these hooks.
+ * recomputation restarts from them); selective recomputation hands what it keeps (its recipes' inputs and plain saves)
+ * to these hooks and recomputes from the compressed values.
  */
 public final class CompressedActivations implements SavedTensorHooks {
     /** How saved FP32 activations are kept; {@link #bytes} per element. */

@@ -116,8 +116,8 @@ class CompressedActivationsUnderCheckpointingTest {
     }
 
     /**
-     * Selective recomputation hands what it keeps plainly (q/k/v, fc's output) to the compressing hooks; the recipes'
-     * inputs (each block's input and attention output) stay FP32, as recomputation restarts from them.
+     * Selective recomputation hands what it keeps itself (its recipes' inputs: each block's input, q/k/v, the attention
+     * output, fc's output) to the compressing hooks, and recomputes from the compressed values.
      */
     @Test
     void selectiveRecomputationCompressesWhatItKeeps() {
@@ -146,8 +146,8 @@ class CompressedActivationsUnderCheckpointingTest {
             assertThat(withCompression.policy().checkpointsAnything()).isFalse();
             long[] m = measured(model, tracker, withCompression.policy(), Format.BF16);
             assertThat(m[1]).isLessThanOrEqualTo(budget);
-            // with less room, compression still lowers the smallest feasible budget
-            assertThat(Planner.minimumFeasible(bf16, 0.5)).isLessThan(Planner.minimumFeasible(fp32));
+            // The smallest feasible budget recomputes every block, in FP32 whatever is kept: compression does not lower it.
+            assertThat((double) Planner.minimumFeasible(bf16, 0.5)).isGreaterThan(0.95 * Planner.minimumFeasible(fp32));
         }
     }
 }
