@@ -8,7 +8,9 @@ import dev.memwall.memory.Category;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
+import dev.memwall.autograd.CompressedActivations;
 import dev.memwall.optim.AdamW;
+import dev.memwall.optim.StateFormat;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.rng.Rng;
 import dev.memwall.train.StepStats;
@@ -45,6 +47,12 @@ final class BenchCommand implements Callable<Integer> {
     String checkpoint = "NONE";
     @Option(names = "--no-sgemm-peak", description = "skip timing the sgemm peak (48 MiB of arrays; mfu is then null)")
     boolean noSgemmPeak;
+    @Option(names = "--save-activations", paramLabel = "FORMAT", description = "keep saved activations as fp32, bf16 or fp8 "
+            + "(E4M3, one scale per tensor) between forward and backward (default: ${DEFAULT-VALUE})")
+    String saveActivations = "fp32";
+    @Option(names = "--optimizer-state", paramLabel = "FORMAT", description = "AdamW's moments in fp32, bf16 or int8 "
+            + "(block-wise 8-bit) (default: ${DEFAULT-VALUE})")
+    String optimizerState = "fp32";
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -59,16 +67,32 @@ final class BenchCommand implements Callable<Integer> {
         GptConfig c = model.config(256, 0f);
         CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
         String text = checkpoint;
-        Result r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
+        CompressedActivations.Format saved;
+        StateFormat state;
+        try {
+            saved = CompressedActivations.Format.parse(saveActivations);
+            state = StateFormat.parse(optimizerState);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        Result r;
+        try (var hooks = CompressedActivations.install(saved)) {
+        r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
             System.err.println(ModelLine.of(gpt.config(), gpt.parameterCount(), String.format(", batch %d; %d warm-up and %d timed "
                     + "steps, --checkpoint %s", model.batch, warmup, steps, text)));
             try {
-                return CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err);
+                return CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err, saved);
             } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }
-        }, json ? null : System.out, !noSgemmPeak);
-        if (json) System.out.println(Json.line(r.toJson()));
+        }, json ? null : System.out, !noSgemmPeak, state);
+        }
+        if (json) {
+            Map<String, Object> out = r.toJson();
+            out.put("save_activations", saved.label());
+            out.put("optimizer_state", state.label());
+            System.out.println(Json.line(out));
+        }
         else System.out.println(r.summary());
         return 0;
     }
@@ -137,9 +161,16 @@ final class BenchCommand implements Callable<Integer> {
     static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
                       java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
                       boolean timeSgemmPeak) {
+        return run(c, batch, warmup, steps, seed, checkpointing, progress, timeSgemmPeak, StateFormat.FP32);
+    }
+
+    /** The measurement with AdamW's moments in {@code state} (saved activations follow the hooks the caller pushed). */
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
+                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
+                      boolean timeSgemmPeak, StateFormat state) {
         Gpt gpt = new Gpt(c, new Rng(seed));
         FlatParameters flat = gpt.flatten();
-        AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
+        AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4), state);
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step

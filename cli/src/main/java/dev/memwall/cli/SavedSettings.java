@@ -24,7 +24,8 @@ import java.util.Map;
 final class SavedSettings {
     /** Options recorded under "extra", with their JSON keys. {@code --digits} counts only for the addition task. */
     private static final String[][] EXTRA = {{"--data", "data"}, {"--digits", "digits"}, {"--batch", "batch"},
-            {"--accum", "accum"}, {"--lr", "lr"}, {"--warmup", "warmup"}, {"--clip", "clip"}, {"--seed", "seed"}};
+            {"--accum", "accum"}, {"--lr", "lr"}, {"--warmup", "warmup"}, {"--clip", "clip"}, {"--seed", "seed"},
+            {"--optimizer-state", "optimizer_state"}};
 
     /** What resuming decided: the length of the learning-rate schedule, and notes for the user. */
     record Resumed(int scheduleSteps, List<String> notes) {
@@ -109,11 +110,13 @@ final class SavedSettings {
         if (type == float.class || type == Float.class) return (float) v.asDouble();
         if (type == double.class || type == Double.class) return v.asDouble();
         if (type == Path.class) return Path.of(v.asText());
+        if (type == String.class) return v.asText();
         throw new IllegalStateException("no conversion of a saved setting to " + type);
     }
 
     /** Equal values; paths are equal when they name the same file from here. */
     private static boolean same(Object given, Object saved) {
+        if (given instanceof String a && saved instanceof String b) return a.equalsIgnoreCase(b);
         if (given instanceof Path a && saved instanceof Path b) {
             return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
         }

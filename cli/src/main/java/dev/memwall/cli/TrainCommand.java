@@ -7,7 +7,9 @@ import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
+import dev.memwall.autograd.CompressedActivations;
 import dev.memwall.optim.AdamW;
+import dev.memwall.optim.StateFormat;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.rng.Rng;
 import dev.memwall.train.StepStats;
@@ -100,6 +102,12 @@ final class TrainCommand implements Callable<Integer> {
             + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
             + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
+    @Option(names = "--save-activations", paramLabel = "FORMAT", description = "keep saved activations as fp32, bf16 or fp8 "
+            + "(E4M3, one scale per tensor) between forward and backward (default: ${DEFAULT-VALUE})")
+    String saveActivations = "fp32";
+    @Option(names = "--optimizer-state", paramLabel = "FORMAT", description = "AdamW's moments in fp32, bf16 or int8 (block-wise "
+            + "8-bit, parameters under 4,096 elements FP32) (default: ${DEFAULT-VALUE}; with --resume, the run's)")
+    String optimizerState = "fp32";
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -169,11 +177,12 @@ final class TrainCommand implements Callable<Integer> {
         Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
         dev.memwall.checkpoint.Policy policy;
         try {
-            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * dp.shard().size(), System.err);
+            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * dp.shard().size(), System.err,
+                    CompressedActivations.Format.parse(saveActivations));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01), StateFormat.parse(optimizerState));
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
@@ -201,7 +210,8 @@ final class TrainCommand implements Callable<Integer> {
         List<Double> hiddenPerStep = new ArrayList<>();
         List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
-        try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
+        try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null;
+             var savedActivations = CompressedActivations.install(CompressedActivations.Format.parse(saveActivations))) {
             while (trainer.completedSteps() < steps) {
                 Batch[] micro = new Batch[accum];
                 for (int i = 0; i < accum; i++) {
@@ -272,6 +282,8 @@ final class TrainCommand implements Callable<Integer> {
                     : BenchCommand.round(BenchCommand.median(stepMillis.stream().mapToDouble(Double::doubleValue).toArray())));
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("checkpoint", policy.describe());
+            out.put("save_activations", saveActivations.toLowerCase(java.util.Locale.ROOT));
+            out.put("optimizer_state", optimizerState.toLowerCase(java.util.Locale.ROOT));
             out.put("evals", evals);
             out.put("rank", group.rank());
             out.put("world_size", group.worldSize());
@@ -334,6 +346,16 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
+        try {
+            CompressedActivations.Format.parse(saveActivations);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--save-activations: " + e.getMessage());
+        }
+        try {
+            StateFormat.parse(optimizerState);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--optimizer-state: " + e.getMessage());
+        }
     }
 
     /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */
