@@ -49,6 +49,27 @@ class CompressedStateCommandTest {
         assertThat(r.err()).contains("--optimizer-state").contains("fp32, bf16, int8");
     }
 
+    /** A 5-step run saved at step 3 and 5; its step-3 checkpoint resumed to 5 writes the same files as it did. */
+    @Test
+    void resumedInt8RunEndsBitIdenticalToAnUninterruptedOne() throws java.io.IOException {
+        Path whole = dir.resolve("whole"), split = dir.resolve("split");
+        CliRunner.Result first = CliRunner.run("train", "--steps", "5", "--dim", "64", "--layers", "1", "--heads", "2", "--batch", "4",
+                "--eval-examples", "8", "--eval-every", "3", "--no-progress", "--optimizer-state", "int8", "--save", whole.toString());
+        assertThat(first.exit()).as("%s", first).isZero();
+        java.nio.file.Files.createDirectories(split.resolve("step-000003"));
+        try (var files = java.nio.file.Files.list(whole.resolve("step-000003"))) {
+            for (Path f : files.toList()) java.nio.file.Files.copy(f, split.resolve("step-000003").resolve(f.getFileName()));
+        }
+        java.nio.file.Files.writeString(split.resolve("latest"), "step-000003\n");
+        CliRunner.Result resumed = CliRunner.run("train", "--resume", split.toString(), "--save", split.toString(),
+                "--eval-examples", "8", "--eval-every", "3", "--no-progress");
+        assertThat(resumed.exit()).as("%s", resumed).isZero();
+        for (String file : new String[]{"optimizer.safetensors", "model.safetensors"}) {
+            assertThat(java.nio.file.Files.readAllBytes(split.resolve("step-000005").resolve(file))).as(file)
+                    .isEqualTo(java.nio.file.Files.readAllBytes(whole.resolve("step-000005").resolve(file)));
+        }
+    }
+
     @Test
     void trainSavesAndResumesInt8StateAndRefusesAnotherFormat() {
         Path run = dir.resolve("run");
