@@ -81,7 +81,8 @@ final class BenchCommand implements Callable<Integer> {
             System.err.println(ModelLine.of(gpt.config(), gpt.parameterCount(), String.format(", batch %d; %d warm-up and %d timed "
                     + "steps, --checkpoint %s", model.batch, warmup, steps, text)));
             try {
-                return CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err, saved);
+                // run() has made the optimizer, so its state (in any format) is already counted
+                return CheckpointOption.install(text, gpt, b, 0, System.err, saved);
             } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }

@@ -175,14 +175,15 @@ final class TrainCommand implements Callable<Integer> {
         // same as without checkpointing (and as a resumed run's).
         Rng sampleRng = new Rng(seed + 2);
         Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
+        // made before a BUDGET plan, which then counts its state as allocated, in whatever format it is kept
+        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01), StateFormat.parse(optimizerState));
         dev.memwall.checkpoint.Policy policy;
         try {
-            policy = CheckpointOption.install(checkpoint, model, sample, 2L * Float.BYTES * dp.shard().size(), System.err,
+            policy = CheckpointOption.install(checkpoint, model, sample, optimizer.stateBytes(), System.err,
                     CompressedActivations.Format.parse(saveActivations));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        AdamW optimizer = new AdamW(flat, dp.shard(), new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01), StateFormat.parse(optimizerState));
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);

@@ -39,6 +39,26 @@ class CompressedStateCommandTest {
         assertThat(int8.get("peak_bytes").get("parameter").asLong()).isEqualTo(plain.get("peak_bytes").get("parameter").asLong());
     }
 
+    /** compare-memory with BF16 saved activations: the planner predicts NONE's and SELECTIVE's peaks exactly, the budget is met. */
+    @Test
+    void compareMemoryPlansAndPredictsUnderCompression() throws Exception {
+        CliRunner.Result r = CliRunner.run("compare-memory", "--layers", "2", "--dim", "32", "--heads", "2", "--ctx", "16",
+                "--batch", "2", "--warmup", "0", "--steps", "1", "--rounds", "1", "--json", "--save-activations", "bf16");
+        assertThat(r.exit()).as("%s", r).isZero();
+        JsonNode rows = CliRunner.MAPPER.readTree(r.outLines().get(r.outLines().size() - 1));
+        for (JsonNode row : rows) {
+            assertThat(row.get("save_activations").asText()).isEqualTo("bf16");
+            String policy = row.get("policy").asText();
+            if (policy.equals("NONE") || policy.equals("SELECTIVE")) {
+                assertThat(row.get("peak_activation_bytes").asLong()).as(policy).isEqualTo(row.get("predicted_activation_bytes").asLong());
+            }
+            assertThat(row.get("peak_total_bytes").asLong()).as(policy).isLessThanOrEqualTo(row.get("predicted_peak_bytes").asLong());
+        }
+        JsonNode budget = rows.get(rows.size() - 1);
+        assertThat(budget.get("peak_total_bytes").asLong()).isLessThanOrEqualTo(budget.get("budget_bytes").asLong());
+        assertThat(CliRunner.run("compare-memory", "--save-activations", "fp8", "--real-memory").exit()).isEqualTo(2);
+    }
+
     @Test
     void badValuesAreArgumentErrors() {
         CliRunner.Result r = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--save-activations", "fp4"));
