@@ -27,6 +27,9 @@ import java.util.function.Function;
  * last node that needs it has run, so backward holds one value's worth of recomputation at a time, not a layer's.
  *
  * <p>Recomputation runs the same kernels on the same inputs, so the values are bitwise those of the forward pass.
+ * Under saved-tensor hooks pushed before the session began ({@link CompressedActivations}), what the session keeps
+ * itself — plain saves and the recipes' inputs — goes through those hooks; values are then recomputed from the
+ * compressed inputs, as close to the forward pass's as the format allows.
  */
 public final class Recompute {
     private static final ThreadLocal<ArrayDeque<Session>> ACTIVE = ThreadLocal.withInitial(ArrayDeque::new);
@@ -48,7 +51,7 @@ public final class Recompute {
      * the marked functions draw from besides {@link Rng#defaultRng()} (dropout), restored for each recomputation.
      */
     public static Session begin(List<Rng> rngs) {
-        Session s = new Session(rngs);
+        Session s = new Session(rngs, SavedTensorHooks.current());
         ACTIVE.get().push(s);
         s.hooks = SavedTensorHooks.push(s);
         return s;
@@ -62,6 +65,8 @@ public final class Recompute {
     /** A saved reference: either an ordinary saved tensor, or (once its storage turns out to be marked) a recipe. */
     private static final class Ref {
         Tensor tensor;
+        /** An ordinary save made inside a marked function, handed to the compressing hooks once it is known not to be the value. */
+        Delegated delegated;
         Recipe recipe;
         int offset;
         int[] shape;
@@ -72,7 +77,7 @@ public final class Recompute {
     /** How to compute one marked value again, and its cached result while nodes still need it. */
     private static final class Recipe {
         final Function<Tensor[], Tensor> fn;
-        final Object[] inputs; // a kept Tensor (saved for backward), or a Ref to another recipe
+        final Object[] inputs; // a kept Tensor (saved for backward), a Delegated one, or a Ref to another recipe
         final List<Rng.State> states;
         final int[] shape;
         final int offset;
@@ -90,16 +95,51 @@ public final class Recompute {
         }
     }
 
+    /**
+     * A value a node saves plainly, handed to the hooks that were active when the session began (compressed
+     * activations): what they packed, or, when they kept a tensor, the session's own saved handle to it.
+     */
+    private static final class Delegated {
+        final SavedTensorHooks hooks;
+        Object packed;
+        Tensor held;
+
+        Delegated(SavedTensorHooks hooks, Tensor t) {
+            this.hooks = hooks;
+            Object p = hooks.pack(t);
+            if (p instanceof Tensor pt) { // kept as a tensor: hold it as a node would
+                held = pt.saveForBackward();
+                if (pt != t) pt.release();
+            } else {
+                packed = p;
+            }
+        }
+
+        Tensor unpack() {
+            return held != null ? held.share() : hooks.unpack(packed);
+        }
+
+        void release() {
+            if (held != null) held.releaseSavedForBackward();
+            else hooks.release(packed);
+            held = null;
+            packed = null;
+        }
+    }
+
     /** The saved-tensor hooks of one forward pass that marks values; close it when the forward pass is done. */
     public static final class Session implements SavedTensorHooks, AutoCloseable {
         private final List<Rng> rngs = new ArrayList<>();
+        /** The hooks active when the session began, which decide how plainly saved values are kept; or null. */
+        private final SavedTensorHooks outer;
         private final Map<Storage, Recipe> recipes = new IdentityHashMap<>();
         private final ArrayDeque<List<Ref>> frames = new ArrayDeque<>();
         private final List<Recipe> all = new ArrayList<>();
         private Guard hooks;
         private boolean open = true;
 
-        private Session(List<Rng> extra) {
+        private Session(List<Rng> extra, SavedTensorHooks outer) {
+            this.outer = outer;
             rngs.add(Rng.defaultRng());
             for (Rng r : extra) if (!rngs.contains(r)) rngs.add(r);
         }
@@ -111,8 +151,8 @@ public final class Recompute {
                 if (r != null) {
                     r.dependents++;
                     kept[k] = ref(r, in[k]);
-                } else {
-                    kept[k] = in[k].saveForBackward();
+                } else { // under compressing hooks the input is kept as they keep saved tensors, and recomputed from that
+                    kept[k] = outer == null ? in[k].saveForBackward() : new Delegated(outer, in[k]);
                 }
             }
             List<Rng.State> states = new ArrayList<>(rngs.size());
@@ -154,14 +194,24 @@ public final class Recompute {
 
         /** Saves made inside a finished frame that were not its result belong to the frame around it, if any. */
         private void settle(List<Ref> pending) {
-            List<Ref> outer = frames.peek();
-            if (outer == null) return;
-            for (Ref p : pending) if (p.tensor != null) outer.add(p);
+            List<Ref> enclosing = frames.peek();
+            if (enclosing == null) {
+                if (outer == null) return;
+                for (Ref p : pending) { // ordinary saves after all: kept as the outer hooks keep them
+                    if (p.tensor == null) continue;
+                    p.delegated = new Delegated(outer, p.tensor);
+                    p.tensor.releaseSavedForBackward();
+                    p.tensor = null;
+                }
+                return;
+            }
+            for (Ref p : pending) if (p.tensor != null) enclosing.add(p);
         }
 
         private void undo(Object[] kept) {
             for (Object o : kept) {
                 if (o instanceof Tensor t) t.releaseSavedForBackward();
+                else if (o instanceof Delegated d) d.release();
                 else ((Ref) o).recipe.dependents--;
             }
         }
@@ -183,7 +233,7 @@ public final class Recompute {
                 return ref(r, t);
             }
             List<Ref> frame = frames.peek();
-            if (frame == null) return t; // an ordinary save
+            if (frame == null) return outer == null ? t : new Delegated(outer, t); // an ordinary save
             Ref p = new Ref();
             p.tensor = t.saveForBackward();
             frame.add(p);
@@ -193,17 +243,28 @@ public final class Recompute {
         @Override
         public Tensor unpack(Object packed) {
             if (packed instanceof Tensor t) return t;
+            if (packed instanceof Delegated d) return d.unpack();
             Ref p = (Ref) packed;
             if (p.tensor != null) return p.tensor.share();
+            if (p.delegated != null) return p.delegated.unpack();
             return materialize(p);
         }
 
         @Override
         public void release(Object packed) {
+            if (packed instanceof Delegated d) {
+                d.release();
+                return;
+            }
             Ref p = (Ref) packed;
             if (p.tensor != null) {
                 p.tensor.releaseSavedForBackward();
                 p.tensor = null;
+                return;
+            }
+            if (p.delegated != null) {
+                p.delegated.release();
+                p.delegated = null;
                 return;
             }
             Recipe r = p.recipe;
@@ -273,7 +334,8 @@ public final class Recompute {
             Phase previous = tracker.phase(Phase.RECOMPUTE);
             try {
                 for (int k = 0; k < in.length; k++) {
-                    in[k] = r.inputs[k] instanceof Tensor t ? t.share() : materialize((Ref) r.inputs[k]);
+                    Object o = r.inputs[k];
+                    in[k] = o instanceof Tensor t ? t.share() : o instanceof Delegated d ? d.unpack() : materialize((Ref) o);
                 }
                 for (int k = 0; k < rngs.size(); k++) rngs.get(k).restore(r.states.get(k));
                 Tensor y;
@@ -299,6 +361,8 @@ public final class Recompute {
             for (Object o : r.inputs) {
                 if (o instanceof Tensor t) {
                     t.releaseSavedForBackward();
+                } else if (o instanceof Delegated d) {
+                    d.release();
                 } else {
                     Recipe d = ((Ref) o).recipe;
                     d.dependents--;

@@ -8,5 +8,8 @@
  * the caller through {@link dev.memwall.format.Overflow}. Scalar conversions are implemented
  * with integer bit manipulation and the bulk {@code encode}/{@code decode} forms are plain,
  * allocation-free loops meant for the hot paths that pack and unpack tensor storage.
+ *
+ * <p>{@link dev.memwall.format.DynamicMap} and {@link dev.memwall.format.Blockwise8} are the block-wise 8-bit format of
+ * 8-bit optimizers (bitsandbytes): a byte code per value into a 256-entry dynamic map, one FP32 absmax per block of 256.
  */
 package dev.memwall.format;

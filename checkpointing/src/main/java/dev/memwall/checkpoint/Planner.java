@@ -25,6 +25,13 @@ import java.util.Map;
  * above. Everything else a step holds (parameters, gradients, optimizer state, temporaries) is bounded by
  * {@code other}, the most it was measured to take at any moment, so a budget on the total is met when the activation
  * peak fits the budget minus {@code other}.
+ *
+ * <p>Compressed saved activations ({@code CompressedActivations}, {@code --save-activations}): profile the model with
+ * the hooks pushed, so every figure above is measured as they keep it (compressed blocks, exact inputs of recomputed
+ * segments), and pass their bytes per element against FP32's as {@code ratio}. The one thing the profile cannot show
+ * is a recomputed segment's burst in backward, whose values are recomputed in FP32 and not compressed: it is taken as
+ * the segment's measured bytes ÷ {@code ratio} — an upper bound, since the layer-norm statistics and integer tensors
+ * inside it were never compressed.
  */
 public final class Planner {
     /**
@@ -61,6 +68,15 @@ public final class Planner {
 
     /** Predicted peak ACTIVATION bytes of {@code policy} under {@code p}'s cost model. */
     public static long predictPeak(Profile p, Policy policy) {
+        return predictPeak(p, policy, 1);
+    }
+
+    /**
+     * Predicted peak ACTIVATION bytes of {@code policy} for a profile measured under compressed saved activations of
+     * {@code ratio} bytes per FP32 byte (see the class comment; 1 without compression).
+     */
+    public static long predictPeak(Profile p, Policy policy, double ratio) {
+        checkRatio(ratio);
         long held = p.base(), peak = 0;
         for (int[] s : policy.segments()) {
             if (s[2] == Policy.SELECTIVE) {
@@ -73,7 +89,7 @@ public final class Planner {
             long full = 0;
             for (int i = s[0]; i < s[1]; i++) full += p.saved()[i];
             if (s[2] == Policy.RECOMPUTE) {
-                peak = Math.max(peak, held + full);
+                peak = Math.max(peak, held + recomputed(full, ratio));
                 held += p.input()[s[0]];
             } else {
                 held += full;
@@ -85,6 +101,22 @@ public final class Planner {
     /** Upper bound of the peak total bytes of a step under {@code policy}: activation peak + {@code other}. */
     public static long predictTotal(Profile p, Policy policy) {
         return predictPeak(p, policy) + p.other();
+    }
+
+    /** {@link #predictTotal} for a profile measured under compressed saved activations of {@code ratio}. */
+    public static long predictTotal(Profile p, Policy policy, double ratio) {
+        return predictPeak(p, policy, ratio) + p.other();
+    }
+
+    /** What a recomputed segment that keeps {@code kept} bytes when compressed holds while it is recomputed in FP32. */
+    private static long recomputed(long kept, double ratio) {
+        return ratio == 1 ? kept : (long) Math.ceil(kept / ratio);
+    }
+
+    private static void checkRatio(double ratio) {
+        if (!(ratio > 0 && ratio <= 1)) {
+            throw new IllegalArgumentException("saved-activation ratio must be in (0, 1] (bytes per element against FP32's), got " + ratio);
+        }
     }
 
     /** Recomputation time of {@code policy} under {@code p}'s cost model, in ms per step. */
@@ -105,24 +137,38 @@ public final class Planner {
      * @throws IllegalArgumentException if no policy fits; the message names the smallest feasible budget
      */
     public static Plan plan(Profile p, long budget) {
-        State end = solve(p, budget - p.other());
+        return plan(p, budget, 1);
+    }
+
+    /**
+     * {@link #plan} for a profile measured under compressed saved activations of {@code ratio} bytes per FP32 byte:
+     * kept activations take what was measured, recomputed segments their FP32 size in backward.
+     */
+    public static Plan plan(Profile p, long budget, double ratio) {
+        checkRatio(ratio);
+        State end = solve(p, budget - p.other(), ratio);
         if (end == null) {
             throw new IllegalArgumentException(String.format("no checkpointing plan fits a budget of %,d bytes; the smallest "
                     + "feasible budget is %,d bytes (%,d of them parameters, gradients, optimizer state and temporaries)",
-                    budget, minimumFeasible(p), p.other()));
+                    budget, minimumFeasible(p, ratio), p.other()));
         }
         List<int[]> segs = new ArrayList<>();
         for (State s = end; s.prev != null; s = s.prev) segs.add(0, new int[]{s.from, s.to, s.mode});
         Policy policy = new Policy(String.format("BUDGET(%d)", budget), merge(segs));
-        return new Plan(policy, predictPeak(p, policy), predictTotal(p, policy), end.cost, p.stepTime(), budget);
+        return new Plan(policy, predictPeak(p, policy, ratio), predictTotal(p, policy, ratio), end.cost, p.stepTime(), budget);
     }
 
     /** The least predicted total over all policies: the smallest budget {@link #plan} accepts (bisection). */
     public static long minimumFeasible(Profile p) {
-        long lo = 0, hi = predictPeak(p, Policy.none(p.layers()));
+        return minimumFeasible(p, 1);
+    }
+
+    /** {@link #minimumFeasible} under compressed saved activations of {@code ratio}. */
+    public static long minimumFeasible(Profile p, double ratio) {
+        long lo = 0, hi = predictPeak(p, Policy.none(p.layers()), ratio);
         while (lo < hi) {
             long mid = lo + (hi - lo) / 2;
-            if (solve(p, mid) != null) hi = mid;
+            if (solve(p, mid, ratio) != null) hi = mid;
             else lo = mid + 1;
         }
         return lo + p.other();
@@ -146,7 +192,7 @@ public final class Planner {
      * or make block i selective, and are dropped when they would exceed the activation budget. Returns the cheapest
      * final state that also fits the head, or null.
      */
-    private static State solve(Profile p, long budget) {
+    private static State solve(Profile p, long budget, double ratio) {
         int n = p.layers();
         if (budget < 0) return null;
         List<Map<Long, State>> best = new ArrayList<>();
@@ -165,7 +211,9 @@ public final class Planner {
                     t += p.time()[k - 1];
                     if (st.held + full > budget) break; // kept or recomputed, the segment's activations exist at once
                     offer(best.get(k), new State(st.cost, st, i, k, Policy.KEEP, st.held + full));
-                    offer(best.get(k), new State(st.cost + t, st, i, k, Policy.RECOMPUTE, st.held + p.input()[i]));
+                    if (st.held + recomputed(full, ratio) <= budget) { // recomputed in FP32 whatever is kept
+                        offer(best.get(k), new State(st.cost + t, st, i, k, Policy.RECOMPUTE, st.held + p.input()[i]));
+                    }
                 }
             }
         }

@@ -16,6 +16,9 @@ import java.util.List;
  * and under selective recomputation (from the memory tracker, exact), its input size, its forward and recompute
  * times; what is saved before and after the blocks; and the most everything but activations takes during a step.
  *
+ * <p>Under saved-tensor hooks that compress activations ({@code CompressedActivations}), every figure is measured as
+ * they keep it, and {@code other} includes the FP32 copies a kept block's nodes decode in backward.
+ *
  * <p>Blocks are measured one at a time on their real inputs, so profiling never holds more than one block's
  * activations: it runs where the model without checkpointing would not fit, which is when a plan is needed.
  */
@@ -114,6 +117,19 @@ public final class Profiler {
             }
             // The same step without recomputation: take away the blocks' forward time that EVERY_LAYER repeats.
             stepTime = Math.max(0, stepTime - forwardTime(time));
+            if (dev.memwall.autograd.SavedTensorHooks.current() != null) {
+                // Compressed saved activations: a kept block's nodes decode FP32 copies of what they saved while they run
+                // (recomputed ones read FP32 values and decode nothing). One step keeping the last block sees that.
+                boolean[] recompute = new boolean[n];
+                java.util.Arrays.fill(recompute, 0, n - 1, true);
+                Checkpointing.install(model, Policy.checkpointBlocks("PROFILE", recompute));
+                tracker.resetPeaks();
+                try (Scope s = Scope.open()) {
+                    model.loss(ids, targets).backward();
+                }
+                marks[2] = Math.max(marks[2], tracker.peakExcluding(Category.ACTIVATION));
+                model.zeroGrad();
+            }
         } finally {
             model.blockRunner(previous);
             for (int k = 0; k < generators.size(); k++) generators.get(k).restore(states.get(k));

@@ -8,7 +8,9 @@ import dev.memwall.memory.Category;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
+import dev.memwall.autograd.CompressedActivations;
 import dev.memwall.optim.AdamW;
+import dev.memwall.optim.StateFormat;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.rng.Rng;
 import dev.memwall.train.StepStats;
@@ -47,6 +49,12 @@ final class BenchCommand implements Callable<Integer> {
     String checkpoint = "NONE";
     @Option(names = "--no-sgemm-peak", description = "skip timing the sgemm peak (48 MiB of arrays; mfu is then null)")
     boolean noSgemmPeak;
+    @Option(names = "--save-activations", paramLabel = "FORMAT", description = "keep saved activations as fp32, bf16 or fp8 "
+            + "(E4M3, one scale per tensor) between forward and backward (default: ${DEFAULT-VALUE})")
+    String saveActivations = "fp32";
+    @Option(names = "--optimizer-state", paramLabel = "FORMAT", description = "AdamW's moments in fp32, bf16 or int8 "
+            + "(block-wise 8-bit) (default: ${DEFAULT-VALUE})")
+    String optimizerState = "fp32";
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -62,17 +70,34 @@ final class BenchCommand implements Callable<Integer> {
         GptConfig c = model.config(256, 0f);
         CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
         String text = checkpoint;
-        Result r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
+        CompressedActivations.Format saved;
+        StateFormat state;
+        try {
+            saved = CompressedActivations.Format.parse(saveActivations);
+            state = StateFormat.parse(optimizerState);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        Result r;
+        try (var hooks = CompressedActivations.install(saved)) {
+        r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
             System.err.println(ModelLine.of(gpt.config(), gpt.parameterCount(), String.format(", batch %d; %d warm-up and %d timed "
                     + "steps, --checkpoint %s", model.batch, warmup, steps, text)));
             try {
-                return CheckpointOption.install(text, gpt, b, CheckpointOption.adamStateBytes(gpt), System.err);
+                // run() has made the optimizer, so its state (in any format) is already counted
+                return CheckpointOption.install(text, gpt, b, 0, System.err, saved);
             } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }
-        }, json ? null : System.out, !noSgemmPeak, optimizerFactory(optimizerOptions, spec.commandLine(), seed),
+        }, json ? null : System.out, !noSgemmPeak, optimizerFactory(optimizerOptions, spec.commandLine(), seed, state),
                 optimizerOptions.name(spec.commandLine()));
-        if (json) System.out.println(Json.line(r.toJson()));
+        }
+        if (json) {
+            Map<String, Object> out = r.toJson();
+            out.put("save_activations", saved.label());
+            out.put("optimizer_state", state.label());
+            System.out.println(Json.line(out));
+        }
         else System.out.println(r.summary());
         return 0;
     }
@@ -124,13 +149,23 @@ final class BenchCommand implements Callable<Integer> {
         return run(c, batch, warmup, steps, seed, (gpt, b) -> {
             Checkpointing.install(gpt, policy);
             return policy;
-        }, progress, true, optimizerFactory(null, null, seed), OptimizerOptions.ADAMW);
+        }, progress, true, optimizerFactory(null, null, seed, StateFormat.FP32), OptimizerOptions.ADAMW);
     }
 
-    /** The benchmark's optimizer at its rate 3e-4: AdamW (PyTorch's defaults) unless {@code options} name another. */
+    /**
+     * The benchmark's optimizer at its rate 3e-4: AdamW (PyTorch's defaults, its moments in {@code state}) unless
+     * {@code options} name another (whose state is FP32 only).
+     */
     static java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizerFactory(OptimizerOptions options,
-                                                                                                   picocli.CommandLine cl, long seed) {
-        if (options == null || options.name(cl).equals(OptimizerOptions.ADAMW)) return flat -> new AdamW(flat, AdamW.Config.defaults(3e-4));
+                                                                                                   picocli.CommandLine cl, long seed,
+                                                                                                   StateFormat state) {
+        if (options == null || options.name(cl).equals(OptimizerOptions.ADAMW)) {
+            return flat -> new AdamW(flat, AdamW.Config.defaults(3e-4), state);
+        }
+        if (state != StateFormat.FP32) {
+            throw new picocli.CommandLine.ParameterException(cl, "--optimizer-state " + state.label() + " applies to AdamW only, not --optimizer "
+                    + options.name(cl));
+        }
         return flat -> options.build(cl, flat, dev.memwall.optim.Shard.range(0, flat.length()), 3e-4, seed);
     }
 

@@ -1,5 +1,6 @@
 package dev.memwall.cli;
 
+import dev.memwall.autograd.CompressedActivations;
 import dev.memwall.autograd.Scope;
 import dev.memwall.checkpoint.Checkpointing;
 import dev.memwall.checkpoint.Planner;
@@ -57,6 +58,15 @@ final class CheckpointOption {
      * {@code log}. An infeasible budget throws {@link IllegalArgumentException} naming the smallest feasible one.
      */
     static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log) {
+        return install(text, model, sample, optimizerStateBytes, log, CompressedActivations.Format.FP32);
+    }
+
+    /**
+     * {@link #install} for a run that keeps saved activations in {@code saved}: a BUDGET profile is measured under those
+     * hooks and planned with their bytes per element (recomputed segments are FP32 in backward).
+     */
+    static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log,
+                          CompressedActivations.Format saved) {
         OutOfMemoryAdvice.watch(model.config(), sample, text);
         Long budget = Policy.parseBudget(text);
         Policy policy;
@@ -64,11 +74,11 @@ final class CheckpointOption {
             policy = Policy.parse(text, model.config().layers());
         } else {
             Planner.Profile profile;
-            try (Scope s = Scope.open()) {
+            try (Scope s = Scope.open(); var hooks = CompressedActivations.install(saved)) {
                 long pending = Math.max(0, optimizerStateBytes - MemoryTracker.current().current(Category.OPTIMIZER_STATE));
                 profile = Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), pending);
             }
-            Planner.Plan plan = Planner.plan(profile, budget);
+            Planner.Plan plan = Planner.plan(profile, budget, saved.ratio());
             if (log != null) log.println(PLAN_PREFIX + plan.describe());
             policy = plan.policy();
         }

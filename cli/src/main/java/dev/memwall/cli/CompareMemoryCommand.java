@@ -1,5 +1,6 @@
 package dev.memwall.cli;
 
+import dev.memwall.autograd.CompressedActivations;
 import dev.memwall.autograd.Scope;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.checkpoint.Planner;
@@ -59,6 +60,11 @@ final class CompareMemoryCommand implements Callable<Integer> {
     @Option(names = "--heap", description = "heap limit for --real-memory, as 300000000 or 280MiB (default: NONE's peak "
             + "total, which NONE's tracked arrays alone fill)")
     String heap;
+    @Option(names = "--save-activations", paramLabel = "FORMAT", description = "keep saved activations as fp32, bf16 or fp8 "
+            + "in every run (and in the planner's profile) (default: ${DEFAULT-VALUE})")
+    String saveActivations = "fp32";
+    /** Bytes per element of the saved activations against FP32's, for the planner. */
+    private double ratio = 1;
     @Option(names = "--json", description = "print one JSON array of rows")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -68,6 +74,22 @@ final class CompareMemoryCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        CompressedActivations.Format saved;
+        try {
+            saved = CompressedActivations.Format.parse(saveActivations);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--save-activations: " + e.getMessage());
+        }
+        if (saved != CompressedActivations.Format.FP32 && realMemory) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--real-memory runs with FP32 saved activations only");
+        }
+        ratio = saved.ratio();
+        try (var hooks = CompressedActivations.install(saved)) { // every run and the profile below, on this thread
+            return compare();
+        }
+    }
+
+    private Integer compare() throws Exception {
         model.validate(spec.commandLine());
         if (warmup < 0 || steps < 1 || rounds < 1) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--steps and --rounds must be >= 1 and --warmup >= 0");
@@ -85,7 +107,7 @@ final class CompareMemoryCommand implements Callable<Integer> {
         Planner.Profile profile = profile(c);
         if (budgetBytes != null) { // an infeasible budget is a bad argument: say so before minutes of measuring
             try {
-                Planner.plan(profile, budgetBytes);
+                Planner.plan(profile, budgetBytes, ratio);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--budget: " + e.getMessage());
             }
@@ -125,8 +147,8 @@ final class CompareMemoryCommand implements Callable<Integer> {
                     long nonePeak = results.get(0).last().peakTotalBytes(), everyPeak = results.get(1).last().peakTotalBytes();
                     // Halfway between the two measured peaks; on a tiny model the planner's bound (activation peak plus
                     // the largest non-activation figure) can sit above that, so never below the least budget it accepts.
-                    b = budgetBytes != null ? budgetBytes : Math.max((nonePeak + everyPeak) / 2, Planner.minimumFeasible(profile));
-                    plan = Planner.plan(profile, b);
+                    b = budgetBytes != null ? budgetBytes : Math.max((nonePeak + everyPeak) / 2, Planner.minimumFeasible(profile, ratio));
+                    plan = Planner.plan(profile, b, ratio);
                     System.err.println("plan: " + plan.describe());
                     policies.add(plan.policy());
                 }
@@ -264,15 +286,16 @@ final class CompareMemoryCommand implements Callable<Integer> {
         return new Tensor[]{Tensor.ints(ids, model.batch, c.context()), Tensor.ints(targets, model.batch, c.context())};
     }
 
-    private static Map<String, Object> row(Policy p, BenchCommand.Result r, double stepMs, Planner.Profile profile, Long budgetBytes) {
+    private Map<String, Object> row(Policy p, BenchCommand.Result r, double stepMs, Planner.Profile profile, Long budgetBytes) {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("policy", p.name());
         row.put("peak_activation_bytes", r.last().peakBytes().get(Category.ACTIVATION));
         row.put("peak_total_bytes", r.last().peakTotalBytes());
         row.put("peak_workspace_bytes", r.last().peakBytes().get(Category.WORKSPACE));
         row.put("step_ms", BenchCommand.round(stepMs));
-        row.put("predicted_activation_bytes", Planner.predictPeak(profile, p));
-        row.put("predicted_peak_bytes", Planner.predictTotal(profile, p));
+        row.put("predicted_activation_bytes", Planner.predictPeak(profile, p, ratio));
+        row.put("predicted_peak_bytes", Planner.predictTotal(profile, p, ratio));
+        row.put("save_activations", saveActivations.toLowerCase(java.util.Locale.ROOT));
         row.put("recompute_ms", Planner.recomputeTime(profile, p));
         if (budgetBytes != null) {
             row.put("budget_bytes", budgetBytes);

@@ -6,6 +6,7 @@ import dev.memwall.optim.AdamW;
 import dev.memwall.optim.Optimizer;
 import dev.memwall.optim.Sgd;
 import dev.memwall.optim.Shard;
+import dev.memwall.optim.StateFormat;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -62,10 +63,18 @@ final class OptimizerOptions {
 
     /** The optimizer over {@code shard} of {@code flat}, at learning rate {@code lr}. */
     Optimizer build(CommandLine cl, FlatParameters flat, Shard shard, double lr, long seed) {
+        return build(cl, flat, shard, lr, seed, StateFormat.FP32);
+    }
+
+    /** As {@link #build(CommandLine, FlatParameters, Shard, double, long)}, AdamW's moments kept in {@code state} (others: FP32 only). */
+    Optimizer build(CommandLine cl, FlatParameters flat, Shard shard, double lr, long seed, StateFormat state) {
+        if (state != StateFormat.FP32 && !name(cl).equals(ADAMW)) {
+            throw new CommandLine.ParameterException(cl, "--optimizer-state " + state.label() + " applies to AdamW only, not --optimizer " + name(cl));
+        }
         return switch (name(cl)) {
             case SGD -> new Sgd(flat, shard, new Sgd.Config(lr, 0.9, 0, 0, false));
             case ADAHESSIAN -> new AdaHessian(flat, shard, adaHessian(lr, seed));
-            default -> new AdamW(flat, shard, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01));
+            default -> new AdamW(flat, shard, new AdamW.Config(lr, 0.9, 0.95, 1e-8, 0.01), state);
         };
     }
 

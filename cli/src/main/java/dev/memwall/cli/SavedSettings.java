@@ -26,7 +26,8 @@ final class SavedSettings {
     private static final String[][] EXTRA = {{"--data", "data"}, {"--digits", "digits"}, {"--batch", "batch"},
             {"--accum", "accum"}, {"--lr", "lr"}, {"--warmup", "warmup"}, {"--clip", "clip"}, {"--seed", "seed"},
             {"--optimizer", "optimizer"}, {"--hessian-power", "hessian_power"}, {"--block-length", "block_length"},
-            {"--update-each", "update_each"}, {"--n-samples", "n_samples"}};
+            {"--update-each", "update_each"}, {"--n-samples", "n_samples"},
+            {"--optimizer-state", "optimizer_state"}};
 
     /** What resuming decided: the length of the learning-rate schedule, and notes for the user. */
     record Resumed(int scheduleSteps, List<String> notes) {
@@ -117,6 +118,7 @@ final class SavedSettings {
 
     /** Equal values; paths are equal when they name the same file from here. */
     private static boolean same(Object given, Object saved) {
+        if (given instanceof String a && saved instanceof String b) return a.equalsIgnoreCase(b);
         if (given instanceof Path a && saved instanceof Path b) {
             return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize());
         }

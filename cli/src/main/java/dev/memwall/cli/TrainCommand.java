@@ -7,8 +7,10 @@ import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
+import dev.memwall.autograd.CompressedActivations;
 import dev.memwall.optim.AdamW;
 import dev.memwall.optim.Optimizer;
+import dev.memwall.optim.StateFormat;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.rng.Rng;
 import dev.memwall.train.StepStats;
@@ -112,6 +114,12 @@ final class TrainCommand implements Callable<Integer> {
     Double bucketMb;
     @Option(names = "--precision", description = PrecisionOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
     String precision = "fp32";
+    @Option(names = "--save-activations", paramLabel = "FORMAT", description = "keep saved activations as fp32, bf16 or fp8 "
+            + "(E4M3, one scale per tensor) between forward and backward (default: ${DEFAULT-VALUE})")
+    String saveActivations = "fp32";
+    @Option(names = "--optimizer-state", paramLabel = "FORMAT", description = "AdamW's moments in fp32, bf16 or int8 (block-wise "
+            + "8-bit, parameters under 4,096 elements FP32) (default: ${DEFAULT-VALUE}; with --resume, the run's)")
+    String optimizerState = "fp32";
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -183,14 +191,18 @@ final class TrainCommand implements Callable<Integer> {
         // same as without checkpointing (and as a resumed run's).
         Rng sampleRng = new Rng(seed + 2);
         Batch sample = dp.localRows(task != null ? task.trainBatch(batch, sampleRng) : split[0].randomBatch(batch, contextF, sampleRng));
+        // made before a BUDGET plan, which then counts its state as allocated, in whatever format it is kept
+        Optimizer optimizer = optimizerOptions.build(spec.commandLine(), flat, dp.shard(), lr, seed, StateFormat.parse(optimizerState));
         dev.memwall.checkpoint.Policy policy;
         try {
-            long stateVectors = optimizerOptions.name(spec.commandLine()).equals(OptimizerOptions.ADAHESSIAN) ? 3 : 2;
-            policy = CheckpointOption.install(checkpoint, model, sample, stateVectors * Float.BYTES * dp.shard().size(), System.err);
+            // AdaHessian and SGD keep FP32 state: 3 and (at most) 2 vectors over the shard
+            long stateBytes = optimizer instanceof AdamW adamW ? adamW.stateBytes()
+                    : (optimizer instanceof dev.memwall.optim.AdaHessian ? 3L : 2L) * Float.BYTES * dp.shard().size();
+            policy = CheckpointOption.install(checkpoint, model, sample, stateBytes, System.err,
+                    CompressedActivations.Format.parse(saveActivations));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
-        Optimizer optimizer = optimizerOptions.build(spec.commandLine(), flat, dp.shard(), lr, seed);
         if (!(optimizer instanceof AdamW)) log("optimizer: %s, peak lr %s", optimizerOptions.describe(spec.commandLine()), lr);
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
@@ -220,7 +232,8 @@ final class TrainCommand implements Callable<Integer> {
         List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
         try (dev.memwall.autograd.Guard cast = PrecisionOption.enable(fp8);
-             ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null) {
+             ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null;
+             var savedActivations = CompressedActivations.install(CompressedActivations.Format.parse(saveActivations))) {
             while (trainer.completedSteps() < steps) {
                 Batch[] micro = new Batch[accum];
                 for (int i = 0; i < accum; i++) {
@@ -295,6 +308,8 @@ final class TrainCommand implements Callable<Integer> {
             out.put("optimizer", optimizerOptions.name(spec.commandLine()));
             out.put("optimizer_settings", optimizerOptions.describe(spec.commandLine()));
             out.put("lr", lr);
+            out.put("save_activations", saveActivations.toLowerCase(java.util.Locale.ROOT));
+            out.put("optimizer_state", optimizerState.toLowerCase(java.util.Locale.ROOT));
             out.put("evals", evals);
             out.put("rank", group.rank());
             out.put("world_size", group.worldSize());
@@ -377,6 +392,16 @@ final class TrainCommand implements Callable<Integer> {
                     + "hands each gradient to a bucket during backward: use --zero 0 or 1");
         }
         if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
+        try {
+            CompressedActivations.Format.parse(saveActivations);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--save-activations: " + e.getMessage());
+        }
+        try {
+            StateFormat.parse(optimizerState);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--optimizer-state: " + e.getMessage());
+        }
     }
 
     /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */

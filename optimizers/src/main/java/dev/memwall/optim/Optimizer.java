@@ -102,6 +102,19 @@ public abstract class Optimizer {
     /** State tensors by name (e.g. "exp_avg"), covering the shard's segments in order; saved with the training state. */
     public abstract Map<String, Tensor> stateTensors();
 
+    /**
+     * The state as FP32 tensors, one value per element of the shard, that a checkpoint saves; by default
+     * {@link #stateTensors()} themselves. An optimizer with compact state returns temporaries (released by the
+     * enclosing scope) and rebuilds its state from them in {@link #loadSavedState}.
+     */
+    public Map<String, Tensor> savedState() {
+        return stateTensors();
+    }
+
+    /** Takes the state from {@code filled}, tensors as {@link #savedState()} returned them and then filled; default: nothing (filled in place). */
+    public void loadSavedState(Map<String, Tensor> filled) {
+    }
+
     /** Restores the step counter (the state tensors are restored in place through {@link #stateTensors()}). */
     public final void stepCount(long s) {
         step = s;

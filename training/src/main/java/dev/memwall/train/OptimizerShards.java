@@ -58,7 +58,9 @@ final class OptimizerShards {
 
     /** Writes the optimizer's state over its range to {@code dir}/{@link #fileName}; the caller decides which ranks write. */
     static void write(Path file, Optimizer optimizer) throws IOException {
-        write(file, optimizer.getClass().getSimpleName(), optimizer.stateTensors(), optimizer.from(), optimizer.to());
+        try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) { // compact state: FP32 copies, released here
+            write(file, optimizer.getClass().getSimpleName(), optimizer.savedState(), optimizer.from(), optimizer.to());
+        }
     }
 
     /**
@@ -84,7 +86,10 @@ final class OptimizerShards {
         for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
             Path f = m.directory().resolve(s.file().name());
             SafeTensorsHeader h = SafeTensors.inspect(f);
-            Map<String, Tensor> state = optimizer.stateTensors();
+            Map<String, Tensor> state;
+            try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) {
+                state = new java.util.LinkedHashMap<>(optimizer.savedState()); // only the names and sizes are read
+            }
             if (h.entries().size() != state.size()) {
                 throw new IOException(f + ": holds " + h.entries().size() + " tensors, " + optimizer.getClass().getSimpleName()
                         + " has " + state.size() + " state tensors " + state.keySet());
@@ -105,6 +110,14 @@ final class OptimizerShards {
      * 2 one piece per gradient bucket) the saved values of those flat elements, into the state at the segment's offset.
      */
     static void read(CheckpointManifest m, Optimizer optimizer) throws IOException {
+        try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) { // compact state: filled FP32 copies
+            Map<String, Tensor> state = optimizer.savedState();
+            readInto(m, optimizer, state);
+            optimizer.loadSavedState(state);
+        }
+    }
+
+    private static void readInto(CheckpointManifest m, Optimizer optimizer, Map<String, Tensor> state) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(CHUNK * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
         Shard owned = optimizer.shard();
         for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
@@ -115,7 +128,7 @@ final class OptimizerShards {
                 for (int k = 0; k < owned.starts().length; stateAt += owned.lengths()[k], k++) {
                     int from = owned.starts()[k], lo = Math.max(from, s.from()), hi = Math.min(from + owned.lengths()[k], s.to());
                     if (hi <= lo) continue;
-                    for (Map.Entry<String, Tensor> e : optimizer.stateTensors().entrySet()) {
+                    for (Map.Entry<String, Tensor> e : state.entrySet()) {
                         long at = h.dataStart() + h.entry(e.getKey()).begin() + (long) (lo - s.from()) * Float.BYTES;
                         Tensor t = e.getValue();
                         float[] dst = t.data();
