@@ -144,6 +144,7 @@ final class ParameterShards {
             }
             int index = k;
             t.grad(null);
+            t.name(names[k]); // a use between the unit's gathers fails naming the parameter in full
             t.onGradientReady(g -> ready(index, g));
             t.release();
             identities[k] = t;
