@@ -97,7 +97,8 @@ final class TrainCommand implements Callable<Integer> {
     Path memoryChart;
     @Option(names = "--zero", paramLabel = "STAGE", description = "ZeRO stage under `memwall launch`: 0 = all-reduce the "
             + "gradients, every rank keeps all optimizer state; 1 = each rank keeps and updates 1/N of the AdamW state "
-            + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
+            + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward; "
+            + "3 = parameters too, each block gathered for its forward and again for its backward "
             + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
@@ -129,6 +130,7 @@ final class TrainCommand implements Callable<Integer> {
                     + " yet: its optimizer state is split per gradient bucket, and sharded checkpoints hold one range per rank;"
                     + " --zero 1 saves and resumes (the same training, 4Ψ(N−1)/N more gradient bytes per rank)");
         }
+        ZeroStage3Option.check(stage, save, resume, checkpoint, spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
             int code = train(group, stage);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
