@@ -24,7 +24,10 @@ import java.util.List;
  *       (one all-reduced scalar), update the shard [r·s, min((r+1)·s, Ψ)), all-gather the parameters;</li>
  *   <li>stage 2: no flat gradient buffer; backward hands each parameter's gradient to {@link GradientBuckets}, which
  *       reduce-scatters bucket by bucket while backward goes on, into this rank's gradient shard; then as stage 1,
- *       over this rank's piece of every bucket.</li>
+ *       over this rank's piece of every bucket;</li>
+ *   <li>stage 3: no full parameters between steps either; {@link ParameterShards} gathers each unit (embeddings, a
+ *       block, the head) around its forward and again for its backward, reduce-scatters its gradients as soon as its
+ *       backward is done, and the rank updates its piece of every unit.</li>
  * </ul>
  * Sums run in rank order (see {@link ProcessGroup}), so every rank ends the step with bitwise the same parameters.
  */
