@@ -302,6 +302,20 @@ public final class Tensor {
         ((Tensor) gradKey).gradientReady = hook;
     }
 
+    /**
+     * Makes this leaf handle stand for {@code leaf} in autograd: gradients recorded through it are delivered to
+     * {@code leaf}'s {@code .grad()} or gradient-ready hook, as through an alias. A ZeRO-3 parameter is gathered into a
+     * fresh buffer for each use, and every such view must reach the one leaf its hook is registered on. Copies the
+     * leaf's requires-grad flag and name.
+     */
+    public Tensor sameLeafAs(Tensor leaf) {
+        if (gradFn != null || leaf.gradFn != null) throw new IllegalStateException("sameLeafAs: both tensors must be leaves");
+        requiresGrad = leaf.requiresGrad;
+        gradKey = leaf.gradKey;
+        name = leaf.name;
+        return this;
+    }
+
     public Node gradFn() {
         return gradFn;
     }

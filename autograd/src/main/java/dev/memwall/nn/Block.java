@@ -12,6 +12,7 @@ public final class Block extends Module {
     private final LayerNorm ln1, ln2;
     private final CausalSelfAttention attn;
     private final Mlp mlp;
+    private java.util.function.Function<java.util.function.Supplier<Tensor>, Tensor> around;
 
     public Block(GptConfig c, Rng rng, Rng dropout) {
         this.ln1 = child("ln1", new LayerNorm(c.dim()));
@@ -26,6 +27,18 @@ public final class Block extends Module {
      * and recomputes the rest (layer norms, attention probabilities, the output projection, the residual add, GELU).
      */
     public Tensor forward(Tensor x) {
+        return around == null ? body(x) : around.apply(() -> body(x));
+    }
+
+    /**
+     * Runs every {@link #forward} (also a checkpoint's recomputation) inside {@code a}: ZeRO stage 3 gathers the
+     * block's parameters around it ({@link Gpt#unitHook}). Null removes it.
+     */
+    void around(java.util.function.Function<java.util.function.Supplier<Tensor>, Tensor> a) {
+        around = a;
+    }
+
+    private Tensor body(Tensor x) {
         Tensor h = Recompute.of(in -> ln1.forward(in[0]), x);
         Tensor mixed = attn.mix(h);
         h.release();

@@ -20,6 +20,7 @@ public final class Gpt extends Module {
     private final Linear head;
     private final Dropout embDrop;
     private BlockRunner runner = BlockRunner.SEQUENTIAL;
+    private UnitHook unitHook;
     private final Rng dropoutRng;
 
     /**
@@ -42,6 +43,41 @@ public final class Gpt extends Module {
             cur = next;
         }
         return cur == x ? x.share() : cur;
+    }
+
+    /**
+     * Wraps each parameter unit's forward: unit 0 is the embeddings ({@link #embed}), 1 … L the blocks (every call of
+     * {@link Block#forward}, recomputations included), L + 1 the final LayerNorm and LM head ({@link #logits}). ZeRO
+     * stage 3 gathers a unit's parameters around it (FSDP's pre- and post-forward hooks).
+     */
+    @FunctionalInterface
+    public interface UnitHook {
+        Tensor around(int unit, java.util.function.Supplier<Tensor> body);
+    }
+
+    /** Installs {@code h} around every unit's forward (null removes it). */
+    public void unitHook(UnitHook h) {
+        unitHook = h;
+        for (int i = 0; i < blocks.size(); i++) {
+            int unit = i + 1;
+            blocks.get(i).around(h == null ? null : body -> h.around(unit, body));
+        }
+    }
+
+    /** Parameter units: the embeddings, each block, the final LayerNorm with the head. */
+    public int unitCount() {
+        return blocks.size() + 2;
+    }
+
+    /** The unit parameter {@code name} (as in {@link #namedParameters()}) belongs to. */
+    public int unitOf(String name) {
+        if (name.startsWith("tok.") || name.startsWith("pos.")) return 0;
+        if (name.startsWith("blocks.")) {
+            int end = name.indexOf('.', 7);
+            return Integer.parseInt(name.substring(7, end)) + 1;
+        }
+        if (name.startsWith("lnf.") || name.startsWith("head.")) return blocks.size() + 1;
+        throw new IllegalArgumentException("parameter " + name + " belongs to no unit");
     }
 
     public void blockRunner(BlockRunner r) {
@@ -86,6 +122,10 @@ public final class Gpt extends Module {
 
     /** Token + position embeddings of INT32 ids [B, T]: [B, T, D]. */
     public Tensor embed(Tensor ids) {
+        return unitHook == null ? embedBody(ids) : unitHook.around(0, () -> embedBody(ids));
+    }
+
+    private Tensor embedBody(Tensor ids) {
         int t = ids.size(1);
         if (t > config.context()) throw new IllegalArgumentException("sequence length " + t + " exceeds context " + config.context());
         Tensor te = tok.forward(ids);
@@ -100,6 +140,10 @@ public final class Gpt extends Module {
 
     /** Final LayerNorm and LM head: logits [B, T, V]. Does not release {@code x}. */
     public Tensor logits(Tensor x) {
+        return unitHook == null ? logitsBody(x) : unitHook.around(blocks.size() + 1, () -> logitsBody(x));
+    }
+
+    private Tensor logitsBody(Tensor x) {
         Tensor h = lnf.forward(x);
         Tensor y = head.forward(h);
         h.release();

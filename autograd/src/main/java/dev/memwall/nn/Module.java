@@ -67,6 +67,25 @@ public abstract class Module {
         children.forEach((n, m) -> m.collect(prefix + n + ".", out));
     }
 
+    /**
+     * Replaces parameter {@code name} (its full dotted name, as in {@link #namedParameters()}) by {@code t} of the
+     * same shape; the old tensor is not released. ZeRO stage 3 swaps in a gathered view before a unit runs and a
+     * released stand-in after, so a use of a parameter that is not gathered fails naming it.
+     */
+    public final void setParameter(String name, Tensor t) {
+        int dot = name.indexOf('.');
+        if (dot >= 0 && children.containsKey(name.substring(0, dot))) {
+            children.get(name.substring(0, dot)).setParameter(name.substring(dot + 1), t);
+            return;
+        }
+        Tensor old = params.get(name);
+        if (old == null) throw new IllegalArgumentException(getClass().getSimpleName() + " has no parameter " + name);
+        if (!Arrays.equals(old.shape(), t.shape())) {
+            throw new IllegalArgumentException("parameter " + name + " has shape " + Arrays.toString(old.shape()) + ", not " + Arrays.toString(t.shape()));
+        }
+        params.put(name, t);
+    }
+
     public final List<Tensor> parameters() {
         return new ArrayList<>(namedParameters().values());
     }

@@ -105,7 +105,8 @@ final class TrainCommand implements Callable<Integer> {
     Path memoryChart;
     @Option(names = "--zero", paramLabel = "STAGE", description = "ZeRO stage under `memwall launch`: 0 = all-reduce the "
             + "gradients, every rank keeps all optimizer state; 1 = each rank keeps and updates 1/N of the AdamW state "
-            + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
+            + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward; "
+            + "3 = parameters too, each block gathered for its forward and again for its backward "
             + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
     @Option(names = "--bucket-mb", paramLabel = "MIB", description = "--zero 2: gradient bucket size in MiB (DeepSpeed's "
@@ -147,6 +148,7 @@ final class TrainCommand implements Callable<Integer> {
         LaunchEnvironment launch = LaunchEnvironment.parse(env);
         checkShardable(launch == null ? 1 : launch.worldSize());
         int bucketElements = bucketElements(stage);
+        ZeroStage3Option.check(stage, save, resume, checkpoint, spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
             int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective

@@ -111,6 +111,32 @@ class CompareShardingCommandTest {
         assertThat(ShardingMemoryDemo.advise(rows, rest)).isNull();
     }
 
+    /**
+     * With workers 1 and 4 and a heap between ZeRO-3's need on 4 workers (4Ψ + rest) and stage 2's (7Ψ + rest), the
+     * advice is stage 3 on 4 workers: the shape of the run in BENCHMARKS.md (its rest measured there, a block's
+     * gathered parameters and gradients included).
+     */
+    @Test
+    void underAHeapOnlyStageThreeFitsTheAdviceIsStageThreeOnFourWorkers() {
+        long psi = 6_000_000, rest = 4_000_000;
+        List<ShardedTrainingRun.Measured> rows = new ArrayList<>();
+        for (ZeroStage s : ZeroStage.values()) {
+            for (int n : new int[]{1, 4}) {
+                long state = Math.round(s.modelStateBytes(psi, n));
+                rows.add(new ShardedTrainingRun.Measured(s, n, psi, state, state + rest, 1, 0, 0, null));
+            }
+        }
+        long stage3 = (long) Math.ceil((4 * psi + rest) * ShardingMemoryDemo.HEAP_FACTOR);
+        long stage2 = (long) Math.ceil((7 * psi + rest) * ShardingMemoryDemo.HEAP_FACTOR);
+        for (long limit : new long[] {stage3, (stage3 + stage2) / 2, stage2 - 1}) {
+            ShardedTrainingRun.Measured advice = ShardingMemoryDemo.advise(rows, limit);
+            assertThat(advice.stage()).as("limit %d", limit).isEqualTo(ZeroStage.STAGE_3);
+            assertThat(advice.n()).isEqualTo(4);
+        }
+        assertThat(ShardingMemoryDemo.advise(rows, stage2).stage()).isEqualTo(ZeroStage.STAGE_2);
+        assertThat(ShardingMemoryDemo.advise(rows, stage3 - 1)).isNull();
+    }
+
     @Test
     void theRealMemoryResultNamesTheOutOfMemoryTheAdviceAndTheJobThatTrained() {
         long psi = 1_000_000;

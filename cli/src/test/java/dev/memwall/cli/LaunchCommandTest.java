@@ -59,6 +59,23 @@ class LaunchCommandTest {
         }
     }
 
+    /** {@code memwall launch --nproc 2 train --zero 3}, end to end: both ranks train the same model on their shards. */
+    @Test
+    void zeroStageThreeTrainsThroughTheLauncher() {
+        CliRunner.Result r = CliRunner.run(CliRunner.args(new String[]{"launch", "--nproc", "2"},
+                CliRunner.args(TrainCommandTest.SMALL, "--zero", "3", "--json")));
+        assertThat(r.exit()).as("%s", r).isZero();
+        JsonNode j = r.lastJson();
+        assertThat(j.get("ranks")).hasSize(2);
+        long psi = j.get("ranks").get(0).get("params").asLong();
+        for (JsonNode rank : j.get("ranks")) {
+            assertThat(rank.get("zero_stage").asInt()).isEqualTo(3);
+            assertThat(rank.get("world_size").asInt()).isEqualTo(2);
+            assertThat(rank.get("model_state_bytes").asDouble()).as("%s", rank).isBetween(8.0 * psi * 0.99, 8.0 * psi * 1.01);
+            assertThat(rank.get("final_loss").asDouble()).isEqualTo(j.get("ranks").get(0).get("final_loss").asDouble());
+        }
+    }
+
     @Test
     void aFailingWorkerEndsTheLaunchWithItsStatus() {
         // --steps 0 passes parsing but train refuses it: every worker exits 2.

@@ -24,7 +24,10 @@ import java.util.List;
  *       (one all-reduced scalar), update the shard [r·s, min((r+1)·s, Ψ)), all-gather the parameters;</li>
  *   <li>stage 2: no flat gradient buffer; backward hands each parameter's gradient to {@link GradientBuckets}, which
  *       reduce-scatters bucket by bucket while backward goes on, into this rank's gradient shard; then as stage 1,
- *       over this rank's piece of every bucket.</li>
+ *       over this rank's piece of every bucket;</li>
+ *   <li>stage 3: no full parameters between steps either; {@link ParameterShards} gathers each unit (embeddings, a
+ *       block, the head) around its forward and again for its backward, reduce-scatters its gradients as soon as its
+ *       backward is done, and the rank updates its piece of every unit.</li>
  * </ul>
  * Sums run in rank order (see {@link ProcessGroup}), so every rank ends the step with bitwise the same parameters.
  */
@@ -36,8 +39,23 @@ public final class DataParallel {
     /** Stage 2's buckets and gradient shard; null at stages 0 and 1. */
     private final GradientBuckets buckets;
     private final Shard owned;
+    /** Stage 3's parameter units and shards; null at stages 0 to 2. */
+    private final ParameterShards units;
+
+    private DataParallel(ProcessGroup group, ParameterShards units) { // stage 3
+        this.group = group;
+        this.stage = ZeroStage.STAGE_3;
+        this.units = units;
+        this.params = units.local();
+        this.buckets = null;
+        this.owned = units.shard();
+        this.shard = params.length();
+        this.from = 0;
+        this.to = params.length();
+    }
 
     private DataParallel(ProcessGroup group, ZeroStage stage, FlatParameters params, GradientBuckets buckets) {
+        this.units = null;
         this.group = group;
         this.stage = stage;
         this.params = params;
@@ -83,6 +101,12 @@ public final class DataParallel {
     public static DataParallel of(Module model, ProcessGroup group, ZeroStage stage, int bucketElements) {
         if (bucketElements < 0) throw new IllegalArgumentException("gradient bucket of " + bucketElements + " elements");
         int n = group.worldSize();
+        if (stage == ZeroStage.STAGE_3) {
+            if (!(model instanceof dev.memwall.nn.Gpt gpt)) {
+                throw new IllegalArgumentException("ZeRO stage 3 shards a Gpt's parameter units, not a " + model.getClass().getSimpleName());
+            }
+            return new DataParallel(group, new ParameterShards(gpt, group)); // the model is not flattened
+        }
         FlatParameters flat = model.flatten(stage.shardsOptimizerState() ? n : 1);
         if (stage != ZeroStage.STAGE_2) return new DataParallel(group, stage, flat, null);
         for (var p : model.parameters()) p.grad(null);
@@ -108,6 +132,11 @@ public final class DataParallel {
     /** Stage 2: bytes of its largest gradient bucket; 0 at stages 0 and 1. */
     public long bucketBytes() {
         return buckets == null ? 0 : (long) Float.BYTES * buckets.bucketElements();
+    }
+
+    /** Stage 3's parameter units, or null. */
+    ParameterShards units() {
+        return units;
     }
 
     /** Stage 2's buckets, or null. */
@@ -174,7 +203,7 @@ public final class DataParallel {
 
     /** Sums the ranks' gradients: into the whole buffer at stage 0, into this rank's shard at stage 1. */
     void reduceGradients() {
-        if (!distributed() || buckets != null) return; // stage 2 reduced during backward
+        if (!distributed() || buckets != null || units != null) return; // stages 2 and 3 reduced during backward
         float[] g = params.grads().whole().data();
         switch (stage) {
             case STAGE_0 -> group.allReduce(g, 0, params.length());
@@ -190,7 +219,8 @@ public final class DataParallel {
      * scalar, so every rank clips with the same factor.
      */
     double clipGradNorm(double maxNorm) {
-        if (buckets != null) return clipShard(maxNorm);
+        if (buckets != null) return clipShard(maxNorm, buckets.shardGradients());
+        if (units != null) return clipShard(maxNorm, units.shardGradients());
         if (!stage.shardsOptimizerState() || !distributed()) {
             return maxNorm > 0 ? GradClip.clipGradNorm(params, maxNorm) : GradClip.norm(params, 0, params.length());
         }
@@ -206,9 +236,8 @@ public final class DataParallel {
         return norm;
     }
 
-    /** Stage 2's clipping: the norm from every rank's squared norm of its gradient shard. */
-    private double clipShard(double maxNorm) {
-        float[] g = buckets.shardGradients();
+    /** Stages 2 and 3: the norm from every rank's squared norm of its gradient shard. */
+    private double clipShard(double maxNorm, float[] g) {
         double local = 0;
         for (int k = 0; k < owned.starts().length; k++) {
             for (int i = owned.gradStarts()[k], end = i + owned.lengths()[k]; i < end; i++) local += (double) g[i] * g[i];
@@ -226,11 +255,13 @@ public final class DataParallel {
     /** Before a micro-batch's backward (stage 2: whether its buckets are reduced, i.e. it is the step's last). */
     void beginBackward(boolean lastMicroBatch) {
         if (buckets != null) buckets.beginBackward(lastMicroBatch);
+        if (units != null) units.beginBackward();
     }
 
     /** After a micro-batch's backward (stage 2: after the last, every bucket reduced into the shard). */
     void finishBackward() {
         if (buckets != null) buckets.finishBackward();
+        if (units != null) units.finishBackward();
     }
 
     /** After the update: at stages 1 and 2 every rank receives the other ranks' updated pieces. */
@@ -239,6 +270,7 @@ public final class DataParallel {
             gatherBuckets();
             return;
         }
+        if (units != null) return; // stage 3: parameters stay sharded; each unit is gathered when it next runs
         if (!distributed() || !stage.shardsOptimizerState()) return;
         float[] v = params.values().whole().data();
         group.allGather(v, group.rank() * shard, v, 0, shard); // in place: in is our shard of out
@@ -250,9 +282,44 @@ public final class DataParallel {
      */
     void zeroGradOutsideRange() {
         if (buckets != null) return; // no flat gradient buffer; the shard is all this rank keeps
+        if (units != null) {
+            units.zeroGradients(); // the padding of each unit's piece too (it received sums of zeros)
+            return;
+        }
         float[] g = params.grads().whole().data();
         Arrays.fill(g, 0, from, 0f);
         Arrays.fill(g, to, params.length(), 0f);
+    }
+
+    /**
+     * Every parameter's values in flat order (Ψ floats, padding left out). At stage 3 the parameters are gathered unit
+     * by unit, a collective every rank must call; at the other stages a copy of the replicated buffer.
+     */
+    public float[] parameterValues() {
+        if (units != null) return units.gatherAll();
+        return Arrays.copyOf(params.values().whole().toFloatArray(), params.count());
+    }
+
+    /** Starts a step's figures (stage 2's buckets, stage 3's units). */
+    void startStep() {
+        if (buckets != null) buckets.resetStepFigures();
+        if (units != null) units.resetStepFigures();
+    }
+
+    /**
+     * The share of the overlapped collectives' time during which the training thread was not blocked on them, NaN
+     * without such collectives. Stage 2: the gradient reductions (issued in BACKWARD); stage 3: every gather and
+     * reduction of forward and backward (all issued ahead of their use).
+     */
+    double hiddenFraction(dev.memwall.sharding.CommCounters counters) {
+        if (buckets != null) return Trainer.hiddenFraction(buckets, counters.phase(dev.memwall.memory.Phase.BACKWARD).nanos());
+        if (units == null) return Double.NaN;
+        long comm = 0;
+        for (var phase : new dev.memwall.memory.Phase[] {dev.memwall.memory.Phase.FORWARD, dev.memwall.memory.Phase.BACKWARD,
+                dev.memwall.memory.Phase.RECOMPUTE}) {
+            comm += counters.phase(phase).nanos();
+        }
+        return comm <= 0 ? Double.NaN : Math.max(0, 1 - (double) units.waitNanos() / comm);
     }
 
     /** Stage 2: one in-place all-gather per bucket, all issued before the first is awaited. */

@@ -93,8 +93,7 @@ public final class Trainer {
         long t0 = System.nanoTime();
         tracker.resetPeaks();
         dp.group().counters().reset();
-        GradientBuckets buckets = dp.buckets();
-        if (buckets != null) buckets.resetStepFigures();
+        dp.startStep();
         model.train(true);
         float[] losses = new float[microBatches.length];
         long tokens = 0;
@@ -142,7 +141,7 @@ public final class Trainer {
         CommTotals comm = dp.group().counters().total(), inBackward = dp.group().counters().phase(Phase.BACKWARD);
         return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
                 tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived(), inBackward.bytesSent(),
-                hiddenFraction(buckets, inBackward.nanos()));
+                dp.hiddenFraction(dp.group().counters()));
     }
 
     /**

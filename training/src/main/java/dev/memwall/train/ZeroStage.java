@@ -5,8 +5,9 @@ package dev.memwall.train;
  * {@code zero_optimization.stage}, FSDP's sharding strategy). Ψ is the parameter count, N the world size; FP32
  * AdamW needs 4Ψ bytes of parameters, 4Ψ of gradients and 8Ψ of moments (m, v) in one process.
  *
- * <p>Every stage moves the same ring-equivalent volume per step: 2·(N−1)/N·4Ψ bytes sent (an all-reduce of the
- * gradients, or a reduce-scatter of the gradients plus an all-gather of the parameters).
+ * <p>Stages 0 to 2 move the same ring-equivalent volume per step: 2·(N−1)/N·4Ψ bytes sent (an all-reduce of the
+ * gradients, or a reduce-scatter of the gradients plus an all-gather of the parameters); stage 3 gathers the
+ * parameters twice, 3·(N−1)/N·4Ψ.
  */
 public enum ZeroStage {
     /** Plain data parallelism: all-reduce the whole gradient buffer, full AdamW on every rank. 16Ψ per rank. */
@@ -16,9 +17,14 @@ public enum ZeroStage {
     /**
      * Gradients sharded too: reduce-scattered in buckets during backward, each rank keeps its 1/N of them. 4Ψ + 12Ψ/N.
      */
-    STAGE_2;
+    STAGE_2,
+    /**
+     * Parameters sharded too: each unit (embeddings, a block, the head) all-gathered just before its forward and again
+     * for its backward, its gradients reduce-scattered as soon as its backward is done. 16Ψ/N; 1.5× the bytes.
+     */
+    STAGE_3;
 
-    /** The stage's number (0, 1, 2), as {@code train --zero} takes it. */
+    /** The stage's number (0 to 3), as {@code train --zero} takes it. */
     public int number() {
         return ordinal();
     }
@@ -48,12 +54,16 @@ public enum ZeroStage {
             case STAGE_0 -> 16 * psi;                // params 4Ψ + grads 4Ψ + AdamW m, v 8Ψ
             case STAGE_1 -> 8 * psi + 8 * psi / n;   // params 4Ψ + grads 4Ψ + m, v of one shard 8Ψ/N
             case STAGE_2 -> 4 * psi + 12 * psi / n;  // params 4Ψ + a gradient shard 4Ψ/N + its m, v 8Ψ/N
+            case STAGE_3 -> 16 * psi / n;            // a parameter shard 4Ψ/N + a gradient shard 4Ψ/N + m, v 8Ψ/N
         };
     }
 
-    /** Ring-equivalent bytes one rank sends (and receives) per step by the formula: 2·(N−1)/N·4Ψ at stages 0 to 2. */
+    /**
+     * Ring-equivalent bytes one rank sends (and receives) per step by the formula: 2·(N−1)/N·4Ψ at stages 0 to 2,
+     * 3·(N−1)/N·4Ψ at stage 3 (parameters gathered in forward and again in backward, gradients reduce-scattered).
+     */
     public double commBytesPerStep(long params, int n) {
         if (n < 1) throw new IllegalArgumentException("world size " + n + " < 1");
-        return 2.0 * (n - 1) / n * 4.0 * params;
+        return (this == STAGE_3 ? 3.0 : 2.0) * (n - 1) / n * 4.0 * params;
     }
 }

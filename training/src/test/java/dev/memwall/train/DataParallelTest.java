@@ -114,7 +114,7 @@ class DataParallelTest {
             norms[s] = st.gradNorm();
             stats.add(st);
         }
-        float[] p = Arrays.copyOf(dp.params().values().whole().toFloatArray(), dp.params().count());
+        float[] p = dp.parameterValues();
         return new Run(losses, norms, p, stats);
     }
 
