@@ -1,8 +1,5 @@
 package dev.memwall.sharding;
 
-import dev.memwall.sharding.shm.ShmOptions;
-import dev.memwall.sharding.shm.ShmProcessGroup;
-
 import java.util.Map;
 
 /**
@@ -38,7 +35,7 @@ public interface ProcessGroup extends AutoCloseable {
 
     int worldSize();
 
-    /** "none" for a single process, "shm" for the shared-memory backend. */
+    /** "none" for a single process, "shm" for the shared-memory backend, "mpi" for Open MPI's. */
     String backend();
 
     /** Sums {@code buf[off, off+len)} over all ranks, in place, on every rank. */
@@ -128,15 +125,25 @@ public interface ProcessGroup extends AutoCloseable {
     }
 
     /**
-     * The group described by the launcher's environment (see {@link LaunchEnvironment}): {@link #single()} when
-     * WORLD_SIZE is unset or 1, else a shared-memory group joined in MEMWALL_RUN_DIR under MEMWALL_JOB_ID.
+     * The group described by the launcher's environment: under {@code memwall launch} (see {@link LaunchEnvironment})
+     * a shared-memory group joined in MEMWALL_RUN_DIR under MEMWALL_JOB_ID, under {@code mpirun} with more than one
+     * rank an Open MPI group, else {@link #single()} (WORLD_SIZE unset or 1).
      *
      * @throws JoinRefusedException when the environment is incomplete or wrong, or the peers do not join
      */
     static ProcessGroup fromEnvironment(Map<String, String> env) {
-        LaunchEnvironment launch = LaunchEnvironment.parse(env);
-        if (launch == null) return single();
-        return ShmProcessGroup.join(launch, ShmOptions.fromEnvironment(env));
+        return fromEnvironment(env, null);
+    }
+
+    /**
+     * The group of the backend {@code backend} ("shm", "mpi"), or, when null, of the one the environment implies:
+     * Open MPI's when started by {@code mpirun} (OMPI_COMM_WORLD_SIZE &gt; 1), shared memory under {@code memwall
+     * launch}, else {@link #single()} (see {@link Backends}).
+     *
+     * @throws JoinRefusedException when the chosen backend is unavailable (naming what to install or how to start)
+     */
+    static ProcessGroup fromEnvironment(Map<String, String> env, String backend) {
+        return Backends.join(env, backend);
     }
 
     private static void requireShards(String op, String wholeName, int whole, int shard, int n) {
