@@ -16,7 +16,7 @@ import java.util.List;
  * <ul>
  *   <li>{@code script DIR SEED}: the shared-memory tests' sequence of collectives ({@link ShmWorker#script}), then one
  *       async all-reduce overlapped with compute; writes the results and the byte counters to DIR/rank&lt;r&gt;.bin;</li>
- *   <li>{@code loop}: prints "ready" and all-reduces until killed;</li>
+ *   <li>{@code loop}: prints "ready RANK PID" and all-reduces until killed;</li>
  *   <li>{@code fail RANK}: all ranks all-reduce; rank RANK throws after three rounds, the others keep waiting.</li>
  * </ul>
  */
@@ -36,7 +36,7 @@ public final class MpiWorker {
             case "loop" -> {
                 float[] x = new float[100_000];
                 g.barrier();
-                System.out.println("ready");
+                System.out.println("ready " + g.rank() + " " + ProcessHandle.current().pid());
                 System.out.flush();
                 while (true) g.allReduce(x);
             }
