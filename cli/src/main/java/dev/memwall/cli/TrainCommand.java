@@ -15,7 +15,8 @@ import dev.memwall.train.Trainer;
 import dev.memwall.train.TrainingState;
 import dev.memwall.train.ZeroStage;
 import dev.memwall.train.DataParallel;
-import dev.memwall.sharding.LaunchEnvironment;
+import dev.memwall.sharding.Backends;
+import dev.memwall.sharding.JoinRefusedException;
 import dev.memwall.sharding.ProcessGroup;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -100,6 +101,9 @@ final class TrainCommand implements Callable<Integer> {
             + "(reduce-scatter, all-gather); 2 = gradients too, reduce-scattered in buckets during backward "
             + "(default: ${DEFAULT-VALUE}). --batch stays the global batch, split over the ranks")
     int zero = 0;
+    @Option(names = "--backend", paramLabel = "NAME", description = "shm or mpi: the backend of a multi-rank run, refused when it "
+            + "is not available (default: mpi when started by mpirun, shm under `memwall launch`)")
+    String backend;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -121,15 +125,18 @@ final class TrainCommand implements Callable<Integer> {
         // The launcher's environment: one rank of a job (WORLD_SIZE > 1), or a single process (backend "none").
         // What a multi-rank run refuses is refused before joining, so every rank exits at once with the same error.
         Map<String, String> env = System.getenv();
-        LaunchEnvironment launch = LaunchEnvironment.parse(env);
-        checkShardable(launch == null ? 1 : launch.worldSize());
+        try {
+            checkShardable(Backends.worldSize(env, backend));
+        } catch (JoinRefusedException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         if (stage == ZeroStage.STAGE_2 && (save != null || resume != null)) {
             // Stage 2's optimizer owns bucket-split segments of the flat buffer; a checkpoint holds one range per rank.
             throw new CommandLine.ParameterException(spec.commandLine(), "--zero 2 cannot " + (save != null ? "--save" : "--resume")
                     + " yet: its optimizer state is split per gradient bucket, and sharded checkpoints hold one range per rank;"
                     + " --zero 1 saves and resumes (the same training, 4Ψ(N−1)/N more gradient bytes per rank)");
         }
-        try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
+        try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
             return code;
