@@ -73,6 +73,13 @@ class MpiTrainCommandTest {
                 .contains("./memwall launch --nproc N train");
     }
 
+    @Test
+    void mpirunRanksDivideTheirNodesCores() {
+        assertThat(WorkerThreads.threadsFor(java.util.Map.of("OMPI_COMM_WORLD_SIZE", "8", "OMPI_COMM_WORLD_LOCAL_SIZE", "2"), 8, null))
+                .as("two ranks on this node of eight in the job").isEqualTo("4");
+        assertThat(WorkerThreads.threadsFor(java.util.Map.of("OMPI_COMM_WORLD_LOCAL_SIZE", "2"), 8, "3")).isNull();
+    }
+
     /** mpirun -np n java ... Main args, each rank's output in its own file; each rank's last stdout line as JSON. */
     static List<JsonNode> mpirun(int n, Path outDir, String[] args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(mpirun().toString(), "--oversubscribe", "-np", Integer.toString(n),
