@@ -92,7 +92,8 @@ final class TrainCommand implements Callable<Integer> {
     Path resume;
     @Option(names = "--overwrite", description = "let --save replace a run already saved in its DIR (deleted at the first save)")
     boolean overwrite;
-    @Option(names = "--memory-report", description = "write per-step memory figures and one step's timeline as JSON")
+    @Option(names = "--memory-report", description = "write per-step memory figures and one step's timeline as JSON ({rank} in "
+            + "the path: this rank's number)")
     Path memoryReport;
     @Option(names = "--memory-chart", description = "draw one training step's memory by category (.png or .svg)")
     Path memoryChart;
@@ -264,9 +265,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         System.err.print(report.table());
         if (memoryReport != null) {
-            dev.memwall.io.AtomicFiles.write(memoryReport, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(report.toJson()));
+            dev.memwall.io.AtomicFiles.write(perRank(memoryReport, group), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(report.toJson()));
         }
-        if (memoryChart != null) dev.memwall.io.AtomicFiles.write(memoryChart, report.chart(memoryChart.getFileName().toString()));
+        if (memoryChart != null) dev.memwall.io.AtomicFiles.write(perRank(memoryChart, group), report.chart(memoryChart.getFileName().toString()));
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("steps", trainer.completedSteps());
@@ -316,6 +317,11 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "--batch " + batch + " does not split evenly over world size " + worldSize
                     + "; use a multiple of " + worldSize + " (--batch is the global batch)");
         }
+    }
+
+    /** {@code path} with "{rank}" replaced by this rank's number, so the ranks of a job can write a report each. */
+    static Path perRank(Path path, ProcessGroup group) {
+        return Path.of(path.toString().replace("{rank}", Integer.toString(group.rank())));
     }
 
     /** NaN (nothing evaluated) is written as JSON null. */

@@ -29,7 +29,7 @@ class MpiTrainCommandTest {
         assumeTrue(mpirun() != null, "mpirun is not installed");
         assumeTrue(MpiProcessGroup.unavailable() == null, MpiProcessGroup.unavailable());
         for (int stage : new int[] {0, 1, 2}) {
-            Path mpiReport = dir.resolve("mpi" + stage + ".json"), shmReport = dir.resolve("shm" + stage + ".json");
+            Path mpiReport = dir.resolve("mpi" + stage + "-rank{rank}.json"), shmReport = dir.resolve("shm" + stage + ".json");
             String[] args = CliRunner.args(ShardedTrainCommandTest.RUN, "--zero", Integer.toString(stage));
             List<JsonNode> mpi = mpirun(2, dir.resolve("out" + stage), CliRunner.args(args, "--memory-report", mpiReport.toString()));
             List<JsonNode> shm = ShardedTrainCommandTest.workers(2, CliRunner.args(args, "--memory-report", shmReport.toString()));
@@ -44,7 +44,8 @@ class MpiTrainCommandTest {
                     assertThat(m.get(same)).as("%s: %s as shm's", what, same).isEqualTo(s.get(same));
                 }
             }
-            JsonNode mpiSteps = CliRunner.MAPPER.readTree(mpiReport.toFile()).get("steps");
+            assertThat(dir.resolve("mpi" + stage + "-rank1.json")).as("each rank wrote its own report").isRegularFile();
+            JsonNode mpiSteps = CliRunner.MAPPER.readTree(dir.resolve("mpi" + stage + "-rank0.json").toFile()).get("steps");
             JsonNode shmSteps = CliRunner.MAPPER.readTree(shmReport.toFile()).get("steps");
             assertThat(mpiSteps.size()).isEqualTo(shmSteps.size()).isPositive();
             for (int i = 0; i < mpiSteps.size(); i++) {
@@ -71,6 +72,13 @@ class MpiTrainCommandTest {
         assertThat(r.exit()).as("%s", r).isEqualTo(2);
         assertThat(r.err()).contains("--backend shm: this process was not started by `memwall launch`")
                 .contains("./memwall launch --nproc N train");
+    }
+
+    @Test
+    void aReportPathNamesTheRank() {
+        assertThat(TrainCommand.perRank(Path.of("/tmp/r{rank}/memory-{rank}.json"), dev.memwall.sharding.ProcessGroup.single()))
+                .isEqualTo(Path.of("/tmp/r0/memory-0.json"));
+        assertThat(TrainCommand.perRank(Path.of("memory.json"), dev.memwall.sharding.ProcessGroup.single())).isEqualTo(Path.of("memory.json"));
     }
 
     @Test
