@@ -57,6 +57,32 @@ class MpiTrainCommandTest {
     }
 
     @Test
+    void compareShardingRowsOnMpiCarryTheSharedMemoryRowsFigures() {
+        assumeTrue(MpirunJob.unavailable() == null, MpirunJob.unavailable());
+        String[] shape = {"compare-sharding", "--layers", "1", "--dim", "32", "--heads", "2", "--ctx", "16", "--batch", "4",
+                "--nproc", "2", "--stages", "1", "--steps", "2", "--json"};
+        CliRunner.Result mpi = CliRunner.run(CliRunner.args(shape, "--backend", "mpi"));
+        CliRunner.Result shm = CliRunner.run(shape);
+        assertThat(mpi.exit()).as("%s", mpi).isZero();
+        assertThat(shm.exit()).as("%s", shm).isZero();
+        assertThat(mpi.lastJson().get("backend").asText()).isEqualTo("mpi");
+        assertThat(shm.lastJson().get("backend").asText()).isEqualTo("shm");
+        JsonNode m = mpi.lastJson().get("rows").get(0), s = shm.lastJson().get("rows").get(0);
+        for (String same : new String[] {"zero_stage", "world_size", "params", "model_state_bytes", "comm_bytes_sent_per_step",
+                "comm_bytes_received_per_step"}) {
+            assertThat(m.get(same)).as("%s: %s", same, m).isEqualTo(s.get(same));
+        }
+        assertThat(m.get("step_ms").asDouble()).isPositive();
+    }
+
+    @Test
+    void compareShardingRefusesAnUnknownBackend() {
+        CliRunner.Result r = CliRunner.run("compare-sharding", "--backend", "tcp");
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err()).contains("--backend tcp: unknown backend; one of [shm, mpi]");
+    }
+
+    @Test
     void backendMpiOutsideMpirunIsRefusedSayingHowToStart() {
         assumeTrue(System.getenv("OMPI_COMM_WORLD_SIZE") == null, "this test JVM itself runs under mpirun");
         CliRunner.Result r = CliRunner.run(CliRunner.args(ShardedTrainCommandTest.RUN, "--backend", "mpi"));
