@@ -27,7 +27,9 @@ import java.util.Map;
  * {@code MemoryTracker} while it runs.
  *
  * <p><b>Failures.</b> No wait is unbounded: a peer that dies or stops its heartbeat ends the collective on every
- * other rank within seconds with a {@link PeerFailedException} naming it, and the group is then unusable.
+ * other rank within seconds with a {@link PeerFailedException} naming it, and the group is then unusable. Under
+ * {@code mpirun} (the MPI backend) a rank that dies or exits without finalising ends the whole job, and {@code mpirun}
+ * names it; a collective that waits beyond its timeout fails with a {@link CommException}.
  */
 public interface ProcessGroup extends AutoCloseable {
 
@@ -102,7 +104,8 @@ public interface ProcessGroup extends AutoCloseable {
     /**
      * Waits for collectives still queued (bounded by their timeouts), then releases the transport: the shared-memory
      * backend removes this rank's segment file. Does not synchronise with the other ranks; call {@link #barrier()}
-     * first if they must all be done.
+     * first if they must all be done. The MPI backend finalises MPI only after such a barrier (see
+     * {@code MpiProcessGroup}).
      */
     @Override
     void close();
