@@ -12,7 +12,8 @@ import java.util.Map;
 /**
  * Which backend a process joins, from its environment and an optional explicit choice ({@code --backend}):
  * <ul>
- *   <li>started by {@code memwall launch} (MEMWALL_JOB_ID set): shared memory, {@code "shm"};</li>
+ *   <li>started by {@code memwall launch} (MEMWALL_JOB_ID set): shared memory, {@code "shm"} (one process when
+ *       WORLD_SIZE is 1);</li>
  *   <li>else started by Open MPI's {@code mpirun} (OMPI_COMM_WORLD_SIZE set) with more than one rank: {@code "mpi"};</li>
  *   <li>else WORLD_SIZE &gt; 1 (an incomplete launch environment, refused by name by the shared-memory backend): shm;</li>
  *   <li>else one process, {@code "none"}.</li>
@@ -31,7 +32,7 @@ public final class Backends {
         boolean launched = has(env, "MEMWALL_JOB_ID") || has(env, "WORLD_SIZE");
         boolean mpirun = MpiEnvironment.present(env);
         if (requested == null) {
-            if (has(env, "MEMWALL_JOB_ID")) return "shm";
+            if (has(env, "MEMWALL_JOB_ID")) return LaunchEnvironment.parse(env) == null ? "none" : "shm";
             if (mpirun) return MpiEnvironment.parse(env).worldSize() > 1 ? "mpi" : "none";
             return LaunchEnvironment.parse(env) == null ? "none" : "shm";
         }
@@ -72,10 +73,8 @@ public final class Backends {
             case "mpi" -> MpiProcessGroup.join(MpiEnvironment.parse(env), MpiOptions.fromEnvironment(env));
             case "shm" -> {
                 LaunchEnvironment launch = LaunchEnvironment.parse(env);
-                if (launch == null) {
-                    throw new JoinRefusedException("--backend shm: WORLD_SIZE is 1: a single process has no peers to share memory with");
-                }
-                yield ShmProcessGroup.join(launch, ShmOptions.fromEnvironment(env));
+                // a launch of one worker (WORLD_SIZE=1) is one process: nothing to share
+                yield launch == null ? ProcessGroup.single() : ShmProcessGroup.join(launch, ShmOptions.fromEnvironment(env));
             }
             default -> ProcessGroup.single();
         };

@@ -22,6 +22,13 @@ class BackendsTest {
         assertThat(Backends.choose(Map.of("OMPI_COMM_WORLD_SIZE", "1", "OMPI_COMM_WORLD_RANK", "0"), null))
                 .as("mpirun -np 1 is one process").isEqualTo("none");
         assertThat(Backends.choose(LAUNCH, null)).isEqualTo("shm");
+        Map<String, String> one = new java.util.HashMap<>(LAUNCH);
+        one.put("WORLD_SIZE", "1");
+        one.put("RANK", "0");
+        assertThat(Backends.choose(one, null)).as("a launch of one worker is one process").isEqualTo("none");
+        try (ProcessGroup g = ProcessGroup.fromEnvironment(one, "shm")) {
+            assertThat(g.worldSize()).as("shm asked for by a launch of one: nothing to share").isEqualTo(1);
+        }
         assertThat(Backends.worldSize(LAUNCH, null)).isEqualTo(2);
         Map<String, String> both = new java.util.HashMap<>(MPIRUN);
         both.putAll(LAUNCH);
