@@ -47,6 +47,9 @@ final class CompareShardingCommand implements Callable<Integer> {
     @Option(names = "--heap", paramLabel = "SIZE", description = "per-worker heap limit for --real-memory, like 96m (default: the "
             + "single process's measured peak, which its tracked arrays alone fill)")
     String heap;
+    @Option(names = "--backend", paramLabel = "NAME", description = "shm: workers started by memwall's launcher, shared memory; "
+            + "mpi: started by Open MPI's mpirun, its transports and collectives (default: ${DEFAULT-VALUE})")
+    String backend = "shm";
     @Option(names = "--json", description = "print one JSON object with a row per stage and N")
     boolean json;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -60,16 +63,18 @@ final class CompareShardingCommand implements Callable<Integer> {
         List<Integer> ns = worldSizes();
         Long heapBytes = heapBytes();
         checkChart();
+        checkBackend();
         GptConfig c = model.config(256, 0f);
         ShardedTrainingRun runner = new ShardedTrainingRun(model, seed);
         try {
             long params = new dev.memwall.nn.Gpt(c, new dev.memwall.rng.Rng(seed)).parameterCount();
             System.err.println(ModelLine.of(c, params, String.format(", batch %d (global); ZeRO stages %s (all there are: %s) "
-                    + "on %s worker JVM(s), %d steps each", model.batch, numbers(zs), numbers(List.of(ZeroStage.values())), ns, steps)));
+                    + "on %s worker JVM(s) (%s), %d steps each", model.batch, numbers(zs), numbers(List.of(ZeroStage.values())), ns,
+                    backend.equals("mpi") ? "mpirun, Open MPI" : "shared memory", steps)));
             List<ShardedTrainingRun.Measured> rows = new ArrayList<>();
             for (ZeroStage s : zs) {
                 for (int n : ns) {
-                    ShardedTrainingRun.Outcome o = runner.run(s, n, steps, null);
+                    ShardedTrainingRun.Outcome o = runner.run(s, n, steps, null, backend);
                     if (!o.trained()) {
                         System.err.print(o.log());
                         System.err.printf("memwall: stage %d on %d worker(s) failed: %s%n", s.number(), n, o.failure());
@@ -92,6 +97,18 @@ final class CompareShardingCommand implements Callable<Integer> {
         } finally {
             runner.close();
         }
+    }
+
+    /** --backend is shm or mpi; mpi needs mpirun and the binding, and is not combined with --real-memory. */
+    private void checkBackend() {
+        CommandLine cl = spec.commandLine();
+        if (!backend.equals("shm") && !backend.equals("mpi")) {
+            throw new CommandLine.ParameterException(cl, "--backend " + backend + ": unknown backend; one of [shm, mpi]");
+        }
+        if (!backend.equals("mpi")) return;
+        String missing = MpirunJob.unavailable();
+        if (missing != null) throw new CommandLine.ParameterException(cl, "--backend mpi: " + missing);
+        if (realMemory) throw new CommandLine.ParameterException(cl, "--real-memory runs on the shared-memory backend only; leave out --backend mpi");
     }
 
     private List<ZeroStage> stages() {
@@ -182,6 +199,7 @@ final class CompareShardingCommand implements Callable<Integer> {
         out.put("available_stages", Arrays.stream(ZeroStage.values()).map(ZeroStage::number).toList());
         out.put("stages", zs.stream().map(ZeroStage::number).toList());
         out.put("nproc", ns);
+        out.put("backend", backend);
         out.put("rows", rows.stream().map(CompareShardingCommand::row).toList());
         if (demo != null) out.put("real_memory", demo.toJson());
         return out;

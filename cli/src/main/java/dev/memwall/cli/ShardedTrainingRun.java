@@ -90,11 +90,21 @@ final class ShardedTrainingRun {
 
     /** Trains {@code steps} steps at {@code stage} on {@code n} workers, each with {@code heapBytes} of heap (null: inherited). */
     Outcome run(ZeroStage stage, int n, int steps, Long heapBytes) throws IOException, InterruptedException {
+        return run(stage, n, steps, heapBytes, "shm");
+    }
+
+    /** As {@link #run(ZeroStage, int, int, Long)}, the workers started by memwall's launcher ("shm") or by mpirun ("mpi"). */
+    Outcome run(ZeroStage stage, int n, int steps, Long heapBytes, String backend) throws IOException, InterruptedException {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         PrintStream sink = new PrintStream(log, true, StandardCharsets.UTF_8);
-        Launcher.Builder b = Launcher.builder(Main.class.getName(), workerArgs(stage, steps)).nproc(n).collectJson(true).output(sink, sink);
-        if (heapBytes != null) b.heap((heapBytes >> 20) + "m");
-        LaunchResult r = b.build().run();
+        LaunchResult r;
+        if (backend.equals("mpi")) {
+            r = MpirunJob.run(n, Main.class.getName(), workerArgs(stage, steps), heapBytes, sink);
+        } else {
+            Launcher.Builder b = Launcher.builder(Main.class.getName(), workerArgs(stage, steps)).nproc(n).collectJson(true).output(sink, sink);
+            if (heapBytes != null) b.heap((heapBytes >> 20) + "m");
+            r = b.build().run();
+        }
         sink.flush();
         String text = log.toString(StandardCharsets.UTF_8);
         return new Outcome(r.exitCode(), r.exitCode() == 0 ? measured(stage, n, r) : null, text);

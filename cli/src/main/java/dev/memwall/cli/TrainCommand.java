@@ -18,7 +18,8 @@ import dev.memwall.train.Trainer;
 import dev.memwall.train.TrainingState;
 import dev.memwall.train.ZeroStage;
 import dev.memwall.train.DataParallel;
-import dev.memwall.sharding.LaunchEnvironment;
+import dev.memwall.sharding.Backends;
+import dev.memwall.sharding.JoinRefusedException;
 import dev.memwall.sharding.ProcessGroup;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -99,7 +100,8 @@ final class TrainCommand implements Callable<Integer> {
     Path resume;
     @Option(names = "--overwrite", description = "let --save replace a run already saved in its DIR (deleted at the first save)")
     boolean overwrite;
-    @Option(names = "--memory-report", description = "write per-step memory figures and one step's timeline as JSON")
+    @Option(names = "--memory-report", description = "write per-step memory figures and one step's timeline as JSON ({rank} in "
+            + "the path: this rank's number)")
     Path memoryReport;
     @Option(names = "--memory-chart", description = "draw one training step's memory by category (.png or .svg)")
     Path memoryChart;
@@ -121,6 +123,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--optimizer-state", paramLabel = "FORMAT", description = "AdamW's moments in fp32, bf16 or int8 (block-wise "
             + "8-bit, parameters under 4,096 elements FP32) (default: ${DEFAULT-VALUE}; with --resume, the run's)")
     String optimizerState = "fp32";
+    @Option(names = "--backend", paramLabel = "NAME", description = "shm or mpi: the backend of a multi-rank run, refused when it "
+            + "is not available (default: mpi when started by mpirun, shm under `memwall launch`)")
+    String backend;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
     @Option(names = "--no-progress", description = "no progress bar")
@@ -145,11 +150,14 @@ final class TrainCommand implements Callable<Integer> {
         // The launcher's environment: one rank of a job (WORLD_SIZE > 1), or a single process (backend "none").
         // What a multi-rank run refuses is refused before joining, so every rank exits at once with the same error.
         Map<String, String> env = System.getenv();
-        LaunchEnvironment launch = LaunchEnvironment.parse(env);
-        checkShardable(launch == null ? 1 : launch.worldSize());
+        try {
+            checkShardable(Backends.worldSize(env, backend));
+        } catch (JoinRefusedException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         int bucketElements = bucketElements(stage);
         ZeroStage3Option.check(stage, save, resume, checkpoint, spec.commandLine());
-        try (ProcessGroup group = ProcessGroup.fromEnvironment(env)) {
+        try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
             return code;
@@ -291,9 +299,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         System.err.print(report.table());
         if (memoryReport != null) {
-            dev.memwall.io.AtomicFiles.write(memoryReport, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(report.toJson()));
+            dev.memwall.io.AtomicFiles.write(perRank(memoryReport, group), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(report.toJson()));
         }
-        if (memoryChart != null) dev.memwall.io.AtomicFiles.write(memoryChart, report.chart(memoryChart.getFileName().toString()));
+        if (memoryChart != null) dev.memwall.io.AtomicFiles.write(perRank(memoryChart, group), report.chart(memoryChart.getFileName().toString()));
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("steps", trainer.completedSteps());
@@ -364,6 +372,11 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--bucket-mb: " + e.getMessage());
         }
+    }
+
+    /** {@code path} with "{rank}" replaced by this rank's number, so the ranks of a job can write a report each. */
+    static Path perRank(Path path, ProcessGroup group) {
+        return Path.of(path.toString().replace("{rank}", Integer.toString(group.rank())));
     }
 
     /** NaN (nothing evaluated) is written as JSON null. */

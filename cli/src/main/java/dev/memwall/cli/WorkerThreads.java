@@ -5,7 +5,8 @@ import dev.memwall.sharding.launch.Launcher;
 import java.util.Map;
 
 /**
- * Kernel threads of a worker process: when the launcher starts N workers on one machine (WORLD_SIZE = N > 1), each
+ * Kernel threads of a worker process: when the launcher starts N workers on one machine (WORLD_SIZE = N > 1), or
+ * mpirun starts N ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE = N > 1), each
  * uses {@link Launcher#kernelThreads max(1, cores / N)} threads for its kernels ({@code dev.memwall.kernels.Parallel}, property
  * {@code memwall.threads}) unless that property is set, so N workers do not each try to use every core.
  */
@@ -25,6 +26,8 @@ final class WorkerThreads {
     static String threadsFor(Map<String, String> env, int cores, String explicit) {
         if (explicit != null) return null;
         String ws = env.get("WORLD_SIZE");
+        // under mpirun, the ranks sharing this machine's cores are OMPI_COMM_WORLD_LOCAL_SIZE, not the whole world
+        if (ws == null) ws = env.get("OMPI_COMM_WORLD_LOCAL_SIZE");
         if (ws == null) return null;
         int n;
         try {

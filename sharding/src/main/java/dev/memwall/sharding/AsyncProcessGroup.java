@@ -76,6 +76,12 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
             return a;
         }
 
+        /** Counts {@code bytes} of a backend's own scratch (e.g. native memory) as COMMUNICATION until the call ends. */
+        public void borrowed(long bytes) {
+            tracker.allocated(Category.COMMUNICATION, bytes, name + " scratch");
+            scratchBytes += bytes;
+        }
+
         void releaseScratch() {
             if (scratchBytes > 0) tracker.released(Category.COMMUNICATION, scratchBytes, name + " scratch");
             scratchBytes = 0;

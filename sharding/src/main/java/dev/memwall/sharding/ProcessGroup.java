@@ -1,8 +1,5 @@
 package dev.memwall.sharding;
 
-import dev.memwall.sharding.shm.ShmOptions;
-import dev.memwall.sharding.shm.ShmProcessGroup;
-
 import java.util.Map;
 
 /**
@@ -30,7 +27,9 @@ import java.util.Map;
  * {@code MemoryTracker} while it runs.
  *
  * <p><b>Failures.</b> No wait is unbounded: a peer that dies or stops its heartbeat ends the collective on every
- * other rank within seconds with a {@link PeerFailedException} naming it, and the group is then unusable.
+ * other rank within seconds with a {@link PeerFailedException} naming it, and the group is then unusable. Under
+ * {@code mpirun} (the MPI backend) a rank that dies or exits without finalising ends the whole job, and {@code mpirun}
+ * names it; a collective that waits beyond its timeout fails with a {@link CommException}.
  */
 public interface ProcessGroup extends AutoCloseable {
 
@@ -38,7 +37,7 @@ public interface ProcessGroup extends AutoCloseable {
 
     int worldSize();
 
-    /** "none" for a single process, "shm" for the shared-memory backend. */
+    /** "none" for a single process, "shm" for the shared-memory backend, "mpi" for Open MPI's. */
     String backend();
 
     /** Sums {@code buf[off, off+len)} over all ranks, in place, on every rank. */
@@ -105,7 +104,8 @@ public interface ProcessGroup extends AutoCloseable {
     /**
      * Waits for collectives still queued (bounded by their timeouts), then releases the transport: the shared-memory
      * backend removes this rank's segment file. Does not synchronise with the other ranks; call {@link #barrier()}
-     * first if they must all be done.
+     * first if they must all be done. The MPI backend finalises MPI only after such a barrier (see
+     * {@code MpiProcessGroup}).
      */
     @Override
     void close();
@@ -128,15 +128,25 @@ public interface ProcessGroup extends AutoCloseable {
     }
 
     /**
-     * The group described by the launcher's environment (see {@link LaunchEnvironment}): {@link #single()} when
-     * WORLD_SIZE is unset or 1, else a shared-memory group joined in MEMWALL_RUN_DIR under MEMWALL_JOB_ID.
+     * The group described by the launcher's environment: under {@code memwall launch} (see {@link LaunchEnvironment})
+     * a shared-memory group joined in MEMWALL_RUN_DIR under MEMWALL_JOB_ID, under {@code mpirun} with more than one
+     * rank an Open MPI group, else {@link #single()} (WORLD_SIZE unset or 1).
      *
      * @throws JoinRefusedException when the environment is incomplete or wrong, or the peers do not join
      */
     static ProcessGroup fromEnvironment(Map<String, String> env) {
-        LaunchEnvironment launch = LaunchEnvironment.parse(env);
-        if (launch == null) return single();
-        return ShmProcessGroup.join(launch, ShmOptions.fromEnvironment(env));
+        return fromEnvironment(env, null);
+    }
+
+    /**
+     * The group of the backend {@code backend} ("shm", "mpi"), or, when null, of the one the environment implies:
+     * Open MPI's when started by {@code mpirun} (OMPI_COMM_WORLD_SIZE &gt; 1), shared memory under {@code memwall
+     * launch}, else {@link #single()} (see {@link Backends}).
+     *
+     * @throws JoinRefusedException when the chosen backend is unavailable (naming what to install or how to start)
+     */
+    static ProcessGroup fromEnvironment(Map<String, String> env, String backend) {
+        return Backends.join(env, backend);
     }
 
     private static void requireShards(String op, String wholeName, int whole, int shard, int n) {

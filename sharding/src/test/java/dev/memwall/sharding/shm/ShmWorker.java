@@ -44,7 +44,7 @@ public final class ShmWorker {
      * A fixed sequence of collectives on inputs made from the seed; with {@code g} null, the same sequence computed
      * sequentially (the reference). Returns every result, in order.
      */
-    static List<float[]> script(int rank, int n, long seed, ProcessGroup g) {
+    public static List<float[]> script(int rank, int n, long seed, ProcessGroup g) {
         List<float[]> results = new ArrayList<>();
         for (int len : new int[] {0, 1, 7, 1000, 70_001}) {
             float[][] in = Reference.inputs(seed + len, n, len);
