@@ -55,6 +55,7 @@ public final class TrainingState {
      */
     public static Path save(Path dir, Trainer trainer, Map<String, Rng> rngs, ObjectNode extra) throws IOException {
         DataParallel dp = trainer.dataParallel();
+        refuseStageThree(dp, "save");
         ProcessGroup group = dp.group();
         int rank = group.rank(), n = group.worldSize(), params = dp.params().count();
         String name = String.format("step-%06d", trainer.completedSteps());
@@ -183,6 +184,7 @@ public final class TrainingState {
      * names, shapes and ranges — is validated before anything is changed. Not collective: ranks read independently.
      */
     public static Info resume(Path dir, Trainer trainer, Map<String, Rng> rngs) throws IOException {
+        refuseStageThree(trainer.dataParallel(), "resume");
         CheckpointManifest m = CheckpointManifest.read(committed(dir));
         if (!m.config().equals(trainer.model().config())) {
             throw new IOException(dir + ": checkpoint is for model " + m.config() + ", not " + trainer.model().config());
@@ -265,5 +267,16 @@ public final class TrainingState {
             for (Path f : (Iterable<Path>) files::iterator) Files.deleteIfExists(f);
         }
         Files.deleteIfExists(step);
+    }
+
+    /**
+     * Stage 3's ranks own one piece of every parameter unit, and its full parameters exist only while a unit is
+     * gathered: a checkpoint of one range per rank does not describe them yet, so saving and resuming are refused.
+     */
+    private static void refuseStageThree(DataParallel dp, String what) {
+        if (dp.stage() == ZeroStage.STAGE_3) {
+            throw new IllegalStateException("cannot " + what + " a training state at ZeRO stage 3 yet: its ranks own a piece of "
+                    + "every parameter unit, not one range of the flat buffer; stages 0-2 save and resume");
+        }
     }
 }

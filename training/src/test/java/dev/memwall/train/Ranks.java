@@ -5,6 +5,7 @@ import dev.memwall.sharding.ProcessGroup;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
@@ -59,7 +60,14 @@ final class Ranks {
         } catch (InterruptedException | TimeoutException e) {
             throw new IllegalStateException("ranks did not finish within 3 minutes", e);
         } finally {
+            // A rank that failed first returns here while its peers may still be closing their segments: wait for them,
+            // so deleting the directory does not race with a peer removing its own file.
             pool.shutdownNow();
+            try {
+                pool.awaitTermination(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             delete(runDir);
         }
     }
@@ -75,6 +83,16 @@ final class Ranks {
     }
 
     private static void delete(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        } catch (NoSuchFileException | UncheckedIOException e) { // a file removed by its owner while listed: list again
+            if (Files.exists(dir)) deleteOnce(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void deleteOnce(Path dir) {
         try (Stream<Path> s = Files.walk(dir)) {
             for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
         } catch (IOException e) {
