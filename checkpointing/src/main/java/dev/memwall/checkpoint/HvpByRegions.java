@@ -15,7 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The gradient g and a Hessian-vector product H·z of a GPT's loss, one region's second-order graph at a time:
+ * The gradient g and a Hessian-vector product H·z of a GPT's loss, one stage's second-order graph at a time:
  * Pearlmutter's forward-over-reverse (R-op) carried through the sequential regions of a checkpointed model
  * (embeddings, the policy's segments of blocks, the final norm + head + loss), built from reverse-mode tools only.
  *
@@ -33,12 +33,17 @@ import java.util.List;
  *       a second draw must not add the gradient twice) and θ's tangent to the caller's {@link ProductSink}; x̄ and its
  *       tangent are region r−1's ȳ and ẏ̄.</li>
  * </ul>
- * Every region is differentiated with respect to every parameter (unused ones are skipped), so a parameter used by
- * several regions accumulates over them. Peak ≈ the kept boundaries and their tangents (2·(regions)·B·T·D floats)
- * plus one region's double graph. Random generators (dropout) are put back before each of a region's runs.
+ * Every stage is differentiated with respect to every parameter (unused ones are skipped), so a parameter used by
+ * several stages accumulates over them. Random generators (dropout) are put back before each run of a stage.
  *
- * <p>Regions: a RECOMPUTE segment of the policy is one region; blocks in KEEP or SELECTIVE segments are a region
- * each (everything is recomputed here, and smaller regions hold less).
+ * <p>Regions and stages: the embeddings; each RECOMPUTE segment of the policy (EVERY_LAYER: one block; EVERY_K: k);
+ * every other block (KEEP or SELECTIVE segments: everything is recomputed here) on its own; the final norm, head and
+ * loss. A block is two stages, its attention half and its MLP half, since a block's second-order graph is several
+ * times its activations. Between regions the forward keeps only the region's input and tangent; a region's backward
+ * first recomputes its stages' inputs and tangents (forward again), then differentiates stage by stage, last first.
+ * Peak ≈ the kept boundaries and their tangents (2·(segments + 1)·B·T·D floats), one region's stage boundaries, and
+ * one stage's double graph. The cost: each stage runs forward with tangents in the forward pass, and again (all but
+ * the last of its region) before its backward, besides the backward's recomputation and two reverse passes.
  */
 public final class HvpByRegions {
     private HvpByRegions() {
@@ -50,8 +55,8 @@ public final class HvpByRegions {
         void add(int index, Tensor hz);
     }
 
-    /** One region: a function of the previous region's output (null for the first). */
-    private interface Region {
+    /** One stage of a region: a function of the previous stage's output (null for the first). */
+    private interface Stage {
         Tensor apply(Tensor x);
     }
 
@@ -70,39 +75,36 @@ public final class HvpByRegions {
             throw new IllegalArgumentException(parameters.size() + " parameters given, the flat layout has " + layout.entries().size());
         }
         if (z.length != layout.length()) throw new IllegalArgumentException("z has " + z.length + " elements, the flat buffer " + layout.length());
-        List<Region> regions = regions(model, policy, ids, targets);
+        List<List<Stage>> regions = regions(model, policy, ids, targets);
         List<Rng> rngs = List.of(Rng.defaultRng(), model.dropoutRng());
         int n = regions.size();
         Tensor[] xs = new Tensor[n], xdots = new Tensor[n]; // region r's input and its tangent (null for r = 0)
-        List<List<Rng.State>> states = new ArrayList<>();
+        List<List<List<Rng.State>>> states = new ArrayList<>(); // per region, the generators before each stage
         Tensor[] params = parameters.toArray(new Tensor[0]);
         MemoryTracker tracker = MemoryTracker.current();
         float loss;
         try {
             Phase previous = tracker.phase(Phase.FORWARD);
             for (int r = 0; r < n - 1; r++) {
-                states.add(capture(rngs));
-                Tensor[] out = forwardTangent(regions.get(r), xs[r], xdots[r], params, layout, z);
+                states.add(new ArrayList<>());
+                Tensor[] out = stagesForward(regions.get(r), regions.get(r).size(), xs[r], xdots[r], states.get(r), rngs, params, layout, z);
                 xs[r + 1] = out[0];
                 xdots[r + 1] = out[1];
             }
-            states.add(capture(rngs));
+            states.add(List.of(capture(rngs)));
             tracker.phase(Phase.BACKWARD);
-            Tensor ybar = null, ydotbar = null;
+            Tensor[] adj = new Tensor[2];
             List<Rng.State> end = null;
             float[] lossOut = {Float.NaN};
             for (int r = n - 1; r >= 0; r--) {
-                restore(rngs, states.get(r));
-                Tensor[] adj = backwardTangent(regions.get(r), xs[r], xdots[r], ybar, ydotbar, scale, params, layout, z,
-                        addGradient, sink, lossOut);
+                adj = regionBackward(regions.get(r), xs[r], xdots[r], adj, states.get(r), rngs, scale, params, layout, z,
+                        addGradient, sink, lossOut, tracker);
                 if (end == null) end = capture(rngs);
-                release(ybar, ydotbar, xs[r], xdots[r]);
+                release(xs[r], xdots[r]);
                 xs[r] = xdots[r] = null;
-                ybar = adj[0];
-                ydotbar = adj[1];
             }
             loss = lossOut[0];
-            release(ybar, ydotbar);
+            release(adj);
             restore(rngs, end);
             tracker.phase(previous);
         } finally {
@@ -112,33 +114,94 @@ public final class HvpByRegions {
         return loss;
     }
 
-    /** Embeddings; the policy's segments (RECOMPUTE as one region, other blocks one each); norm, head and loss. */
-    private static List<Region> regions(Gpt model, Policy policy, Tensor ids, Tensor targets) {
+    /**
+     * Runs the first {@code count} stages of a region forward with their tangents from (x, ẋ), keeping only the
+     * last output and its tangent (intermediate ones are released as soon as the next stage has used them). With
+     * {@code states} empty it records the generators before each stage; otherwise it puts them back from it.
+     */
+    private static Tensor[] stagesForward(List<Stage> stages, int count, Tensor x, Tensor xdot, List<List<Rng.State>> states,
+                                          List<Rng> rngs, Tensor[] params, FlatParameters layout, float[] z) {
+        boolean record = states.size() < stages.size();
+        Tensor cur = x, curDot = xdot;
+        for (int j = 0; j < count; j++) {
+            if (record) states.add(capture(rngs));
+            else restore(rngs, states.get(j));
+            Tensor[] out = forwardTangent(stages.get(j), cur, curDot, params, layout, z);
+            if (j > 0) release(cur, curDot);
+            cur = out[0];
+            curDot = out[1];
+        }
+        return new Tensor[]{cur, curDot};
+    }
+
+    /**
+     * A region's backward: its stages' inputs (and tangents) recomputed from (x, ẋ), then each stage, last to first,
+     * differentiated twice from the adjoint (ȳ, ẏ̄) of its output. Returns the adjoint of x; releases {@code adj}.
+     */
+    private static Tensor[] regionBackward(List<Stage> stages, Tensor x, Tensor xdot, Tensor[] adj, List<List<Rng.State>> states,
+                                           List<Rng> rngs, float scale, Tensor[] params, FlatParameters layout, float[] z,
+                                           boolean addGradient, ProductSink sink, float[] lossOut, MemoryTracker tracker) {
+        int m = stages.size();
+        Tensor[] ins = new Tensor[m], dots = new Tensor[m];
+        ins[0] = x;
+        dots[0] = xdot;
+        try {
+            Phase outer = tracker.phase(Phase.RECOMPUTE);
+            for (int j = 1; j < m; j++) {
+                Tensor[] out = stagesForward(stages.subList(j - 1, j), 1, ins[j - 1], dots[j - 1], states.subList(j - 1, j), rngs, params, layout, z);
+                ins[j] = out[0];
+                dots[j] = out[1];
+            }
+            tracker.phase(outer);
+            for (int j = m - 1; j >= 0; j--) {
+                restore(rngs, states.get(j));
+                Tensor[] next = backwardTangent(stages.get(j), ins[j], dots[j], adj[0], adj[1], scale, params, layout, z,
+                        addGradient, sink, lossOut);
+                release(adj);
+                adj = next;
+                if (j > 0) release(ins[j], dots[j]);
+                ins[j] = dots[j] = null;
+            }
+            return adj;
+        } finally {
+            for (int j = 1; j < m; j++) release(ins[j], dots[j]);
+        }
+    }
+
+    /**
+     * The regions and their stages: the embeddings; a RECOMPUTE segment of the policy as one region, any other block
+     * as a region of its own; the final norm, head and loss. Each block is two stages, its attention half and its MLP
+     * half (a block's second-order graph is several times its activations; half of it at a time is what fits).
+     */
+    private static List<List<Stage>> regions(Gpt model, Policy policy, Tensor ids, Tensor targets) {
         List<Block> blocks = model.blocks();
-        List<Region> regions = new ArrayList<>();
-        regions.add(x -> model.embed(ids));
+        List<List<Stage>> regions = new ArrayList<>();
+        regions.add(List.of(x -> model.embed(ids)));
         for (int[] s : policy.segments()) {
-            if (s[2] == Policy.RECOMPUTE) {
-                int from = s[0], to = s[1];
-                regions.add(x -> Gpt.runSequential(blocks, from, to, x));
-            } else {
-                for (int i = s[0]; i < s[1]; i++) {
-                    int b = i;
-                    regions.add(x -> blocks.get(b).forward(x));
+            boolean together = s[2] == Policy.RECOMPUTE;
+            List<Stage> region = new ArrayList<>();
+            for (int i = s[0]; i < s[1]; i++) {
+                Block b = blocks.get(i);
+                region.add(b::attentionHalf);
+                region.add(b::mlpHalf);
+                if (!together) {
+                    regions.add(region);
+                    region = new ArrayList<>();
                 }
             }
+            if (!region.isEmpty()) regions.add(region);
         }
         int vocab = model.config().vocab();
-        regions.add(x -> {
+        regions.add(List.of(x -> {
             Tensor y = model.logits(x);
             Tensor flat = y.reshape(-1, vocab);
             return F.crossEntropy(flat, targets);
-        });
+        }));
         return regions;
     }
 
     /** (y, ẏ) of a region: its output and J·(ẋ, z), both kept (ACTIVATION) past the region's scope. */
-    private static Tensor[] forwardTangent(Region region, Tensor x, Tensor xdot, Tensor[] params, FlatParameters layout, float[] z) {
+    private static Tensor[] forwardTangent(Stage region, Tensor x, Tensor xdot, Tensor[] params, FlatParameters layout, float[] z) {
         try (Scope s = Scope.open()) {
             Tensor in = x == null ? null : leaf(x);
             Tensor y = region.apply(in);
@@ -156,7 +219,7 @@ public final class HvpByRegions {
      * tangent to the sink; returns (x̄, its tangent), kept past the region's scope, or nulls for the first region.
      * {@code ybar} null marks the loss region, seeded with {@code scale}; its loss goes to {@code lossOut}.
      */
-    private static Tensor[] backwardTangent(Region region, Tensor x, Tensor xdot, Tensor ybar, Tensor ydotbar, float scale,
+    private static Tensor[] backwardTangent(Stage region, Tensor x, Tensor xdot, Tensor ybar, Tensor ydotbar, float scale,
                                             Tensor[] params, FlatParameters layout, float[] z, boolean addGradient,
                                             ProductSink sink, float[] lossOut) {
         try (Scope s = Scope.open()) {

@@ -61,6 +61,10 @@ class HvpByRegionsTest {
     private static Result whole(GptHvp.Problem p) {
         Gpt model = new Gpt(p.config(), new Rng(1));
         GptHvp.load(model, p);
+        return whole(model, p);
+    }
+
+    private static Result whole(Gpt model, GptHvp.Problem p) {
         Map<String, Tensor> named = model.namedParameters();
         Tensor[] params = named.values().toArray(new Tensor[0]);
         try (Scope s = Scope.open()) {
@@ -111,6 +115,26 @@ class HvpByRegionsTest {
         }));
     }
 
+    /**
+     * With dropout, every run of a stage (forward with tangents, recomputation, double backward) must draw the masks
+     * the single forward pass draws: g and H·z equal the whole graph's from the same generator state, and the
+     * generator ends where one forward leaves it.
+     */
+    @Test
+    void dropoutMasksAreReplayedInEveryRunOfAStage() {
+        GptConfig c = new GptConfig(16, 8, 16, 2, 2, 0.25f);
+        GptHvp.Problem p = GptHvp.problem(c, 2, 13);
+        Rng wholeDropout = new Rng(99), regionDropout = new Rng(99);
+        Gpt a = new Gpt(c, new Rng(1), wholeDropout), b = new Gpt(c, new Rng(1), regionDropout);
+        GptHvp.load(a, p);
+        GptHvp.load(b, p);
+        Result ref = whole(a, p), got = byRegions(b, p, Policy.everyLayer(c.layers()), 1f);
+        assertThat(got.loss()).isEqualTo(ref.loss());
+        assertThat(relative(got.grad(), ref.grad())).isLessThan(1e-5);
+        assertThat(relative(got.hz(), ref.hz())).isLessThan(1e-5);
+        assertThat(regionDropout.state()).isEqualTo(wholeDropout.state());
+    }
+
     @Test
     void theSeedScalesGradientAndProduct() {
         Gpt a = new Gpt(GptHvp.TINY, new Rng(1)), b = new Gpt(GptHvp.TINY, new Rng(1));
@@ -125,10 +149,11 @@ class HvpByRegionsTest {
     }
 
     /**
-     * The ACTIVATION peak of a product by regions is bounded by what it keeps (each boundary and its tangent between
-     * regions, plus an adjoint and its tangent, 2·(L + 2)·B·T·D floats) plus the largest single region's second-order
-     * graph — which is at most the whole-graph product of the same model cut to one block (embeddings, one block, the
-     * head) — and so below the whole-graph product of L blocks under EVERY_LAYER.
+     * The ACTIVATION peak of a product by regions is bounded by what it keeps — pairs of a value and its tangent, each
+     * B·T·D floats: the L + 1 region inputs, the stage boundary inside a block, the adjoint coming in and the one going
+     * out, 2·(L + 4)·B·T·D floats — plus the largest single stage's second-order graph, which is at most the
+     * whole-graph product of the same model cut to one block (embeddings, one block, the head); and so below half the
+     * whole-graph product of L blocks under EVERY_LAYER.
      */
     @Test
     void activationPeakIsTheBoundariesPlusOneRegionsSecondOrderGraph() {
@@ -146,7 +171,7 @@ class HvpByRegionsTest {
             regions = tracker.peak(Category.ACTIVATION);
             assertThat(tracker.current(Category.ACTIVATION)).isZero();
         }
-        long boundaries = 2L * (layers + 2) * rows * deep.context() * deep.dim() * 4;
+        long boundaries = 2L * (layers + 4) * rows * deep.context() * deep.dim() * 4;
         assertThat(regions).isLessThanOrEqualTo(boundaries + wholeOneBlock);
         assertThat(regions).isLessThan(wholeDeep / 2);
     }
