@@ -20,7 +20,7 @@ import java.util.List;
  * (embeddings, the policy's segments of blocks, the final norm + head + loss), built from reverse-mode tools only.
  *
  * <p>A createGraph backward through a checkpointed model has to keep every region's recomputed graph (and the graph
- * of its backward) until the second backward has run, so checkpointing does not lower the peak of an H·z. Here:
+ * of its backward) until the second backward has run, so on that path checkpointing does not lower the peak of an H·z. Here:
  * <ul>
  *   <li><b>Forward</b>, region by region: keep only each region's input x_r and its tangent ẋ_r along z (as
  *       ACTIVATION, like a checkpoint's inputs). ẋ_{r+1} = J_r·(ẋ_r, z) is a Jacobian-vector product taken locally
