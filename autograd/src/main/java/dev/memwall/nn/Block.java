@@ -57,4 +57,29 @@ public final class Block extends Module {
         m.release();
         return x2;
     }
+
+    /**
+     * The attention half alone, x + attn(ln1(x)): the same ops as the first half of {@link #forward}, for callers that
+     * cut the block in two (a Hessian-vector product region by region). Does not release {@code x}.
+     */
+    public Tensor attentionHalf(Tensor x) {
+        Tensor h = ln1.forward(x);
+        Tensor mixed = attn.mix(h);
+        h.release();
+        Tensor a = attn.project(mixed);
+        mixed.release();
+        Tensor r = x.add(a);
+        a.release();
+        return r;
+    }
+
+    /** The MLP half alone, x + mlp(ln2(x)): the second half of {@link #forward}. Does not release {@code x}. */
+    public Tensor mlpHalf(Tensor x) {
+        Tensor h = ln2.forward(x);
+        Tensor m = mlp.forward(h);
+        h.release();
+        Tensor r = x.add(m);
+        m.release();
+        return r;
+    }
 }

@@ -19,8 +19,23 @@ public final class Checkpointing {
             model.blockRunner(Gpt.BlockRunner.SEQUENTIAL);
             return;
         }
-        List<dev.memwall.rng.Rng> rngs = List.of(model.dropoutRng());
-        model.blockRunner((blocks, x) -> run(blocks, x, policy, rngs));
+        model.blockRunner(new Installed(policy, List.of(model.dropoutRng())));
+    }
+
+    /**
+     * The policy {@link #install} put on {@code model}, or null when its blocks run plainly (no policy, or one that
+     * checkpoints nothing): a second-order step uses it to take its Hessian-vector product region by region.
+     */
+    public static Policy installed(Gpt model) {
+        return model.blockRunner() instanceof Installed i ? i.policy() : null;
+    }
+
+    /** The runner a policy installs; it remembers the policy. */
+    private record Installed(Policy policy, List<dev.memwall.rng.Rng> rngs) implements Gpt.BlockRunner {
+        @Override
+        public Tensor run(List<Block> blocks, Tensor x) {
+            return Checkpointing.run(blocks, x, policy, rngs);
+        }
     }
 
     private static Tensor run(List<Block> blocks, Tensor x, Policy policy, List<dev.memwall.rng.Rng> rngs) {

@@ -110,8 +110,33 @@ public final class AdaHessian extends Optimizer implements SecondOrder {
         }
     }
 
+    @Override
+    public List<float[]> hessianDirections() {
+        long draw0 = stepCount() / config.updateEach() * config.nSamples();
+        List<float[]> zs = new java.util.ArrayList<>();
+        for (int s = 0; s < config.nSamples(); s++) zs.add(Hutchinson.rademacher(config.seed(), draw0 + s, params.count(), params.length()));
+        return zs;
+    }
+
+    @Override
+    public void addHessianProduct(float[] z, int offset, Tensor hz) {
+        requireDue(z);
+        if (offset < 0 || offset + hz.numel() > params.length()) {
+            throw new IllegalArgumentException("product of " + hz.numel() + " elements at offset " + offset + " outside the flat buffer of " + params.length());
+        }
+        float[] s = sums.data(), h = hz.data();
+        double weight = 1.0 / config.nSamples();
+        for (int i = 0, j = hz.offset(); i < hz.numel(); i++, j++) s[offset + i] += (float) (weight * z[offset + i] * h[j]);
+    }
+
     /** Adds weight · z ⊙ Hz for a given z (full flat length): what {@link #accumulateHessian(List)} does per draw. */
     void accumulate(List<Tensor> parameters, float[] z, double weight, boolean retainGraph) {
+        requireDue(z);
+        Hutchinson.accumulate(params, parameters, z, weight, retainGraph, sums.data());
+    }
+
+    /** Checks that products are due this step and z fits; allocates the sums on the first product of a step. */
+    private void requireDue(float[] z) {
         if (!needsHessian()) {
             throw new IllegalStateException("AdaHessian step " + (stepCount() + 1) + " reuses the estimate of step "
                     + (stepCount() / config.updateEach() * config.updateEach() + 1) + " (update each " + config.updateEach()
@@ -119,7 +144,6 @@ public final class AdaHessian extends Optimizer implements SecondOrder {
         }
         if (z.length != params.length()) throw new IllegalArgumentException("z has " + z.length + " elements, the flat buffer " + params.length());
         if (sums == null) sums = Tensor.empty(DType.FP32, Category.GRADIENT, "adahessian.hz_sums", params.length());
-        Hutchinson.accumulate(params, parameters, z, weight, retainGraph, sums.data());
     }
 
     @Override

@@ -21,6 +21,19 @@ public interface SecondOrder {
      */
     void accumulateHessian(List<Tensor> parameters);
 
+    /**
+     * The directions of the coming estimate, one per draw, over the flat layout: for callers that take the products
+     * themselves (region by region under checkpointing) instead of from a createGraph backward's {@code .grad()}.
+     */
+    List<float[]> hessianDirections();
+
+    /**
+     * Adds a product taken by the caller: {@code hz} is (part of) H·z for direction {@code z} (one of
+     * {@link #hessianDirections()}), over flat elements [offset, offset + hz.numel()); several parts of the same
+     * elements add up (a parameter used by several regions).
+     */
+    void addHessianProduct(float[] z, int offset, Tensor hz);
+
     /** The full-length sums the products went into this step (to be summed over ranks), or null if none yet. */
     float[] hessianSums();
 }

@@ -99,9 +99,20 @@ public final class Trainer {
         long tokens = 0;
         // a second-order step differentiates each micro-batch's gradient again (H·z, before its scope frees the graph)
         SecondOrder second = optimizer instanceof SecondOrder so && so.needsHessian() ? so : null;
+        // under a checkpointing policy, H·z region by region: one region's second-order graph alive at a time
+        dev.memwall.checkpoint.Policy regions = second != null ? dev.memwall.checkpoint.Checkpointing.installed(model) : null;
         for (int i = 0; i < microBatches.length; i++) {
             Batch global = microBatches[i], b = dp.localRows(global);
             double share = dp.share(global, b);
+            if (regions != null) {
+                try (Scope micro = Scope.open()) {
+                    tracker.phase(Phase.FORWARD);
+                    losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length),
+                            params, parameters, second) * share);
+                }
+                tokens += (long) global.batch() * global.context();
+                continue;
+            }
             try (Scope micro = Scope.open()) {
                 tracker.phase(Phase.FORWARD);
                 Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
