@@ -107,8 +107,8 @@ public final class Autocast implements CastPolicy, AutoCloseable {
     @Override
     public void close() {
         if (closed) return;
+        installed.close(); // throws, changing nothing, when an inner region is still open
         closed = true;
-        installed.close();
         List<Tensor> copies = new ArrayList<>(withGrad.values());
         copies.addAll(withoutGrad.values());
         withGrad.clear();
