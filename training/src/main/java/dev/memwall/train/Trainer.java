@@ -26,6 +26,8 @@ public final class Trainer {
     private final double maxGradNorm;
     private final MemoryTracker tracker;
     private long completedSteps;
+    /** Autocast and loss scaling, or null: FP32 throughout. */
+    private dev.memwall.precision.MixedPrecision mixed;
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -50,6 +52,20 @@ public final class Trainer {
         this.schedule = schedule;
         this.maxGradNorm = maxGradNorm;
         this.tracker = MemoryTracker.current();
+    }
+
+    /**
+     * Trains in mixed precision from the next step: each step's forwards and backwards run in one autocast region
+     * (the weights cast once per step), the loss is scaled before backward, and the gradients are unscaled, checked
+     * for inf/NaN (agreed over ranks) and the update skipped on overflow. Null returns to FP32.
+     */
+    public Trainer mixedPrecision(dev.memwall.precision.MixedPrecision mp) {
+        this.mixed = mp;
+        return this;
+    }
+
+    public dev.memwall.precision.MixedPrecision mixedPrecision() {
+        return mixed;
     }
 
     /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
@@ -89,42 +105,53 @@ public final class Trainer {
         model.train(true);
         float[] losses = new float[microBatches.length];
         long tokens = 0;
-        for (int i = 0; i < microBatches.length; i++) {
-            Batch global = microBatches[i], b = dp.localRows(global);
-            double share = dp.share(global, b);
-            try (Scope micro = Scope.open()) {
-                tracker.phase(Phase.FORWARD);
-                Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
-                losses[i] = (float) (loss.item() * share);
-                tracker.phase(Phase.BACKWARD);
-                dp.beginBackward(i == microBatches.length - 1);
-                if (microBatches.length == 1 && share == 1) {
-                    loss.backward();
-                } else {
-                    float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
-                    loss.backward(Tensor.scalar(scale), false, false);
+        float lossScale = mixed == null ? 1f : mixed.scaler().scale();
+        dev.memwall.precision.Autocast region = mixed == null ? null : mixed.begin(); // one weight copy per step
+        try {
+            for (int i = 0; i < microBatches.length; i++) {
+                Batch global = microBatches[i], b = dp.localRows(global);
+                double share = dp.share(global, b);
+                try (Scope micro = Scope.open()) {
+                    tracker.phase(Phase.FORWARD);
+                    Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
+                    losses[i] = (float) (loss.item() * share);
+                    tracker.phase(Phase.BACKWARD);
+                    dp.beginBackward(i == microBatches.length - 1);
+                    if (microBatches.length == 1 && share == 1 && lossScale == 1f) {
+                        loss.backward();
+                    } else {
+                        float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
+                        loss.backward(Tensor.scalar(scale * lossScale), false, false);
+                    }
+                    dp.finishBackward();
                 }
-                dp.finishBackward();
+                tokens += (long) global.batch() * global.context();
             }
-            tokens += (long) global.batch() * global.context();
+        } finally {
+            if (region != null) region.close();
         }
         dp.sumOverRanks(losses);
         double lossSum = 0;
         for (float l : losses) lossSum += l;
         tracker.phase(Phase.OPTIMIZER);
         dp.reduceGradients();
-        double norm = dp.clipGradNorm(maxGradNorm);
         double lr = schedule.lr(completedSteps);
-        optimizer.lr(lr);
-        optimizer.step();
-        dp.gatherParameters();
+        double[] norm = {Double.NaN};
+        Runnable update = () -> {
+            norm[0] = dp.clipGradNorm(maxGradNorm);
+            optimizer.lr(lr);
+            optimizer.step();
+            dp.gatherParameters();
+        };
+        if (mixed == null) update.run();
+        else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, update); // skipped (on every rank) on inf/NaN
         optimizer.zeroGrad();
         dp.zeroGradOutsideRange();
         completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
         CommTotals comm = dp.group().counters().total(), inBackward = dp.group().counters().phase(Phase.BACKWARD);
-        return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
+        return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm[0], tokens, ms,
                 tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived(), inBackward.bytesSent(),
                 hiddenFraction(buckets, inBackward.nanos()));
     }
