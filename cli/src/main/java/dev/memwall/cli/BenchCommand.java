@@ -47,6 +47,8 @@ final class BenchCommand implements Callable<Integer> {
     boolean noSgemmPeak;
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
+    @picocli.CommandLine.Mixin
+    PrecisionOptions precisionOptions = new PrecisionOptions();
     @Option(names = "--verbose", description = "stack traces on errors")
     boolean verbose;
     @picocli.CommandLine.Spec
@@ -59,6 +61,7 @@ final class BenchCommand implements Callable<Integer> {
         GptConfig c = model.config(256, 0f);
         CheckpointOption.validate(checkpoint, c.layers(), spec.commandLine(), "train --save");
         String text = checkpoint;
+        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(spec.commandLine());
         Result r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
             System.err.println(ModelLine.of(gpt.config(), gpt.parameterCount(), String.format(", batch %d; %d warm-up and %d timed "
                     + "steps, --checkpoint %s", model.batch, warmup, steps, text)));
@@ -67,8 +70,10 @@ final class BenchCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) { // an infeasible BUDGET is a bad argument, as in train
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }
-        }, json ? null : System.out, !noSgemmPeak);
-        if (json) System.out.println(Json.line(r.toJson()));
+        }, json ? null : System.out, !noSgemmPeak, mixed);
+        Map<String, Object> out = r.toJson();
+        PrecisionOptions.putJson(out, mixed);
+        if (json) System.out.println(Json.line(out));
         else System.out.println(r.summary());
         return 0;
     }
@@ -137,10 +142,18 @@ final class BenchCommand implements Callable<Integer> {
     static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
                       java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
                       boolean timeSgemmPeak) {
+        return run(c, batch, warmup, steps, seed, checkpointing, progress, timeSgemmPeak, null);
+    }
+
+    /** {@link #run} in mixed precision ({@code bench --precision}); null trains in FP32. */
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
+                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
+                      boolean timeSgemmPeak, dev.memwall.precision.MixedPrecision mixed) {
         Gpt gpt = new Gpt(c, new Rng(seed));
         FlatParameters flat = gpt.flatten();
         AdamW opt = new AdamW(flat, AdamW.Config.defaults(3e-4));
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
+        trainer.mixedPrecision(mixed);
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step
         Policy policy = checkpointing.apply(gpt, b);

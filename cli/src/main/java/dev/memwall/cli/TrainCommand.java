@@ -102,6 +102,8 @@ final class TrainCommand implements Callable<Integer> {
     int zero = 0;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
+    @CommandLine.Mixin
+    PrecisionOptions precisionOptions = new PrecisionOptions();
     @Option(names = "--no-progress", description = "no progress bar")
     boolean noProgress;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -139,6 +141,8 @@ final class TrainCommand implements Callable<Integer> {
     private int train(ProcessGroup group, ZeroStage stage) throws Exception {
         SavedSettings.Resumed resumed = resume == null ? null : SavedSettings.reconcile(spec, TrainingState.inspect(resume));
         int scheduleSteps = resumed == null ? steps : resumed.scheduleSteps();
+        if (resume != null) precisionOptions.reconcile(spec.commandLine(), TrainingState.inspect(resume).extra());
+        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(spec.commandLine());
         checkSaveDirectory();
         if (data != null && !Files.isRegularFile(data)) {
             throw new CommandLine.ExecutionException(spec.commandLine(), data + ": no such file", new java.nio.file.NoSuchFileException(data.toString()));
@@ -177,9 +181,11 @@ final class TrainCommand implements Callable<Integer> {
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
+        trainer.mixedPrecision(mixed);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
             TrainingState.Info saved = TrainingState.resume(resume, trainer, rngs);
+            PrecisionOptions.restore(saved.extra(), mixed);
             log("resumed from %s at step %d", resume, trainer.completedSteps());
             if (saved.worldSize() != group.worldSize() || saved.zeroStage() != stage.number()) {
                 log("resharded: saved by %d rank(s) at ZeRO stage %d, resumed by %d at stage %d", saved.worldSize(), saved.zeroStage(),
@@ -229,8 +235,10 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 boolean end = trainer.completedSteps() == steps;
                 if (end || (evalEvery > 0 && trainer.completedSteps() % evalEvery == 0)) {
-                    evalLoss = evalLoss(trainer, task, split, contextF);
-                    evalAcc = task != null ? task.exactMatchAccuracy(model, evalExamples, 256) : Double.NaN;
+                    try (var region = PrecisionOptions.region(mixed)) { // evaluated in the training precision
+                        evalLoss = evalLoss(trainer, task, split, contextF);
+                        evalAcc = task != null ? task.exactMatchAccuracy(model, evalExamples, 256) : Double.NaN;
+                    }
                     Map<String, Object> e = new LinkedHashMap<>();
                     e.put("step", trainer.completedSteps());
                     e.put("train_loss", last.loss());
@@ -246,7 +254,9 @@ final class TrainCommand implements Callable<Integer> {
                         // before the save's first collective, so no rank writes while it is cleared
                         if (!cleared && group.rank() == 0) TrainingState.clear(save);
                         cleared = true;
-                        TrainingState.save(save, trainer, rngs, SavedSettings.record(spec, steps, scheduleSteps));
+                        var extra = SavedSettings.record(spec, steps, scheduleSteps);
+                        precisionOptions.record(extra, mixed);
+                        TrainingState.save(save, trainer, rngs, extra);
                     }
                 }
             }
@@ -273,6 +283,7 @@ final class TrainCommand implements Callable<Integer> {
             out.put("peak_bytes", Json.bytes(report.peakOverRun(), report.peakTotalOverRun()));
             out.put("checkpoint", policy.describe());
             out.put("evals", evals);
+            PrecisionOptions.putJson(out, mixed);
             out.put("rank", group.rank());
             out.put("world_size", group.worldSize());
             out.put("backend", group.backend());
@@ -334,6 +345,7 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
+        precisionOptions.build(cl); // refuses a bad --precision or --loss-scale before anything starts
     }
 
     /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */
