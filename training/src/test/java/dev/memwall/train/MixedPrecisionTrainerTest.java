@@ -85,6 +85,29 @@ class MixedPrecisionTrainerTest {
         assertThat(scaler.scale()).isLessThanOrEqualTo(0x1p30f);
     }
 
+    /**
+     * Activation checkpointing under autocast: the recomputation in backward runs inside the same region (same cached
+     * weight copies, same casts of the same FP32 values), so every policy trains bit-identically to keeping everything.
+     */
+    @Test
+    void everyCheckpointingPolicyTrainsBitIdenticallyUnderBf16() {
+        Batch b = batch();
+        GptConfig two = new GptConfig(32, 8, 32, 2, 2, 0f);
+        float[] reference = null;
+        for (var policy : new dev.memwall.checkpoint.Policy[]{dev.memwall.checkpoint.Policy.none(2),
+                dev.memwall.checkpoint.Policy.everyLayer(2), dev.memwall.checkpoint.Policy.selective(2)}) {
+            Gpt model = new Gpt(two, new Rng(1));
+            FlatParameters flat = model.flatten();
+            dev.memwall.checkpoint.Checkpointing.install(model, policy);
+            AdamW opt = new AdamW(flat, new AdamW.Config(3e-3, 0.9, 0.95, 1e-8, 0.0));
+            Trainer t = new Trainer(model, flat, opt, LrSchedule.constant(3e-3), 1.0).mixedPrecision(MixedPrecision.of(Precision.BF16));
+            for (int i = 0; i < 3; i++) t.step(b);
+            float[] params = flat.values().whole().toFloatArray();
+            if (reference == null) reference = params;
+            else assertThat(params).as(policy.name()).isEqualTo(reference);
+        }
+    }
+
     /** The step's BF16 weight copies are PARAMETER bytes while the step runs and gone after it: Ψ·2 at the peak. */
     @Test
     void weightCopiesCostTwoBytesPerWeightDuringTheStepOnly() {
