@@ -27,6 +27,10 @@ final class Casts {
                     + " (a tensor counts as ACTIVATION while a node saves it)");
         }
         Tensor out = Tensor.empty(target, category, "to_" + target.name().toLowerCase(), x.shape());
+        if (target == DType.FP32 && x.dtype() != DType.FP32) { // widening: decode straight into the output, no scratch
+            decodeInto(x, out.data(), 0);
+            return out;
+        }
         float[] src;
         int off;
         if (x.dtype() == DType.FP32) {
@@ -49,16 +53,20 @@ final class Casts {
     }
 
     static float[] decode(Tensor x) {
+        float[] r = new float[x.numel()];
+        decodeInto(x, r, 0);
+        return r;
+    }
+
+    private static void decodeInto(Tensor x, float[] r, int at) {
         int n = x.numel(), off = x.offset();
-        float[] r = new float[n];
         switch (x.dtype()) {
-            case FP32 -> System.arraycopy(x.data(), off, r, 0, n);
-            case FP16 -> Fp16.decode(x.shortData(), off, r, 0, n);
-            case BF16 -> Bf16.decode(x.shortData(), off, r, 0, n);
-            case FP8_E4M3 -> Fp8E4M3.decode(x.byteData(), off, r, 0, n);
-            case FP8_E5M2 -> Fp8E5M2.decode(x.byteData(), off, r, 0, n);
+            case FP32 -> System.arraycopy(x.data(), off, r, at, n);
+            case FP16 -> Fp16.decode(x.shortData(), off, r, at, n);
+            case BF16 -> Bf16.decode(x.shortData(), off, r, at, n);
+            case FP8_E4M3 -> Fp8E4M3.decode(x.byteData(), off, r, at, n);
+            case FP8_E5M2 -> Fp8E5M2.decode(x.byteData(), off, r, at, n);
             default -> throw new IllegalArgumentException("cannot decode " + x.dtype() + " as floats");
         }
-        return r;
     }
 }

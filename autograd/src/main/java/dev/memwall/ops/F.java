@@ -43,6 +43,21 @@ public final class F {
         return p != null ? LinearAutocast.apply(p, x, w, b) : LinearOp.linear(x, w, b);
     }
 
+    /**
+     * {@code x} converted to {@code dtype} (round to nearest even; beyond the format's range infinity, as PyTorch's
+     * {@code x.to(dtype)}), recording a node: the gradient flows back cast to {@code x}'s format. A TEMPORARY copy,
+     * released by the enclosing scope.
+     */
+    public static Tensor cast(Tensor x, dev.memwall.autograd.DType dtype) {
+        return CastOp.cast(x, dtype, dev.memwall.format.Overflow.NON_SATURATE, dev.memwall.memory.Category.TEMPORARY);
+    }
+
+    /** {@link #cast(Tensor, dev.memwall.autograd.DType)} accounted under {@code category} (a persistent copy its owner releases). */
+    public static Tensor cast(Tensor x, dev.memwall.autograd.DType dtype, dev.memwall.format.Overflow overflow,
+                              dev.memwall.memory.Category category) {
+        return CastOp.cast(x, dtype, overflow, category);
+    }
+
     public static Tensor reshape(Tensor x, int... shape) { return Views.reshape(x, shape); }
     public static Tensor permute(Tensor x, int... axes) { return Views.permute(x, axes); }
     public static Tensor transpose(Tensor x, int a, int b) { return Views.transpose(x, a, b); }

@@ -1,5 +1,6 @@
 package dev.memwall.ops;
 
+import dev.memwall.autograd.CastPolicy;
 import dev.memwall.autograd.Node;
 import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
@@ -36,11 +37,22 @@ public final class FusedAttention {
      * gradient already includes the path through it.
      */
     public static Tensor probs(Tensor qkv, int heads) {
+        Tensor cast = CastPolicy.apply("causal_attention_probs", 0, qkv);
+        try {
+            return probsOf(cast, heads);
+        } finally {
+            CastOp.releaseCopy(cast, qkv);
+        }
+    }
+
+    private static Tensor probsOf(Tensor qkv, int heads) {
         int[] s = dims("causal_attention_probs", qkv, heads);
         int b = s[0], t = s[1], h = heads, hd = s[2] / heads;
         OpStats.Frame frame = OpStats.begin("causal_attention_probs");
         Tensor p = Tensor.empty("causal_attention_probs", b, h, t, t);
-        AttentionKernel.probs(qkv.data(), qkv.offset(), p.data(), 0, b, t, h, hd, scale(hd));
+        Tensor q32 = CastOp.fp32(qkv);
+        AttentionKernel.probs(q32.data(), q32.offset(), p.data(), 0, b, t, h, hd, scale(hd));
+        CastOp.releaseCopy(q32, qkv);
         if (frame != null) frame.end(2.0 * b * h * t * t * hd + Costs.SOFTMAX_FORWARD * Costs.causalElements(b * h, t),
                 2.0 * qkv.numel() / 3 * 4 + OpStats.bytes(p)); // reads q and k, writes p
         return p;
@@ -51,9 +63,20 @@ public final class FusedAttention {
      * {@link #probs}{@code (qkv, heads)}: the gradient with respect to qkv is taken through it too.
      */
     public static Tensor attend(Tensor qkv, Tensor probs, int heads) {
+        Tensor qc = CastPolicy.apply("causal_attention", 0, qkv), pc = CastPolicy.apply("causal_attention", 1, probs);
+        try {
+            return attendOf(qc, pc, heads);
+        } finally {
+            CastOp.releaseCopy(qc, qkv);
+            CastOp.releaseCopy(pc, probs);
+        }
+    }
+
+    private static Tensor attendOf(Tensor qkv, Tensor probs, int heads) {
         int[] s = dims("causal_attention", qkv, heads);
         int b = s[0], t = s[1], d = s[2], hd = d / heads;
-        Rel.requireFp32("causal_attention", probs);
+        probs.checkAlive("causal_attention");
+        if (!probs.dtype().isFloating()) throw new IllegalArgumentException("causal_attention: probabilities must be floating, got " + probs.dtype());
         if (!java.util.Arrays.equals(probs.shape(), new int[]{b, heads, t, t})) {
             throw new IllegalArgumentException("causal_attention: probabilities must be [" + b + ", " + heads + ", " + t
                     + ", " + t + "] for qkv " + Shape.str(qkv.shape()) + ", got " + Shape.str(probs.shape()));
@@ -64,7 +87,10 @@ public final class FusedAttention {
         }
         OpStats.Frame frame = OpStats.begin("causal_attention");
         Tensor out = Tensor.empty("causal_attention", b, t, d);
-        AttentionKernel.attend(qkv.data(), qkv.offset(), probs.data(), probs.offset(), out.data(), 0, b, t, heads, hd);
+        Tensor q32 = CastOp.fp32(qkv), p32 = CastOp.fp32(probs);
+        AttentionKernel.attend(q32.data(), q32.offset(), p32.data(), p32.offset(), out.data(), 0, b, t, heads, hd);
+        CastOp.releaseCopy(q32, qkv);
+        CastOp.releaseCopy(p32, probs);
         if (frame != null) frame.end(2.0 * b * heads * t * t * hd, qkv.numel() / 3 * 4.0 + OpStats.bytes(probs, out));
         if (!Node.shouldRecord(qkv)) return out;
         return new AttendNode(qkv, probs, heads).attach(out);
@@ -75,6 +101,13 @@ public final class FusedAttention {
      * {@code CausalSelfAttention} ran before the fused ops, and the rule the fused node differentiates under createGraph.
      */
     public static Tensor composed(Tensor qkv, int heads) {
+        if (qkv.dtype() != dev.memwall.autograd.DType.FP32) { // saved in a low format under autocast: slices are FP32 ops
+            Tensor up = CastOp.cast(qkv, dev.memwall.autograd.DType.FP32, dev.memwall.format.Overflow.SATURATE,
+                    dev.memwall.memory.Category.TEMPORARY);
+            Tensor r = composed(up, heads);
+            up.release();
+            return r;
+        }
         int[] s = dims("causal_attention", qkv, heads);
         int b = s[0], t = s[1], d = s[2], hd = d / heads;
         Tensor q = headLayout(qkv, 0, b, t, heads, hd), k = headLayout(qkv, 1, b, t, heads, hd);
@@ -103,7 +136,8 @@ public final class FusedAttention {
 
     /** [B, T, D] of a qkv tensor [B, T, 3D], checked. */
     private static int[] dims(String op, Tensor qkv, int heads) {
-        Rel.requireFp32(op, qkv);
+        qkv.checkAlive(op);
+        if (!qkv.dtype().isFloating()) throw new IllegalArgumentException(op + ": qkv must be floating, got " + qkv.dtype());
         int[] s = qkv.shape();
         if (s.length != 3 || s[2] % 3 != 0) {
             throw new IllegalArgumentException(op + ": qkv must be [B, T, 3·D], got " + Shape.str(s));
@@ -136,7 +170,8 @@ public final class FusedAttention {
 
         @Override
         protected Tensor[] backwardFast(Tensor g) {
-            Tensor qkv = saved(savedQkv), p = saved(savedProbs);
+            Tensor qkvSaved = saved(savedQkv), pSaved = saved(savedProbs);
+            Tensor qkv = CastOp.fp32(qkvSaved), p = CastOp.fp32(pSaved);
             int b = shape[0], t = shape[1], hd = shape[2] / 3 / heads;
             OpStats.Frame frame = OpStats.begin("causal_attention");
             Tensor dqkv = Tensor.empty("causal_attention.backward", shape);
@@ -144,6 +179,8 @@ public final class FusedAttention {
                     b, t, heads, hd, scale(hd));
             if (frame != null) frame.end(8.0 * b * heads * t * t * hd + Costs.SOFTMAX_BACKWARD * Costs.causalElements(b * heads, t),
                     OpStats.bytes(qkv, p, g, dqkv));
+            CastOp.releaseCopy(qkv, qkvSaved);
+            CastOp.releaseCopy(p, pSaved);
             return new Tensor[]{dqkv};
         }
     }

@@ -1,5 +1,6 @@
 package dev.memwall.ops;
 
+import dev.memwall.autograd.CastPolicy;
 import dev.memwall.autograd.Node;
 import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
@@ -21,8 +22,23 @@ final class LinearOp {
     private LinearOp() {
     }
 
+    /**
+     * Under a {@link CastPolicy} (autocast) x and w are replaced by what the policy returns (low-precision casts);
+     * any floating format is accepted and decoded to FP32 for sgemm, and the node saves the operands as given.
+     */
     static Tensor linear(Tensor x, Tensor w, Tensor b) {
-        Rel.requireFp32("linear", x, w);
+        Tensor xc = CastPolicy.apply("linear", 0, x), wc = CastPolicy.apply("linear", 1, w);
+        try {
+            return linearOf(xc, wc, b);
+        } finally {
+            CastOp.releaseCopy(xc, x);
+            CastOp.releaseCopy(wc, w);
+        }
+    }
+
+    private static Tensor linearOf(Tensor x, Tensor w, Tensor b) {
+        x.checkAlive("linear");
+        w.checkAlive("linear");
         int[] xs = x.shape(), ws = w.shape();
         if (ws.length != 2 || xs.length < 1 || xs[xs.length - 1] != ws[1]) {
             throw new IllegalArgumentException("linear: input " + Arrays.toString(xs) + " does not match weight " + Arrays.toString(ws)
@@ -40,7 +56,10 @@ final class LinearOp {
         OpStats.Frame frame = OpStats.begin("linear");
         Tensor y = Tensor.empty("linear", outShape);
         float[] yd = y.data();
-        Gemm.sgemm(false, true, rows, out, in, 1f, x.data(), x.offset(), w.data(), w.offset(), 0f, yd, 0);
+        Tensor x32 = CastOp.fp32(x), w32 = CastOp.fp32(w);
+        Gemm.sgemm(false, true, rows, out, in, 1f, x32.data(), x32.offset(), w32.data(), w32.offset(), 0f, yd, 0);
+        CastOp.releaseCopy(x32, x);
+        CastOp.releaseCopy(w32, w);
         if (b != null) {
             float[] bd = b.data();
             int bo = b.offset();

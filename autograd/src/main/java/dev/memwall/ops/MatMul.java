@@ -1,5 +1,6 @@
 package dev.memwall.ops;
 
+import dev.memwall.autograd.CastPolicy;
 import dev.memwall.autograd.Node;
 import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Shape;
@@ -17,8 +18,20 @@ final class MatMul {
     private MatMul() {
     }
 
+    /** Under a {@link CastPolicy} (autocast) the operands are what the policy returns; any floating format is decoded. */
     static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) {
-        Rel.requireFp32("matmul", a, b);
+        Tensor ac = CastPolicy.apply("matmul", 0, a), bc = CastPolicy.apply("matmul", 1, b);
+        try {
+            return matmulOf(ac, bc, transA, transB);
+        } finally {
+            CastOp.releaseCopy(ac, a);
+            CastOp.releaseCopy(bc, b);
+        }
+    }
+
+    private static Tensor matmulOf(Tensor a, Tensor b, boolean transA, boolean transB) {
+        a.checkAlive("matmul");
+        b.checkAlive("matmul");
         int[] as = a.shape(), bs = b.shape();
         if (as.length < 2 || bs.length < 2) {
             throw new IllegalArgumentException("matmul: both operands need rank >= 2, got " + Shape.str(as) + " and " + Shape.str(bs));
@@ -42,12 +55,15 @@ final class MatMul {
         outShape[batch.length + 1] = n;
         OpStats.Frame frame = OpStats.begin("matmul");
         Tensor out = Tensor.empty("matmul", outShape);
+        Tensor a32 = CastOp.fp32(a), b32 = CastOp.fp32(b);
         if (batchB.length == 0 && !transA) { // rows of every batch entry stacked: one GEMM
-            Gemm.sgemm(false, transB, nb * m, n, ka, 1f, a.data(), a.offset(), b.data(), b.offset(), 0f, out.data(), 0);
+            Gemm.sgemm(false, transB, nb * m, n, ka, 1f, a32.data(), a32.offset(), b32.data(), b32.offset(), 0f, out.data(), 0);
         } else {
-            Gemm.sgemmBatched(nb, transA, transB, m, n, ka, 1f, a.data(), a.offset(), batchA.length == 0 ? 0 : m * ka,
-                    b.data(), b.offset(), batchB.length == 0 ? 0 : ka * n, 0f, out.data(), 0, m * n);
+            Gemm.sgemmBatched(nb, transA, transB, m, n, ka, 1f, a32.data(), a32.offset(), batchA.length == 0 ? 0 : m * ka,
+                    b32.data(), b32.offset(), batchB.length == 0 ? 0 : ka * n, 0f, out.data(), 0, m * n);
         }
+        CastOp.releaseCopy(a32, a);
+        CastOp.releaseCopy(b32, b);
         if (frame != null) frame.end(2.0 * nb * m * n * ka, OpStats.bytes(a, b, out));
         if (!Node.shouldRecord(a, b)) return out;
         return new MatMulNode(a, b, transA, transB).attach(out);

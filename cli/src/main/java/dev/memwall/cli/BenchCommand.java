@@ -57,6 +57,8 @@ final class BenchCommand implements Callable<Integer> {
     String optimizerState = "fp32";
     @Option(names = "--json", description = "print one JSON object")
     boolean json;
+    @picocli.CommandLine.Mixin
+    PrecisionOptions precisionOptions = new PrecisionOptions();
     @Option(names = "--verbose", description = "stack traces on errors")
     boolean verbose;
     @picocli.CommandLine.Spec
@@ -78,6 +80,11 @@ final class BenchCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
+        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(spec.commandLine());
+        if (optimizerOptions.name(spec.commandLine()).equals(OptimizerOptions.ADAHESSIAN) && mixed.scaler().isEnabled()) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--optimizer adahessian does not support loss "
+                    + "scaling (its Hessian estimate would stay scaled): use --loss-scale none");
+        }
         Result r;
         try (var hooks = CompressedActivations.install(saved)) {
         r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
@@ -90,15 +97,17 @@ final class BenchCommand implements Callable<Integer> {
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }
         }, json ? null : System.out, !noSgemmPeak, optimizerFactory(optimizerOptions, spec.commandLine(), seed, state),
-                optimizerOptions.name(spec.commandLine()));
+                optimizerOptions.name(spec.commandLine()), mixed);
         }
         if (json) {
             Map<String, Object> out = r.toJson();
             out.put("save_activations", saved.label());
             out.put("optimizer_state", state.label());
+            PrecisionOptions.putJson(out, mixed);
             System.out.println(Json.line(out));
+        } else {
+            System.out.println(r.summary());
         }
-        else System.out.println(r.summary());
         return 0;
     }
 
@@ -186,12 +195,21 @@ final class BenchCommand implements Callable<Integer> {
                       java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
                       boolean timeSgemmPeak, java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizer,
                       String optimizerName) {
+        return run(c, batch, warmup, steps, seed, checkpointing, progress, timeSgemmPeak, optimizer, optimizerName, null);
+    }
+
+    /** {@link #run} in mixed precision ({@code bench --precision}); null trains in FP32. */
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
+                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
+                      boolean timeSgemmPeak, java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizer,
+                      String optimizerName, dev.memwall.precision.MixedPrecision mixed) {
         Gpt gpt = new Gpt(c, new Rng(seed));
         FlatParameters flat = gpt.flatten();
         dev.memwall.optim.Optimizer opt = optimizer.apply(flat);
         // with a delayed Hessian, steps that estimate it and steps that reuse it differ: the figures are the largest step's
         boolean uniformSteps = !(opt instanceof dev.memwall.optim.AdaHessian ah) || ah.config().updateEach() == 1;
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
+        trainer.mixedPrecision(mixed);
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step
         Policy policy = checkpointing.apply(gpt, b);

@@ -115,8 +115,6 @@ final class TrainCommand implements Callable<Integer> {
             + "reduce_bucket_size), which bounds the communication buffers (about five buckets per rank); default: 4 MiB, "
             + "at most 1/16 of the parameters")
     Double bucketMb;
-    @Option(names = "--precision", description = PrecisionOption.DESCRIPTION + " (default: ${DEFAULT-VALUE})")
-    String precision = "fp32";
     @Option(names = "--save-activations", paramLabel = "FORMAT", description = "keep saved activations as fp32, bf16 or fp8 "
             + "(E4M3, one scale per tensor) between forward and backward (default: ${DEFAULT-VALUE})")
     String saveActivations = "fp32";
@@ -128,6 +126,8 @@ final class TrainCommand implements Callable<Integer> {
     String backend;
     @Option(names = "--json", description = "the last line of stdout is one JSON object with the results")
     boolean json;
+    @CommandLine.Mixin
+    PrecisionOptions precisionOptions = new PrecisionOptions();
     @Option(names = "--no-progress", description = "no progress bar")
     boolean noProgress;
     @Option(names = "--verbose", description = "stack traces on errors")
@@ -167,6 +167,8 @@ final class TrainCommand implements Callable<Integer> {
     private int train(ProcessGroup group, ZeroStage stage, int bucketElements) throws Exception {
         SavedSettings.Resumed resumed = resume == null ? null : SavedSettings.reconcile(spec, TrainingState.inspect(resume));
         int scheduleSteps = resumed == null ? steps : resumed.scheduleSteps();
+        if (resume != null) precisionOptions.reconcile(spec.commandLine(), TrainingState.inspect(resume).extra());
+        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(spec.commandLine());
         checkSaveDirectory();
         if (data != null && !Files.isRegularFile(data)) {
             throw new CommandLine.ExecutionException(spec.commandLine(), data + ": no such file", new java.nio.file.NoSuchFileException(data.toString()));
@@ -185,12 +187,6 @@ final class TrainCommand implements Callable<Integer> {
         // Ranks train on different rows, so they must not draw the same dropout masks: each rank's stream is its own
         // (a sharded run with dropout matches a single process in distribution, not draw for draw).
         if (group.worldSize() > 1) Rng.defaultRng().manualSeed(Rng.mix(Rng.defaultRng().seed(), group.rank()));
-        dev.memwall.precision.fp8.Fp8State fp8;
-        try {
-            fp8 = PrecisionOption.fp8State(precision);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "--precision: " + e.getMessage());
-        }
         Gpt model = new Gpt(config, new Rng(seed));
         log("%s", ModelLine.of(config, model.parameterCount(), String.format(", batch %d%s; %s, %d steps", batch,
                 accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
@@ -217,9 +213,11 @@ final class TrainCommand implements Callable<Integer> {
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
+        trainer.mixedPrecision(mixed);
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
             TrainingState.Info saved = TrainingState.resume(resume, trainer, rngs);
+            PrecisionOptions.restore(saved.extra(), mixed);
             log("resumed from %s at step %d", resume, trainer.completedSteps());
             if (saved.worldSize() != group.worldSize() || saved.zeroStage() != stage.number()) {
                 log("resharded: saved by %d rank(s) at ZeRO stage %d, resumed by %d at stage %d", saved.worldSize(), saved.zeroStage(),
@@ -241,8 +239,8 @@ final class TrainCommand implements Callable<Integer> {
         List<Double> hiddenPerStep = new ArrayList<>();
         List<Long> sentInBackwardPerStep = new ArrayList<>();
         long start = trainer.completedSteps();
-        try (dev.memwall.autograd.Guard cast = PrecisionOption.enable(fp8);
-             ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null;
+        // the trainer opens the precision's region (autocast or FP8 Linear layers) per step, evaluation its own below
+        try (ProgressBar bar = group.rank() == 0 ? progressBar(steps, start) : null;
              var savedActivations = CompressedActivations.install(CompressedActivations.Format.parse(saveActivations))) {
             while (trainer.completedSteps() < steps) {
                 Batch[] micro = new Batch[accum];
@@ -271,8 +269,10 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 boolean end = trainer.completedSteps() == steps;
                 if (end || (evalEvery > 0 && trainer.completedSteps() % evalEvery == 0)) {
-                    evalLoss = evalLoss(trainer, task, split, contextF);
-                    evalAcc = task != null ? task.exactMatchAccuracy(model, evalExamples, 256) : Double.NaN;
+                    try (var region = PrecisionOptions.region(mixed)) { // evaluated in the training precision
+                        evalLoss = evalLoss(trainer, task, split, contextF);
+                        evalAcc = task != null ? task.exactMatchAccuracy(model, evalExamples, 256) : Double.NaN;
+                    }
                     Map<String, Object> e = new LinkedHashMap<>();
                     e.put("step", trainer.completedSteps());
                     e.put("train_loss", last.loss());
@@ -288,7 +288,9 @@ final class TrainCommand implements Callable<Integer> {
                         // before the save's first collective, so no rank writes while it is cleared
                         if (!cleared && group.rank() == 0) TrainingState.clear(save);
                         cleared = true;
-                        TrainingState.save(save, trainer, rngs, SavedSettings.record(spec, steps, scheduleSteps));
+                        var extra = SavedSettings.record(spec, steps, scheduleSteps);
+                        precisionOptions.record(extra, mixed);
+                        TrainingState.save(save, trainer, rngs, extra);
                     }
                 }
             }
@@ -305,7 +307,6 @@ final class TrainCommand implements Callable<Integer> {
         if (json) {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("steps", trainer.completedSteps());
-            out.put("precision", precision);
             out.put("final_loss", last == null ? null : last.loss());
             out.put("eval_loss", finite(evalLoss));
             if (task != null) out.put("eval_accuracy", finite(evalAcc));
@@ -321,6 +322,7 @@ final class TrainCommand implements Callable<Integer> {
             out.put("save_activations", saveActivations.toLowerCase(java.util.Locale.ROOT));
             out.put("optimizer_state", optimizerState.toLowerCase(java.util.Locale.ROOT));
             out.put("evals", evals);
+            PrecisionOptions.putJson(out, mixed);
             out.put("rank", group.rank());
             out.put("world_size", group.worldSize());
             out.put("backend", group.backend());
@@ -416,6 +418,11 @@ final class TrainCommand implements Callable<Integer> {
             StateFormat.parse(optimizerState);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, "--optimizer-state: " + e.getMessage());
+        }
+        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(cl); // refuses a bad --precision or --loss-scale
+        if (optimizerOptions.name(cl).equals(OptimizerOptions.ADAHESSIAN) && mixed.scaler().isEnabled()) {
+            throw new CommandLine.ParameterException(cl, "--optimizer adahessian does not support loss scaling (its Hessian "
+                    + "estimate would stay scaled): use --loss-scale none, or --precision bf16, which needs none");
         }
     }
 

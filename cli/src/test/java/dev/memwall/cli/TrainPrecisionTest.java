@@ -15,6 +15,8 @@ class TrainPrecisionTest {
             assertThat(r.exit()).as("%s", r).isZero();
             JsonNode j = r.lastJson();
             assertThat(j.get("precision").asText()).isEqualTo(p);
+            assertThat(j.get("loss_scale").asDouble()).as("FP8 recipes default to no loss scaling").isEqualTo(1.0);
+            assertThat(j.get("skipped_steps").asLong()).isZero();
             assertThat(Double.isFinite(j.get("final_loss").asDouble())).isTrue();
         }
         CliRunner.Result fp32 = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--json"));

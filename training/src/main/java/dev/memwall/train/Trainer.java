@@ -29,6 +29,8 @@ public final class Trainer {
     /** The model's parameters in flat order, for a {@link SecondOrder} optimizer's Hessian-vector products. */
     private final java.util.List<Tensor> parameters;
     private long completedSteps;
+    /** Autocast and loss scaling, or null: FP32 throughout. */
+    private dev.memwall.precision.MixedPrecision mixed;
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -59,6 +61,25 @@ public final class Trainer {
                     + "which needs the whole gradient's graph in the flat buffer; " + dp.stage() + " hands each gradient to a "
                     + "bucket during backward: use ZeRO stage 0 or 1");
         }
+    }
+
+    /**
+     * Trains in mixed precision from the next step: each step's forwards and backwards run in one autocast region
+     * (the weights cast once per step), the loss is scaled before backward, and the gradients are unscaled, checked
+     * for inf/NaN (agreed over ranks) and the update skipped on overflow. Null returns to FP32.
+     */
+    public Trainer mixedPrecision(dev.memwall.precision.MixedPrecision mp) {
+        if (mp != null && mp.scaler().isEnabled() && optimizer instanceof SecondOrder) {
+            // the Hessian-vector products would come out scaled too, and only the gradients are unscaled
+            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " does not support loss scaling: "
+                    + "use --loss-scale none (bf16 needs none)");
+        }
+        this.mixed = mp;
+        return this;
+    }
+
+    public dev.memwall.precision.MixedPrecision mixedPrecision() {
+        return mixed;
     }
 
     /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
@@ -99,39 +120,47 @@ public final class Trainer {
         long tokens = 0;
         // a second-order step differentiates each micro-batch's gradient again (H·z, before its scope frees the graph)
         SecondOrder second = optimizer instanceof SecondOrder so && so.needsHessian() ? so : null;
+        float lossScale = mixed == null ? 1f : mixed.scaler().scale();
+        dev.memwall.precision.Autocast region = mixed == null ? null : mixed.begin(); // one weight copy per step
+        dev.memwall.autograd.Guard fp8 = mixed == null ? null : mixed.fp8Region(); // FP8 Linear layers, if an FP8 recipe
         // under a checkpointing policy, H·z region by region: one region's second-order graph alive at a time
         dev.memwall.checkpoint.Policy regions = second != null ? dev.memwall.checkpoint.Checkpointing.installed(model) : null;
-        for (int i = 0; i < microBatches.length; i++) {
-            Batch global = microBatches[i], b = dp.localRows(global);
-            double share = dp.share(global, b);
-            if (regions != null) {
+        try {
+            for (int i = 0; i < microBatches.length; i++) {
+                Batch global = microBatches[i], b = dp.localRows(global);
+                double share = dp.share(global, b);
+                if (regions != null) {
+                    try (Scope micro = Scope.open()) {
+                        tracker.phase(Phase.FORWARD);
+                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length),
+                                params, parameters, second) * share);
+                    }
+                    tokens += (long) global.batch() * global.context();
+                    continue;
+                }
                 try (Scope micro = Scope.open()) {
                     tracker.phase(Phase.FORWARD);
-                    losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length),
-                            params, parameters, second) * share);
+                    Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
+                    losses[i] = (float) (loss.item() * share);
+                    tracker.phase(Phase.BACKWARD);
+                    dp.beginBackward(i == microBatches.length - 1);
+                    if (second != null) {
+                        float scale = (float) (share / microBatches.length);
+                        loss.backward(Tensor.scalar(scale), false, true); // never scaled: see mixedPrecision
+                        second.accumulateHessian(parameters);
+                    } else if (microBatches.length == 1 && share == 1 && lossScale == 1f) {
+                        loss.backward();
+                    } else {
+                        float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
+                        loss.backward(Tensor.scalar(scale * lossScale), false, false);
+                    }
+                    dp.finishBackward();
                 }
                 tokens += (long) global.batch() * global.context();
-                continue;
             }
-            try (Scope micro = Scope.open()) {
-                tracker.phase(Phase.FORWARD);
-                Tensor loss = model.loss(b.idsTensor(), b.targetsTensor());
-                losses[i] = (float) (loss.item() * share);
-                tracker.phase(Phase.BACKWARD);
-                dp.beginBackward(i == microBatches.length - 1);
-                if (second != null) {
-                    float scale = (float) (share / microBatches.length);
-                    loss.backward(Tensor.scalar(scale), false, true);
-                    second.accumulateHessian(parameters);
-                } else if (microBatches.length == 1 && share == 1) {
-                    loss.backward();
-                } else {
-                    float scale = share == 1 ? 1f / microBatches.length : (float) (share / microBatches.length);
-                    loss.backward(Tensor.scalar(scale), false, false);
-                }
-                dp.finishBackward();
-            }
-            tokens += (long) global.batch() * global.context();
+        } finally {
+            if (fp8 != null) fp8.close();
+            if (region != null) region.close();
         }
         dp.sumOverRanks(losses);
         double lossSum = 0;
@@ -139,18 +168,23 @@ public final class Trainer {
         tracker.phase(Phase.OPTIMIZER);
         dp.reduceGradients();
         if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
-        double norm = dp.clipGradNorm(maxGradNorm);
         double lr = schedule.lr(completedSteps);
-        optimizer.lr(lr);
-        optimizer.step();
-        dp.gatherParameters();
+        double[] norm = {Double.NaN};
+        Runnable update = () -> {
+            norm[0] = dp.clipGradNorm(maxGradNorm);
+            optimizer.lr(lr);
+            optimizer.step();
+            dp.gatherParameters();
+        };
+        if (mixed == null) update.run();
+        else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, update); // skipped (on every rank) on inf/NaN
         optimizer.zeroGrad();
         dp.zeroGradOutsideRange();
         completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
         CommTotals comm = dp.group().counters().total(), inBackward = dp.group().counters().phase(Phase.BACKWARD);
-        return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm, tokens, ms,
+        return new StepStats(completedSteps, lossSum / microBatches.length, lr, norm[0], tokens, ms,
                 tracker.peakByCategory(), tracker.peakTotal(), tracker.currentByCategory(), comm.bytesSent(), comm.bytesReceived(), inBackward.bytesSent(),
                 dp.hiddenFraction(dp.group().counters()));
     }
