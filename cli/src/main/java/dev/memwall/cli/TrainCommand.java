@@ -213,7 +213,11 @@ final class TrainCommand implements Callable<Integer> {
         // A resumed run keeps the schedule it was saved with: --steps says where to stop, not how the rate decays.
         Trainer trainer = new Trainer(model, dp, optimizer,
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
-        trainer.mixedPrecision(mixed);
+        try {
+            trainer.mixedPrecision(mixed);
+        } catch (IllegalArgumentException e) { // every rank refuses at the same point, before any step
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
         Map<String, Rng> rngs = Map.of("data", dataRng, "default", Rng.defaultRng());
         if (resume != null) {
             TrainingState.Info saved = TrainingState.resume(resume, trainer, rngs);
