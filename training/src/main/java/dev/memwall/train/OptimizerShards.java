@@ -66,7 +66,7 @@ final class OptimizerShards {
 
     /**
      * Writes {@code state} — one FP32 value per element of the flat range [from, to) per tensor, in the optimizer's
-     * order — as {@code optimizer}'s state (ZeRO stage 2 writes its state regrouped into the range, {@link BucketStateRegroup}).
+     * order — as {@code optimizer}'s state (ZeRO stages 2 and 3 write their state regrouped into the range, {@link StateRegroup}).
      */
     static void write(Path file, String optimizer, Map<String, Tensor> state, int from, int to) throws IOException {
         for (Map.Entry<String, Tensor> e : state.entrySet()) {
