@@ -19,7 +19,8 @@ import java.util.Map;
  * of a state tensor is all-gathered into one group-sized COMMUNICATION buffer, and each rank copies out the part of the
  * group that falls in its range. All-gather copies without arithmetic, so every value arrives bit for bit.
  *
- * <p>Collective: every rank calls it with the same state names, in the same order, whether or not its range is empty.
+ * <p>The state is the optimizer's {@code savedState} (compact moments as the FP32 values they decode to, as
+ * {@link OptimizerShards#write} saves them at stages 0 and 1). Collective: every rank calls it with the same state names, in the same order, whether or not its range is empty.
  * Memory: the regrouped copy of the rank's range (OPTIMIZER_STATE, 4·(to − from) bytes per state tensor, released by
  * the caller after writing) plus one group buffer at a time; traffic: each state tensor all-gathered once.
  */
@@ -86,9 +87,11 @@ final class StateRegroup {
         for (int p : piece) largest = Math.max(largest, n * p);
         Tensor buffer = Tensor.empty(DType.FP32, Category.COMMUNICATION, "checkpoint_regroup", Math.max(1, largest));
         Map<String, Tensor> out = new LinkedHashMap<>();
-        try {
-            for (Map.Entry<String, Tensor> e : optimizer.stateTensors().entrySet()) {
-                Tensor range = Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "checkpoint_" + e.getKey(), to - from);
+        // savedState, not stateTensors: compact moments (BF16, INT8) are saved as the FP32 values they decode to, in
+        // temporaries the scope releases; the regrouped ranges are kept for the caller
+        try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) {
+            for (Map.Entry<String, Tensor> e : optimizer.savedState().entrySet()) {
+                Tensor range = scope.keep(Tensor.empty(DType.FP32, Category.OPTIMIZER_STATE, "checkpoint_" + e.getKey(), to - from));
                 out.put(e.getKey(), range);
                 float[] src = e.getValue().data(), buf = buffer.data(), dst = range.data();
                 int srcBase = e.getValue().offset(), base = buffer.offset();
