@@ -8,6 +8,12 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+
+import dev.memwall.autograd.Tensor;
+import dev.memwall.io.SafeTensors;
+import dev.memwall.nn.Gpt;
+import dev.memwall.rng.Rng;
 
 import static dev.memwall.train.ShardedCheckpointTest.K;
 import static dev.memwall.train.ShardedCheckpointTest.files;
@@ -77,6 +83,41 @@ class StageThreeCheckpointTest {
         for (String f : List.of("optimizer-rank00000-of-00002.safetensors", "optimizer-rank00001-of-00002.safetensors")) {
             assertThat(Files.readAllBytes(dir.resolve("a").resolve(step).resolve(f))).as(f)
                     .isEqualTo(Files.readAllBytes(dir.resolve("b").resolve(step).resolve(f)));
+        }
+    }
+
+    /**
+     * A model file that does not hold the model's parameters as FP32 tensors of their shapes is refused naming the
+     * tensor, before any rank reads its pieces (the digests of a checkpoint stop a changed file earlier; this is the
+     * check behind them).
+     */
+    @Test
+    void aModelFileOfOtherTensorsIsRefusedNamingTheTensor(@TempDir Path dir) throws IOException {
+        Map<String, Tensor> named = new java.util.LinkedHashMap<>(new Gpt(DataParallelTest.CONFIG, new Rng(7)).namedParameters());
+        String first = named.keySet().iterator().next();
+        Path wrongShape = dir.resolve("shape.safetensors"), missing = dir.resolve("missing.safetensors");
+        Map<String, Tensor> reshaped = new java.util.LinkedHashMap<>(named);
+        reshaped.put(first, Tensor.zeros(1, named.get(first).numel()));
+        SafeTensors.write(wrongShape, reshaped, null);
+        Map<String, Tensor> renamed = new java.util.LinkedHashMap<>();
+        named.forEach((k, t) -> renamed.put(k.equals(first) ? "other.weight" : k, t));
+        SafeTensors.write(missing, renamed, null);
+        List<String> errors = Ranks.run(2, g -> {
+            DataParallel dp = DataParallel.of(new Gpt(DataParallelTest.CONFIG, new Rng(7)), g, ZeroStage.STAGE_3);
+            StringBuilder out = new StringBuilder();
+            for (Path f : List.of(wrongShape, missing)) {
+                try {
+                    UnitParameters.read(f, dp);
+                    out.append("read ").append(f).append('\n');
+                } catch (IOException e) {
+                    out.append(e.getMessage()).append('\n');
+                }
+            }
+            return out.toString();
+        });
+        for (String e : errors) {
+            assertThat(e).contains(wrongShape + ": " + first + " is ").contains("the model's parameter is F32" + java.util.Arrays.toString(named.get(first).shape()))
+                    .contains(missing + ": no tensor " + first);
         }
     }
 }
