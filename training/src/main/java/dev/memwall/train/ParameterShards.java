@@ -367,14 +367,8 @@ final class ParameterShards {
         List<FlatParameters.Entry> layout = local.entries();
         FlatParameters.Entry last = layout.get(layout.size() - 1);
         float[] out = new float[last.offset() + last.numel()];
-        for (int u = 0; u < units; u++) {
-            boolean wasGathered = gathered[u] != null;
-            acquire(u, -1);
-            for (int k : paramsOf[u]) {
-                System.arraycopy(gathered[u].data(), gathered[u].offset() + offsetInUnit[k], out, layout.get(k).offset(), views[k].numel());
-            }
-            if (!wasGathered) release(u);
-        }
+        int[] k = {0}; // parameters come in model order, which is the layout's
+        forEachGathered((name, view) -> System.arraycopy(view.data(), view.offset(), out, layout.get(k[0]++).offset(), view.numel()));
         return out;
     }
 
