@@ -156,7 +156,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         int bucketElements = bucketElements(stage);
-        ZeroStage3Option.check(stage, save, resume, checkpoint, spec.commandLine());
+        ZeroStage3Option.check(stage, checkpoint, spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective

@@ -171,8 +171,8 @@ record CheckpointManifest(Path file, long step, GptConfig config, String optimiz
     }
 
     /** Whether this checkpoint's flat layout is {@code flat}'s (padding aside): same names, offsets and shapes. */
-    String layoutMismatch(FlatParameters flat) {
-        if (params != flat.count()) return "it holds " + params + " parameters, the model " + flat.count();
+    String layoutMismatch(FlatParameters flat, int count) {
+        if (params != count) return "it holds " + params + " parameters, the model " + count;
         if (layout == null) return null;
         if (layout.size() != flat.entries().size()) return "it lays out " + layout.size() + " tensors, the model " + flat.entries().size();
         for (int i = 0; i < layout.size(); i++) {

@@ -129,6 +129,30 @@ public final class DataParallel {
         return owned;
     }
 
+    /**
+     * Where each of {@link #shard()}'s segments starts in the unpadded flat layout of all parameters (the layout a
+     * checkpoint's ranges use): the shard's own starts, except at stage 3, whose segments index this rank's shard
+     * arrays — there segment u starts at unit u's flat start + rank·p_u.
+     */
+    public int[] flatStarts() {
+        if (units == null) return owned.starts().clone();
+        int[][] layout = units.unitLayout();
+        int[] out = new int[layout.length];
+        for (int u = 0; u < layout.length; u++) out[u] = layout[u][0] + group.rank() * layout[u][2];
+        return out;
+    }
+
+    /**
+     * Ψ, the elements that belong to a parameter. At stage 3 the shard arrays hold none of the model's layout, so it
+     * is the sum of the layout's entries.
+     */
+    public int paramCount() {
+        if (units == null) return params.count();
+        int psi = 0;
+        for (var e : params.entries()) psi += e.numel();
+        return psi;
+    }
+
     /** Stage 2: bytes of its largest gradient bucket; 0 at stages 0 and 1. */
     public long bucketBytes() {
         return buckets == null ? 0 : (long) Float.BYTES * buckets.bucketElements();

@@ -22,7 +22,8 @@ import java.util.Map;
 /**
  * Optimizer state by flat range: each state tensor (AdamW's exp_avg, exp_avg_sq) is one FP32 value per element of
  * the range [from, to) the optimizer owns. A rank writes its range to its own safetensors file; a rank resuming at any
- * world size and stage reads its new range (or, at ZeRO stage 2, its piece of every gradient bucket) from the
+ * world size and stage reads its new range (or, at ZeRO stage 2, its piece of every gradient bucket, at stage 3 of every
+ * parameter unit) from the
  * overlapping parts of the saved files — only those bytes, so resharding
  * never holds more than this rank's share in memory.
  */
@@ -65,7 +66,7 @@ final class OptimizerShards {
 
     /**
      * Writes {@code state} — one FP32 value per element of the flat range [from, to) per tensor, in the optimizer's
-     * order — as {@code optimizer}'s state (ZeRO stage 2 writes its state regrouped into the range, {@link BucketStateRegroup}).
+     * order — as {@code optimizer}'s state (ZeRO stages 2 and 3 write their state regrouped into the range, {@link StateRegroup}).
      */
     static void write(Path file, String optimizer, Map<String, Tensor> state, int from, int to) throws IOException {
         for (Map.Entry<String, Tensor> e : state.entrySet()) {
@@ -82,8 +83,8 @@ final class OptimizerShards {
      * Checks every shard overlapping the optimizer's range: it holds exactly the optimizer's state names, each FP32 of
      * the shard's length. Nothing is loaded.
      */
-    static void check(CheckpointManifest m, Optimizer optimizer) throws IOException {
-        for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
+    static void check(CheckpointManifest m, Optimizer optimizer, int[] flatStarts) throws IOException {
+        for (CheckpointManifest.Shard s : overlapping(m, optimizer, flatStarts)) {
             Path f = m.directory().resolve(s.file().name());
             SafeTensorsHeader h = SafeTensors.inspect(f);
             Map<String, Tensor> state;
@@ -107,26 +108,28 @@ final class OptimizerShards {
 
     /**
      * Loads the optimizer's state from the shards that overlap it: for each of its segments (one range, or at ZeRO stage
-     * 2 one piece per gradient bucket) the saved values of those flat elements, into the state at the segment's offset.
+     * 2 one piece per gradient bucket, at stage 3 one per parameter unit) the saved values of those flat elements, into
+     * the state at the segment's offset. Segment k starts at flat element {@code flatStarts[k]} (the shard's own
+     * starts, except at stage 3, whose shard indexes the rank's shard arrays: {@link DataParallel#flatStarts}).
      */
-    static void read(CheckpointManifest m, Optimizer optimizer) throws IOException {
+    static void read(CheckpointManifest m, Optimizer optimizer, int[] flatStarts) throws IOException {
         try (dev.memwall.autograd.Scope scope = dev.memwall.autograd.Scope.open()) { // compact state: filled FP32 copies
             Map<String, Tensor> state = optimizer.savedState();
-            readInto(m, optimizer, state);
+            readInto(m, optimizer, flatStarts, state);
             optimizer.loadSavedState(state);
         }
     }
 
-    private static void readInto(CheckpointManifest m, Optimizer optimizer, Map<String, Tensor> state) throws IOException {
+    private static void readInto(CheckpointManifest m, Optimizer optimizer, int[] flatStarts, Map<String, Tensor> state) throws IOException {
         ByteBuffer buf = ByteBuffer.allocate(CHUNK * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
         Shard owned = optimizer.shard();
-        for (CheckpointManifest.Shard s : overlapping(m, optimizer)) {
+        for (CheckpointManifest.Shard s : overlapping(m, optimizer, flatStarts)) {
             Path f = m.directory().resolve(s.file().name());
             SafeTensorsHeader h = SafeTensors.inspect(f);
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
                 int stateAt = 0;
                 for (int k = 0; k < owned.starts().length; stateAt += owned.lengths()[k], k++) {
-                    int from = owned.starts()[k], lo = Math.max(from, s.from()), hi = Math.min(from + owned.lengths()[k], s.to());
+                    int from = flatStarts[k], lo = Math.max(from, s.from()), hi = Math.min(from + owned.lengths()[k], s.to());
                     if (hi <= lo) continue;
                     for (Map.Entry<String, Tensor> e : state.entrySet()) {
                         long at = h.dataStart() + h.entry(e.getKey()).begin() + (long) (lo - s.from()) * Float.BYTES;
@@ -149,12 +152,15 @@ final class OptimizerShards {
     }
 
     /** The saved shards that overlap any of the optimizer's segments. */
-    private static List<CheckpointManifest.Shard> overlapping(CheckpointManifest m, Optimizer optimizer) {
+    private static List<CheckpointManifest.Shard> overlapping(CheckpointManifest m, Optimizer optimizer, int[] flatStarts) {
         Shard owned = optimizer.shard();
+        if (flatStarts.length != owned.starts().length) {
+            throw new IllegalArgumentException(flatStarts.length + " flat starts for " + owned.starts().length + " segments");
+        }
         List<CheckpointManifest.Shard> out = new ArrayList<>();
         for (CheckpointManifest.Shard s : m.shards()) {
             for (int k = 0; k < owned.starts().length; k++) {
-                if (owned.lengths()[k] > 0 && s.from() < owned.starts()[k] + owned.lengths()[k] && s.to() > owned.starts()[k]) {
+                if (owned.lengths()[k] > 0 && s.from() < flatStarts[k] + owned.lengths()[k] && s.to() > flatStarts[k]) {
                     out.add(s);
                     break;
                 }

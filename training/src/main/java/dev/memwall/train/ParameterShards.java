@@ -367,15 +367,58 @@ final class ParameterShards {
         List<FlatParameters.Entry> layout = local.entries();
         FlatParameters.Entry last = layout.get(layout.size() - 1);
         float[] out = new float[last.offset() + last.numel()];
+        int[] k = {0}; // parameters come in model order, which is the layout's
+        forEachGathered((name, view) -> System.arraycopy(view.data(), view.offset(), out, layout.get(k[0]++).offset(), view.numel()));
+        return out;
+    }
+
+    /**
+     * Per unit u: {flat start of u in the unpadded flat layout, L_u, p_u}. Rank r's segment u of the optimizer holds
+     * flat elements [start + r·p_u, start + r·p_u + {@link #shard()}.lengths()[u]).
+     */
+    int[][] unitLayout() {
+        int[][] out = new int[units][];
+        List<FlatParameters.Entry> layout = local.entries();
+        for (int u = 0; u < units; u++) {
+            int first = paramsOf[u][0], last = paramsOf[u][paramsOf[u].length - 1];
+            int start = layout.get(first).offset(), end = layout.get(last).offset() + layout.get(last).numel();
+            out[u] = new int[] {start, end - start, piece[u]};
+        }
+        return out;
+    }
+
+    /**
+     * Collective, unit by unit: gathers each unit (one at a time, unless it is gathered already) and hands every
+     * parameter's name and gathered view to {@code sink} while its unit is gathered; the view is valid only then.
+     */
+    void forEachGathered(java.util.function.BiConsumer<String, Tensor> sink) {
         for (int u = 0; u < units; u++) {
             boolean wasGathered = gathered[u] != null;
             acquire(u, -1);
-            for (int k : paramsOf[u]) {
-                System.arraycopy(gathered[u].data(), gathered[u].offset() + offsetInUnit[k], out, layout.get(k).offset(), views[k].numel());
-            }
+            for (int k : paramsOf[u]) sink.accept(names[k], views[k]);
             if (!wasGathered) release(u);
         }
-        return out;
+    }
+
+    /**
+     * Parameter k's elements this rank owns: {first element within the parameter, count, index in the shard
+     * arrays}; count 0 when it owns none.
+     */
+    int[] ownedSlice(int k) {
+        int u = unitOfParam[k], numel = 1;
+        for (int d : shapes[k]) numel *= d;
+        int lo = Math.max(offsetInUnit[k], rank * piece[u]), hi = Math.min(offsetInUnit[k] + numel, (rank + 1) * piece[u]);
+        if (hi <= lo) return new int[] {0, 0, 0};
+        return new int[] {lo - offsetInUnit[k], hi - lo, localStart[u] + lo - rank * piece[u]};
+    }
+
+    /** Names of the parameters in model order (PyTorch names), and their shapes. */
+    String[] names() {
+        return names.clone();
+    }
+
+    int[] shape(int k) {
+        return shapes[k].clone();
     }
 
     // ------------------------------------------------------------------------------------------ optimizer side

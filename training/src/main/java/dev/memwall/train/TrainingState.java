@@ -26,7 +26,7 @@ import java.util.stream.Stream;
  * job, and resumes on any world size and ZeRO stage.
  *
  * <p>Layout: {@code DIR/step-000123/} holds {@code model.safetensors} (PyTorch names, written once by rank 0: the
- * parameters are replicated at stages 0–2), the optimizer state by flat range ({@code optimizer.safetensors} when one
+ * parameters are replicated at stages 0–2, gathered unit by unit at stage 3), the optimizer state by flat range ({@code optimizer.safetensors} when one
  * range is all of [0, Ψ), else {@code optimizer-rankRRRRR-of-NNNNN.safetensors}, one per rank), and the manifest
  * {@code state.json} ({@link CheckpointManifest}); {@code DIR/latest} names the newest complete checkpoint.
  *
@@ -55,9 +55,8 @@ public final class TrainingState {
      */
     public static Path save(Path dir, Trainer trainer, Map<String, Rng> rngs, ObjectNode extra) throws IOException {
         DataParallel dp = trainer.dataParallel();
-        refuseStageThree(dp, "save");
         ProcessGroup group = dp.group();
-        int rank = group.rank(), n = group.worldSize(), params = dp.params().count();
+        int rank = group.rank(), n = group.worldSize(), params = dp.paramCount();
         String name = String.format("step-%06d", trainer.completedSteps());
         Path target = dir.resolve(name);
         List<Map<String, Rng.State>> rankRngs = RankRngs.gather(group, rngs);
@@ -65,7 +64,7 @@ public final class TrainingState {
         group.barrier();
         List<int[]> ranges = OptimizerShards.ranges(dp.stage(), params, n);
         boolean whole = ranges.size() == 1 && ranges.get(0)[1] == 0 && ranges.get(0)[2] == params;
-        if (dp.buckets() != null) writeRegrouped(target, trainer, ranges, whole); // stage 2: collective
+        if (dp.buckets() != null || dp.units() != null) writeRegrouped(target, trainer, ranges, whole); // stages 2, 3: collective
         else {
             for (int[] r : ranges) {
                 if (r[0] != rank) continue;
@@ -76,7 +75,8 @@ public final class TrainingState {
                 OptimizerShards.write(target.resolve(OptimizerShards.fileName(rank, n, whole)), trainer.optimizer());
             }
         }
-        if (rank == 0) SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "pt"));
+        if (dp.units() != null) UnitParameters.write(target.resolve("model.safetensors"), dp); // stage 3: collective
+        else if (rank == 0) SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "pt"));
         group.barrier(); // every rank's files are durable under their final names
         if (rank == 0) {
             beforeCommit.accept(n);
@@ -97,9 +97,9 @@ public final class TrainingState {
     }
 
     /**
-     * ZeRO stage 2: the optimizer owns piece r of every gradient bucket; the checkpoint holds the same contiguous ranges
-     * as stage 1, so every rank (an empty range too: the regrouping is collective) regroups its state into its range
-     * ({@link BucketStateRegroup}) and writes it, then frees the copy.
+     * ZeRO stages 2 and 3: the optimizer owns piece r of every gradient bucket or parameter unit; the checkpoint holds
+     * the same contiguous ranges as stage 1, so every rank (an empty range too: the regrouping is collective) regroups
+     * its state into its range ({@link StateRegroup}) and writes it, then frees the copy.
      */
     private static void writeRegrouped(Path target, Trainer trainer, List<int[]> ranges, boolean whole) throws IOException {
         DataParallel dp = trainer.dataParallel();
@@ -110,7 +110,9 @@ public final class TrainingState {
                 to = r[2];
             }
         }
-        Map<String, dev.memwall.autograd.Tensor> state = BucketStateRegroup.toRange(dp, trainer.optimizer(), from, to);
+        Map<String, dev.memwall.autograd.Tensor> state = dp.units() != null
+                ? StateRegroup.fromUnits(dp, trainer.optimizer(), from, to)
+                : StateRegroup.fromBuckets(dp, trainer.optimizer(), from, to);
         try {
             if (to > from) {
                 OptimizerShards.write(target.resolve(OptimizerShards.fileName(rank, n, whole)),
@@ -184,7 +186,6 @@ public final class TrainingState {
      * names, shapes and ranges — is validated before anything is changed. Not collective: ranks read independently.
      */
     public static Info resume(Path dir, Trainer trainer, Map<String, Rng> rngs) throws IOException {
-        refuseStageThree(trainer.dataParallel(), "resume");
         CheckpointManifest m = CheckpointManifest.read(committed(dir));
         if (!m.config().equals(trainer.model().config())) {
             throw new IOException(dir + ": checkpoint is for model " + m.config() + ", not " + trainer.model().config());
@@ -193,21 +194,25 @@ public final class TrainingState {
         if (!m.optimizer().equals(optimizer)) {
             throw new IOException(dir + ": checkpoint holds " + m.optimizer() + " state, this run uses " + optimizer);
         }
-        String layout = m.layoutMismatch(trainer.params());
+        String layout = m.layoutMismatch(trainer.params(), trainer.dataParallel().paramCount());
         if (layout != null) throw new IOException(m.file() + ": the flat layout differs from the model's: " + layout);
         for (String k : rngs.keySet()) {
             if (!m.rankRngs().get(0).containsKey(k)) throw new IOException(m.file() + ": rng." + k + " missing");
         }
         m.verifyFiles();
         Path model = m.directory().resolve(m.model().name());
-        SafeTensors.checkInto(model, trainer.model().namedParameters(), "the model");
-        OptimizerShards.check(m, trainer.optimizer());
-        SafeTensors.readInto(model, trainer.model().namedParameters(), "the model");
-        OptimizerShards.read(m, trainer.optimizer());
+        DataParallel dp = trainer.dataParallel();
+        int[] flatStarts = dp.flatStarts();
+        if (dp.units() != null) UnitParameters.check(model, dp); // stage 3: this rank's pieces of the full tensors
+        else SafeTensors.checkInto(model, trainer.model().namedParameters(), "the model");
+        OptimizerShards.check(m, trainer.optimizer(), flatStarts);
+        if (dp.units() != null) UnitParameters.read(model, dp);
+        else SafeTensors.readInto(model, trainer.model().namedParameters(), "the model");
+        OptimizerShards.read(m, trainer.optimizer(), flatStarts);
         trainer.setCompletedSteps(m.step());
         trainer.optimizer().stepCount(m.optimizerStep());
         trainer.optimizer().lr(m.lr());
-        int rank = trainer.dataParallel().group().rank();
+        int rank = dp.group().rank();
         rngs.forEach((k, rng) -> rng.restore(RankRngs.restoreFor(m.rankRngs(), k, rank)));
         return info(m);
     }
@@ -267,16 +272,5 @@ public final class TrainingState {
             for (Path f : (Iterable<Path>) files::iterator) Files.deleteIfExists(f);
         }
         Files.deleteIfExists(step);
-    }
-
-    /**
-     * Stage 3's ranks own one piece of every parameter unit, and its full parameters exist only while a unit is
-     * gathered: a checkpoint of one range per rank does not describe them yet, so saving and resuming are refused.
-     */
-    private static void refuseStageThree(DataParallel dp, String what) {
-        if (dp.stage() == ZeroStage.STAGE_3) {
-            throw new IllegalStateException("cannot " + what + " a training state at ZeRO stage 3 yet: its ranks own a piece of "
-                    + "every parameter unit, not one range of the flat buffer; stages 0-2 save and resume");
-        }
     }
 }
