@@ -16,7 +16,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * {@code train --zero} started by {@code mpirun}: each rank joins the Open MPI backend by itself, prints its own
+ * {@code train --zero} (every stage, 0–3) started by {@code mpirun}: each rank joins the Open MPI backend by itself, prints its own
  * summary with {@code "backend": "mpi"}, and trains as the shared-memory backend does (the same losses step by step
  * within 1e-6 relative, the same model-state and communication bytes). The mpirun half runs only where the binding
  * is built and mpirun exists; the refusals run everywhere.
@@ -28,7 +28,7 @@ class MpiTrainCommandTest {
     void underMpirunEveryStageTrainsAsTheSharedMemoryBackendDoes(@TempDir Path dir) throws Exception {
         assumeTrue(mpirun() != null, "mpirun is not installed");
         assumeTrue(MpiProcessGroup.unavailable() == null, MpiProcessGroup.unavailable());
-        for (int stage : new int[] {0, 1, 2}) {
+        for (int stage : new int[] {0, 1, 2, 3}) {
             Path mpiReport = dir.resolve("mpi" + stage + "-rank{rank}.json"), shmReport = dir.resolve("shm" + stage + ".json");
             String[] args = CliRunner.args(ShardedTrainCommandTest.RUN, "--zero", Integer.toString(stage));
             List<JsonNode> mpi = mpirun(2, dir.resolve("out" + stage), CliRunner.args(args, "--memory-report", mpiReport.toString()));
