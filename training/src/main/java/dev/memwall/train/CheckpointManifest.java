@@ -30,7 +30,7 @@ import java.util.TreeMap;
  */
 record CheckpointManifest(Path file, long step, GptConfig config, String optimizer, long optimizerStep, double lr,
                           int worldSize, int zeroStage, int params, List<FlatParameters.Entry> layout, CheckpointFile model,
-                          List<Shard> shards, List<Map<String, Rng.State>> rankRngs, JsonNode extra) {
+                          List<Shard> shards, List<Map<String, Rng.State>> rankRngs, JsonNode extra, CheckpointFile fp8) {
     static final int FORMAT = 2;
     static final String NAME = "state.json";
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -47,6 +47,7 @@ record CheckpointManifest(Path file, long step, GptConfig config, String optimiz
     void verifyFiles() throws IOException {
         model.verify(directory(), file);
         for (Shard s : shards) s.file().verify(directory(), file);
+        if (fp8 != null) fp8.verify(directory(), file);
     }
 
     byte[] toBytes() throws IOException {
@@ -75,6 +76,7 @@ record CheckpointManifest(Path file, long step, GptConfig config, String optimiz
         ArrayNode rr = o.putArray("rank_rng");
         for (Map<String, Rng.State> m : rankRngs) rr.add(rngJson(m));
         o.set("extra", extra == null ? JSON.createObjectNode() : extra);
+        if (fp8 != null) fp8.toJson(o.putObject("fp8_state")); // absent: no FP8 recipe state (fp32, bf16, stateless recipes)
         return JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(o);
     }
 
@@ -134,7 +136,8 @@ record CheckpointManifest(Path file, long step, GptConfig config, String optimiz
         for (JsonNode r : o.path("rank_rng")) rankRngs.add(rngs(r, f));
         if (rankRngs.size() != worldSize) throw new IOException(f + ": rank_rng has " + rankRngs.size() + " ranks, world size is " + worldSize);
         return new CheckpointManifest(f, o.get("step").asLong(), config, optimizer, o.get("optimizer_step").asLong(),
-                o.path("lr").asDouble(), worldSize, o.get("zero_stage").asInt(), params, layout, model, shards, rankRngs, o.path("extra"));
+                o.path("lr").asDouble(), worldSize, o.get("zero_stage").asInt(), params, layout, model, shards, rankRngs, o.path("extra"),
+                o.has("fp8_state") ? CheckpointFile.fromJson(o.get("fp8_state"), f, "fp8_state") : null);
     }
 
     /** A format-1 (single-process) checkpoint as a manifest: one optimizer file over [0, Ψ), no digests, no layout. */
@@ -146,7 +149,7 @@ record CheckpointManifest(Path file, long step, GptConfig config, String optimiz
         List<Shard> shards = List.of(new Shard(0, 0, params, new CheckpointFile(opt.getFileName().toString(), Files.size(opt), null)));
         return new CheckpointManifest(f, o.path("step").asLong(), config, optimizer, o.path("optimizer_step").asLong(),
                 o.path("lr").asDouble(), 1, 0, params, null, new CheckpointFile("model.safetensors", Files.size(model), null),
-                shards, List.of(rngs(o.path("rng"), f)), o.path("extra"));
+                shards, List.of(rngs(o.path("rng"), f)), o.path("extra"), null);
     }
 
     static GptConfig config(JsonNode c, Path f) throws IOException {

@@ -28,7 +28,8 @@ import java.util.stream.Stream;
  * <p>Layout: {@code DIR/step-000123/} holds {@code model.safetensors} (PyTorch names, written once by rank 0: the
  * parameters are replicated at stages 0–2, gathered unit by unit at stage 3), the optimizer state by flat range ({@code optimizer.safetensors} when one
  * range is all of [0, Ψ), else {@code optimizer-rankRRRRR-of-NNNNN.safetensors}, one per rank), and the manifest
- * {@code state.json} ({@link CheckpointManifest}); {@code DIR/latest} names the newest complete checkpoint.
+ * {@code state.json} ({@link CheckpointManifest}); under an FP8 delayed-scaling recipe also rank 0's amax histories,
+ * {@code fp8.safetensors} ({@link Fp8Checkpoint}); {@code DIR/latest} names the newest complete checkpoint.
  *
  * <p>Commit protocol ({@link #save}): rank 0 empties the step directory if a killed run left one; barrier; every rank
  * writes its files (temporary name, fsync, rename); barrier; rank 0 records every file's size and SHA-256 in the
@@ -77,6 +78,7 @@ public final class TrainingState {
         }
         if (dp.units() != null) UnitParameters.write(target.resolve("model.safetensors"), dp); // stage 3: collective
         else if (rank == 0) SafeTensors.write(target.resolve("model.safetensors"), trainer.model().namedParameters(), Map.of("format", "pt"));
+        boolean fp8 = rank == 0 && Fp8Checkpoint.write(target, trainer); // rank 0's amax histories: see Fp8Checkpoint
         group.barrier(); // every rank's files are durable under their final names
         if (rank == 0) {
             beforeCommit.accept(n);
@@ -87,7 +89,8 @@ public final class TrainingState {
             CheckpointManifest m = new CheckpointManifest(target.resolve(CheckpointManifest.NAME), trainer.completedSteps(),
                     trainer.model().config(), trainer.optimizer().getClass().getSimpleName(), trainer.optimizer().stepCount(),
                     trainer.optimizer().lr(), n, dp.stage().number(), params, dp.params().entries(),
-                    CheckpointFile.of(target, "model.safetensors"), shards, rankRngs, extra);
+                    CheckpointFile.of(target, "model.safetensors"), shards, rankRngs, extra,
+                    fp8 ? CheckpointFile.of(target, Fp8Checkpoint.NAME) : null);
             AtomicFiles.write(m.file(), m.toBytes());
             AtomicFiles.write(dir.resolve("latest"), (name + "\n").getBytes(StandardCharsets.UTF_8)); // the commit point
             prune(dir, name);
@@ -206,6 +209,8 @@ public final class TrainingState {
         if (dp.units() != null) UnitParameters.check(model, dp); // stage 3: this rank's pieces of the full tensors
         else SafeTensors.checkInto(model, trainer.model().namedParameters(), "the model");
         OptimizerShards.check(m, trainer.optimizer(), flatStarts);
+        Path fp8File = m.fp8() == null ? null : m.directory().resolve(m.fp8().name());
+        if (fp8File != null) Fp8Checkpoint.restore(Fp8Checkpoint.read(fp8File), trainer, fp8File); // refused before the model changes
         if (dp.units() != null) UnitParameters.read(model, dp);
         else SafeTensors.readInto(model, trainer.model().namedParameters(), "the model");
         OptimizerShards.read(m, trainer.optimizer(), flatStarts);
