@@ -34,6 +34,9 @@ import java.util.concurrent.Callable;
 final class ComparePrecisionCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "training steps per setting on the addition task (default: ${DEFAULT-VALUE}, train's)")
     int steps = 1500;
+    @Option(names = "--settings", split = ",", paramLabel = "LIST", description = "run only these settings (default: all: "
+            + "fp32,bf16,fp16+dynamic,fp8-delayed,fp8-current,mxfp8,bf16+act-fp8,fp32+state-int8); the vs-FP32 figures need fp32")
+    List<String> only;
     @Option(names = "--bench-steps", description = "timed steps per setting on the GPT benchmark model (default: ${DEFAULT-VALUE})")
     int benchSteps = 3;
     @Option(names = "--bench-warmup", description = "untimed steps first on the GPT benchmark model (default: ${DEFAULT-VALUE})")
@@ -82,6 +85,7 @@ final class ComparePrecisionCommand implements Callable<Integer> {
         if (steps < 1 || benchSteps < 1 || benchWarmup < 0) {
             throw new CommandLine.ParameterException(cl, "--steps and --bench-steps must be >= 1 and --bench-warmup >= 0");
         }
+        List<Setting> settings = selected(cl);
         ModelOptions bench = benchModel(cl);
         if (evalExamples != null && evalExamples < 1) throw new CommandLine.ParameterException(cl, "--eval-examples must be >= 1");
         if (chart != null) {
@@ -93,11 +97,11 @@ final class ComparePrecisionCommand implements Callable<Integer> {
         }
         GptConfig c = bench.config(256, 0f);
         System.err.printf("compare-precision: %d settings; the addition task for %d steps each (one child JVM per run), then "
-                + "the GPT benchmark model (L%d D%d H%d ctx%d, batch %d) for %d timed steps each%n", SETTINGS.size(), steps,
+                + "the GPT benchmark model (L%d D%d H%d ctx%d, batch %d) for %d timed steps each%n", settings.size(), steps,
                 c.layers(), c.dim(), c.heads(), c.context(), bench.batch, benchSteps);
         List<Map<String, Object>> rows = new ArrayList<>();
         Map<String, List<Double>> curves = new LinkedHashMap<>();
-        for (Setting s : SETTINGS) {
+        for (Setting s : settings) {
             PrecisionTrainingRun.Outcome t = PrecisionTrainingRun.train(trainArgs(s));
             BenchCommand.Result b = bench(c, bench.batch, s);
             rows.add(row(s, t, b));
@@ -111,6 +115,18 @@ final class ComparePrecisionCommand implements Callable<Integer> {
         if (json) System.out.println(Json.line(rows));
         else printTable(rows);
         return 0;
+    }
+
+    private List<Setting> selected(CommandLine cl) {
+        if (only == null) return SETTINGS;
+        List<Setting> chosen = new ArrayList<>();
+        for (String name : only) {
+            Setting s = SETTINGS.stream().filter(x -> x.label().equalsIgnoreCase(name.trim())).findFirst().orElseThrow(() ->
+                    new CommandLine.ParameterException(cl, "--settings " + name + ": expected one of " + String.join(", ",
+                            SETTINGS.stream().map(Setting::label).toList())));
+            if (!chosen.contains(s)) chosen.add(s);
+        }
+        return SETTINGS.stream().filter(chosen::contains).toList(); // FP32 first, as the comparisons refer to it
     }
 
     private ModelOptions benchModel(CommandLine cl) {
@@ -176,8 +192,8 @@ final class ComparePrecisionCommand implements Callable<Integer> {
     /** Accuracy in points and loss as a ratio against the FP32 row; the benchmark model's bytes as a ratio of FP32's. */
     @SuppressWarnings("unchecked")
     private static void comparedWithFp32(List<Map<String, Object>> rows) {
-        Map<String, Object> fp32 = rows.get(0);
-        Map<String, Long> fp32Bench = (Map<String, Long>) fp32.get("bench_peak_bytes");
+        Map<String, Object> fp32 = rows.stream().filter(r -> r.get("setting").equals("fp32")).findFirst().orElse(Map.of());
+        Map<String, Long> fp32Bench = (Map<String, Long>) fp32.getOrDefault("bench_peak_bytes", Map.of());
         for (Map<String, Object> r : rows) {
             Double acc = (Double) r.get("eval_accuracy"), acc32 = (Double) fp32.get("eval_accuracy");
             r.put("eval_accuracy_vs_fp32_points", acc == null || acc32 == null ? null : BenchCommand.round(100 * (acc - acc32)));

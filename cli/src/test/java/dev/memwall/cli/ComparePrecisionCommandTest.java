@@ -12,7 +12,7 @@ import java.util.Map;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * compare-precision on a tiny model for two steps (eight child trainings, eight in-process benchmark runs): the JSON
+ * compare-precision on a tiny model for two steps (five child trainings, five in-process benchmark runs): the JSON
  * contract, that the rows differ where their formats say they must, the chart, and bad arguments.
  */
 class ComparePrecisionCommandTest {
@@ -22,13 +22,14 @@ class ComparePrecisionCommandTest {
     @Test
     void oneRowPerSettingWithTheContractFieldsAndTheBytesEachFormatSaves() throws Exception {
         Path png = dir.resolve("precision.png");
-        CliRunner.Result r = CliRunner.run("compare-precision", "--steps", "2", "--layers", "1", "--dim", "64", "--heads", "2",
+        // the settings the assertions compare (each one a child JVM); every setting runs in BENCHMARKS.md's table
+        CliRunner.Result r = CliRunner.run("compare-precision", "--settings", "fp32,bf16,fp16+dynamic,bf16+act-fp8,fp32+state-int8", "--steps", "2", "--layers", "1", "--dim", "64", "--heads", "2",
                 "--batch", "4", "--ctx", "16", "--eval-examples", "8", "--bench-steps", "1", "--bench-warmup", "0",
                 "--json", "--chart", png.toString());
         assertThat(r.exit()).as("%s", r).isZero();
         JsonNode rows = Json.MAPPER.readTree(r.outLines().get(r.outLines().size() - 1));
         assertThat(rows.isArray()).isTrue();
-        assertThat(rows).hasSize(ComparePrecisionCommand.SETTINGS.size());
+        assertThat(rows).hasSize(5);
         Map<String, JsonNode> by = new HashMap<>();
         for (JsonNode row : rows) {
             assertThat(row.get("error")).as("%s", row).isNull();
@@ -66,6 +67,9 @@ class ComparePrecisionCommandTest {
         CliRunner.Result shape = CliRunner.run("compare-precision", "--dim", "30", "--heads", "4");
         assertThat(shape.exit()).isEqualTo(2);
         assertThat(shape.err()).contains("--dim 30 is not divisible by --heads 4");
+        CliRunner.Result setting = CliRunner.run("compare-precision", "--settings", "fp32,fp4");
+        assertThat(setting.exit()).isEqualTo(2);
+        assertThat(setting.err()).contains("--settings fp4: expected one of fp32, bf16, fp16+dynamic");
         CliRunner.Result chart = CliRunner.run("compare-precision", "--chart", dir.resolve("c.gif").toString());
         assertThat(chart.exit()).isEqualTo(2);
         assertThat(chart.err()).contains("--chart");
