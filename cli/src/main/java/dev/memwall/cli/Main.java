@@ -10,14 +10,14 @@ import picocli.CommandLine.Command;
 @Command(name = "memwall", mixinStandardHelpOptions = true, version = "memwall 0.1.0",
         description = "Train neural networks when memory, not arithmetic, is the bottleneck.",
         subcommands = {TrainCommand.class, BenchCommand.class, EvalCommand.class, GenerateCommand.class, CompareMemoryCommand.class,
-                CompareShardingCommand.class, CompareOptimizersCommand.class, SweepCommand.class, ProfileCommand.class, LaunchCommand.class, ConsolidateCommand.class, CommandLine.HelpCommand.class})
+                CompareShardingCommand.class, CompareOptimizersCommand.class, ComparePrecisionCommand.class, SweepCommand.class, ProfileCommand.class, LaunchCommand.class, ConsolidateCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval, generate, compare-memory, compare-sharding, profile, launch, consolidate)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (train, bench, eval, generate, compare-memory, compare-sharding, compare-optimizers, compare-precision, sweep, profile, launch, consolidate)");
     }
 
     public static void main(String[] args) {
