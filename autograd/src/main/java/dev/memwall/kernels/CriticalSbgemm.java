@@ -76,13 +76,7 @@ final class CriticalSbgemm {
                 else call(g, kernel, m, n, k1 - k0, offA, offB, 0f, partial, (p - 1) * size, n);
             }
         });
-        float[] c = g.c();
-        for (int p = 1; p < parts; p++) {
-            for (int i = 0; i < m; i++) {
-                int row = g.offC() + i * g.ldc(), from = (p - 1) * size + i * n;
-                for (int j = 0; j < n; j++) c[row + j] += partial[from + j];
-            }
-        }
+        GemmSplit.addPartials(g.c(), g.offC(), g.ldc(), partial, m, n, parts);
     }
 
     /** One kernel call on the call's A and B (at the given offsets) into {@code c}; bounds checked first. */

@@ -35,4 +35,18 @@ enum GemmSplit {
         if (transA && !transB && k >= 4L * Math.max(m, n) && beta == 0f) return INNER;
         return m >= n ? ROWS : COLUMNS;
     }
+
+    /**
+     * Adds split-K partial sums (parts 1.., each a dense m×n block of {@code partial}) into C in part order, so the
+     * result is the same whatever thread computed which part. Shared by the FP32 and BF16 split-K paths.
+     */
+    static void addPartials(float[] c, int offC, int ldc, float[] partial, int m, int n, int parts) {
+        int size = m * n;
+        for (int p = 1; p < parts; p++) {
+            for (int i = 0; i < m; i++) {
+                int row = offC + i * ldc, from = (p - 1) * size + i * n;
+                for (int j = 0; j < n; j++) c[row + j] += partial[from + j];
+            }
+        }
+    }
 }
