@@ -123,11 +123,6 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         return units;
     }
 
-    /** Elements of unit u's gathered buffer (N·p_u). */
-    int gatheredLength(int u) {
-        return layout.gatheredLength(u);
-    }
-
     /** The largest gathered unit, in elements. */
     int largestUnit() {
         return layout.largestUnit();
@@ -395,18 +390,8 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         return figures.waitNanos();
     }
 
-    /** Most elements of unit buffers (gathered parameters or gradients being reduced) alive at once this step. */
-    long peakUnitElements() {
-        return figures.peakElements();
-    }
-
-    /** Gathers issued from inside backward (by a gradient-ready hook or {@link #beginBackward}) this step. */
-    int gathersInBackward() {
-        return figures.gathersInBackward();
-    }
-
-    /** Reductions issued from inside backward (by a gradient-ready hook) this step. */
-    int reductionsInBackward() {
-        return figures.reductionsInBackward();
+    /** This step's figures: unit-buffer elements alive at most, collectives issued from inside backward. */
+    UnitStepFigures figures() {
+        return figures;
     }
 }

@@ -5,6 +5,8 @@ import dev.memwall.checkpoint.Checkpointing;
 import dev.memwall.checkpoint.Policy;
 import dev.memwall.data.Batch;
 import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryEvent;
+import dev.memwall.memory.Phase;
 import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
@@ -53,9 +55,9 @@ class ZeroStage3Test {
         long base = MemoryTracker.current().current(Category.COMMUNICATION);
         for (int s = 0; s < steps; s++) {
             st = t.step(batch(config, r));
-            gathers[s] = u.gathersInBackward();
-            reductions[s] = u.reductionsInBackward();
-            unitBuffers[s] = u.peakUnitElements();
+            gathers[s] = u.figures().gathersInBackward();
+            reductions[s] = u.figures().reductionsInBackward();
+            unitBuffers[s] = u.figures().peakElements();
             comm[s] = st.peakBytes().getOrDefault(Category.COMMUNICATION, 0L) - base;
             hidden[s] = st.commHiddenFraction();
         }
@@ -122,6 +124,35 @@ class ZeroStage3Test {
             }
             assertThat(one.communicationAfter).as("%s: nothing gathered between steps", what).isZero();
             assertThat(tracker.current(Category.PARAMETER) - paramsBefore).as("PARAMETER: the shard only").isEqualTo(4L * one.shardLength);
+        }
+    }
+
+    /**
+     * Ranks in threads share one tracker, so their COMMUNICATION adds up: per phase (forward, backward, recomputation),
+     * read from the recorded timeline (which peak resets do not touch), at most N · 2 · the largest unit's bytes, at
+     * N = 2 and 4, under every policy; and each recomputing policy does recompute.
+     */
+    @Test
+    void ranksTogetherHoldAtMostTwoUnitsEachInEveryPhase() {
+        for (int n : new int[] {2, 4}) {
+            for (Policy policy : new Policy[] {null, Policy.everyLayer(DEEP.layers()), Policy.selective(DEEP.layers())}) {
+                String what = "N=" + n + ", " + (policy == null ? "no checkpointing" : policy.describe());
+                MemoryTracker tracker = new MemoryTracker();
+                tracker.record(true);
+                List<Seen> seen;
+                try (var installed = MemoryTracker.install(tracker)) {
+                    seen = Ranks.run(n, g -> trainSeeing(g, DEEP, policy, 2));
+                }
+                long bound = (long) n * 2 * 4 * seen.get(0).largest;
+                java.util.Map<Phase, Long> peak = new java.util.EnumMap<>(Phase.class);
+                for (MemoryEvent e : tracker.events()) peak.merge(e.phase(), e.current()[Category.COMMUNICATION.ordinal()], Math::max);
+                for (Phase phase : new Phase[] {Phase.FORWARD, Phase.BACKWARD, Phase.RECOMPUTE}) {
+                    assertThat(peak.getOrDefault(phase, 0L)).as("%s: COMMUNICATION bytes of all ranks in %s", what, phase)
+                            .isLessThanOrEqualTo(bound);
+                }
+                assertThat(peak.get(Phase.BACKWARD)).as(what).isGreaterThan(bound / 2);
+                if (policy != null) assertThat(peak).as(what).containsKey(Phase.RECOMPUTE);
+            }
         }
     }
 
