@@ -175,6 +175,15 @@ public final class Gemm {
         sbgemm(transA, transB, m, n, k, alpha, a, offA, transA ? m : k, b, offB, transB ? k : n, beta, c, offC, n);
     }
 
+    /**
+     * Whether {@link #sbgemm} multiplies BF16 operands in place (memwall's AVX512-BF16 kernel or OpenBLAS's sbgemm)
+     * rather than decoding them to FP32 first: then the ops hand BF16 operands straight to it instead of decoding
+     * them themselves.
+     */
+    public static boolean sbgemmInPlace() {
+        return Sbgemm.path() != Sbgemm.Path.DECODE;
+    }
+
     /** The path this process's BF16 GEMMs take ({@link Sbgemm#path()}). */
     public static Sbgemm.Path sbgemmPath() {
         return Sbgemm.path();
