@@ -9,7 +9,7 @@ import java.util.Set;
 /**
  * CPU features as the Linux kernel reports them (the {@code flags} line of {@code /proc/cpuinfo}), read once. Used to
  * decide whether a BF16 GEMM should run natively: only a CPU with BF16 dot-product instructions makes
- * {@code cblas_sbgemm} worth calling (see {@link Sbgemm}).
+ * {@code cblas_sbgemm} worth calling, and only AVX512-BF16 runs memwall's own kernel (see {@link Sbgemm}).
  */
 final class CpuFeatures {
     /** The kernel's names for BF16 arithmetic: AVX-512 BF16 (Cooper Lake, Sapphire Rapids, Zen 4/5) and AMX-BF16. */
