@@ -59,45 +59,7 @@ static inline long workspace(int m, int n, int k) {
 #ifdef MEMWALL_BF16GEMM_COMPILED
 #define MEMWALL_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
-/* op(A)(i, p) and op(B)(p, j), stored row-major, transposed or not. */
-static inline uint16_t at(const uint16_t* x, bool trans, int ld, int row, int col) {
-    return trans ? x[(long) col * ld + row] : x[(long) row * ld + col];
-}
-
-static inline uint32_t pair(uint16_t even, uint16_t odd) { return (uint32_t) even | ((uint32_t) odd << 16); }
-
-/*
- * Packs rows i0..i0+mc, k values p0..p0+kc of op(A) into panels of MR rows: dst[panel][q][r] holds the pair
- * (op(A)(i, p0+2q), op(A)(i, p0+2q+1)) as one 32-bit word, zeros past m and past k.
- */
-static void pack_a(const uint16_t* a, bool ta, int lda, int i0, int mc, int p0, int kc, uint32_t* dst) {
-    int kp = (kc + 1) / 2;
-    for (int ir = 0; ir < mc; ir += MR) {
-        uint32_t* panel = dst + (long) (ir / MR) * kp * MR;
-        for (int r = 0; r < MR; r++) {
-            int i = i0 + ir + r;
-            if (ir + r >= mc) {
-                for (int q = 0; q < kp; q++) panel[q * MR + r] = 0;
-            } else if (!ta) { /* the pair is adjacent in A's row */
-                const uint16_t* row = a + (long) i * lda + p0;
-                for (int q = 0; q < kc / 2; q++) {
-                    uint32_t w;
-                    memcpy(&w, row + 2 * q, 4);
-                    panel[q * MR + r] = w;
-                }
-                if (kc & 1) panel[(kp - 1) * MR + r] = row[kc - 1];
-            } else {
-                for (int q = 0; q < kp; q++) {
-                    int p = p0 + 2 * q;
-                    uint16_t odd = 2 * q + 1 < kc ? at(a, true, lda, i, p + 1) : 0;
-                    panel[q * MR + r] = pair(at(a, true, lda, i, p), odd);
-                }
-            }
-        }
-    }
-}
-
-/* Interleaves 32 columns of two rows of B (k x n, not transposed) into 32 pairs: (r0[j], r1[j]) for j = 0..31. */
+/* Interleaves 32 columns of two rows (of B k x n, or of A stored k x m) into 32 pairs: (r0[j], r1[j]) for j = 0..31. */
 MEMWALL_BF16_TARGET
 static inline void interleave_rows(const uint16_t* r0, const uint16_t* r1, int cols, uint32_t* dst) {
     static const uint16_t lo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
@@ -109,6 +71,41 @@ static inline void interleave_rows(const uint16_t* r0, const uint16_t* r1, int c
     __m512i x1 = r1 == nullptr ? _mm512_setzero_si512() : _mm512_maskz_loadu_epi16(mask, r1);
     _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(x0, _mm512_loadu_si512(lo), x1));
     _mm512_storeu_si512(dst + 16, _mm512_permutex2var_epi16(x0, _mm512_loadu_si512(hi), x1));
+}
+
+/*
+ * Packs rows i0..i0+mc, k values p0..p0+kc of op(A) into panels of MR rows: dst[panel][q][r] holds the pair
+ * (op(A)(i, p0+2q), op(A)(i, p0+2q+1)) as one 32-bit word, zeros past m and past k.
+ */
+MEMWALL_BF16_TARGET
+static void pack_a(const uint16_t* a, bool ta, int lda, int i0, int mc, int p0, int kc, uint32_t* dst) {
+    int kp = (kc + 1) / 2;
+    for (int ir = 0; ir < mc; ir += MR) {
+        uint32_t* panel = dst + (long) (ir / MR) * kp * MR;
+        int rows = mc - ir < MR ? mc - ir : MR;
+        if (ta) { /* A stored k x m: rows p and p+1 of A, MR values each, interleaved (zeros past m and k) */
+            uint32_t pairs[32];
+            for (int q = 0; q < kp; q++) {
+                const uint16_t* r0 = a + (long) (p0 + 2 * q) * lda + i0 + ir;
+                interleave_rows(r0, 2 * q + 1 < kc ? r0 + lda : nullptr, rows, pairs);
+                memcpy(panel + q * MR, pairs, MR * sizeof(uint32_t));
+            }
+            continue;
+        }
+        for (int r = 0; r < MR; r++) {
+            if (r >= rows) {
+                for (int q = 0; q < kp; q++) panel[q * MR + r] = 0;
+                continue;
+            }
+            const uint16_t* row = a + (long) (i0 + ir + r) * lda + p0; /* the pair is adjacent in A's row */
+            for (int q = 0; q < kc / 2; q++) {
+                uint32_t w;
+                memcpy(&w, row + 2 * q, 4);
+                panel[q * MR + r] = w;
+            }
+            if (kc & 1) panel[(kp - 1) * MR + r] = row[kc - 1];
+        }
+    }
 }
 
 /*
