@@ -2,11 +2,14 @@ package dev.memwall.kernels;
 
 import dev.memwall.kernels.blas.Avx512Bf16Gemm;
 
+import java.util.concurrent.atomic.AtomicInteger;
+
 /**
  * memwall's own BF16 GEMM ({@link Avx512Bf16Gemm}, {@code vdpbf16ps}) as a {@link CriticalSbgemm.Kernel}: one
- * single-threaded call per part of the project's split, its packing buffer a heap {@code short[]} from the thread's
- * {@link GemmWorkspace} (counted as WORKSPACE, pinned with the operands for the call), so nothing is copied or
- * allocated outside the tracker.
+ * single-threaded call per part of the project's split, each part packing into its own slice of one heap
+ * {@code short[]} taken from the calling thread's {@link GemmWorkspace} (counted as WORKSPACE, pinned with the operands
+ * for the call), so nothing is copied or allocated outside the tracker, and the buffer goes when the caller's outermost
+ * scope closes (a kernel thread's own workspace would never be released).
  *
  * <p>The library is loaded only when asked ({@link #missing()}), which {@link Sbgemm} does only on a CPU that
  * reports AVX512-BF16: a Xeon without BF16 never loads it and keeps decode + sgemm.
@@ -19,11 +22,25 @@ final class Avx512Sbgemm {
      */
     static final long MIN_WORK = 1L << 15;
 
-    /** The kernel, with its packing buffer from the calling thread's workspace. */
-    static final CriticalSbgemm.Kernel KERNEL = (ta, tb, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc) -> {
-        short[] work = GemmWorkspace.forThisThread().packed(Math.toIntExact(Avx512Bf16Gemm.memwall_bf16gemm_workspace(m, n, k)));
-        Avx512Bf16Gemm.memwall_bf16gemm(ta, tb, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc, work);
-    };
+    /**
+     * The kernel for the parts of one call (at most {@code GemmSplit.parts(g.work())} sub-calls, each no larger than
+     * {@code g}): packing buffers for all of them from this (the calling) thread's workspace, one slice per sub-call.
+     */
+    static CriticalSbgemm.Kernel kernel(SbgemmCall g) {
+        int parts = GemmSplit.parts(g.work());
+        int perPart = Math.toIntExact(Avx512Bf16Gemm.memwall_bf16gemm_workspace(g.m(), g.n(), g.k()));
+        short[] work = GemmWorkspace.forThisThread().packed(Math.multiplyExact(perPart, parts));
+        AtomicInteger next = new AtomicInteger();
+        return (ta, tb, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc) -> {
+            int slot = next.getAndIncrement();
+            if (slot >= parts || m > g.m() || n > g.n() || k > g.k()) {
+                throw new IllegalStateException("BF16 GEMM sub-call " + slot + " (m=" + m + " n=" + n + " k=" + k
+                        + ") does not fit the packing buffers of " + parts + " parts of " + g);
+            }
+            Avx512Bf16Gemm.memwall_bf16gemm(ta, tb, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc,
+                    work, slot * perPart);
+        };
+    }
 
     private static boolean tried;
     private static String missing;

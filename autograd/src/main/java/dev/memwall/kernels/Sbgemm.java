@@ -169,7 +169,7 @@ public final class Sbgemm {
         if (path == Path.AVX512_BF16 && Avx512Sbgemm.worthIt(g.m(), g.n(), g.k())) {
             String missing = CpuFeatures.avx512Bf16() ? Avx512Sbgemm.missing() : "the CPU does not report avx512_bf16";
             if (missing != null) throw new IllegalStateException("memwall's AVX512-BF16 GEMM unavailable: " + missing);
-            CriticalSbgemm.run(g, Avx512Sbgemm.KERNEL);
+            CriticalSbgemm.run(g, Avx512Sbgemm.kernel(g));
         } else if (path == Path.NATIVE) {
             String missing = nativeMissing();
             if (missing != null) throw new IllegalStateException("native BF16 GEMM unavailable: " + missing);

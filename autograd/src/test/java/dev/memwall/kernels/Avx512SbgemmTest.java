@@ -28,7 +28,7 @@ class Avx512SbgemmTest {
 
     /** One unsplit kernel call, as every part of CriticalSbgemm's split is. */
     private static void kernel(SbgemmCall g) {
-        Avx512Sbgemm.KERNEL.call(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.alpha(), g.a(), g.offA(), g.lda(),
+        Avx512Sbgemm.kernel(g).call(g.transA(), g.transB(), g.m(), g.n(), g.k(), g.alpha(), g.a(), g.offA(), g.lda(),
                 g.b(), g.offB(), g.ldb(), g.beta(), g.c(), g.offC(), g.ldc());
     }
 
@@ -95,18 +95,28 @@ class Avx512SbgemmTest {
         }
     }
 
-    /** The packed panels are WORKSPACE in the tracker (a short[] pinned with the operands), freed with the workspace. */
+    /**
+     * The packed panels are WORKSPACE in the tracker: one short[] on the calling thread, a slice per part of the split,
+     * so releasing the caller's workspace (its outermost scope closing) returns WORKSPACE to zero even when the parts
+     * ran on the kernel threads.
+     */
     @Test
-    void thePackingBufferIsCountedAsWorkspace() {
+    void thePackingBuffersAreTheCallersWorkspace() {
         MemoryTracker t = new MemoryTracker();
         try (var installed = MemoryTracker.install(t)) {
-            SbgemmCall g = SbgemmReference.call(false, true, 20, 40, 30, 1f, 0f, 0, 9);
-            kernel(g);
+            SbgemmCall small = SbgemmReference.call(false, true, 20, 40, 30, 1f, 0f, 0, 9);
+            kernel(small);
             long shorts = dev.memwall.kernels.blas.Avx512Bf16Gemm.memwall_bf16gemm_workspace(20, 40, 30);
             assertThat(shorts).as("(12·⌈20/12⌉ + 32·⌈40/32⌉) rows × 30 values of k").isEqualTo((24 + 64) * 30);
-            assertThat(t.current(Category.WORKSPACE)).isEqualTo(2 * shorts);
+            assertThat(t.current(Category.WORKSPACE)).as("unsplit: one part").isEqualTo(2 * shorts);
             Gemm.releaseWorkspace();
             assertThat(t.current(Category.WORKSPACE)).isZero();
+            SbgemmCall split = SbgemmReference.call(false, true, 300, 200, 100, 1f, 0f, 0, 10); // split in rows
+            Sbgemm.run(Sbgemm.Path.AVX512_BF16, split);
+            long perPart = dev.memwall.kernels.blas.Avx512Bf16Gemm.memwall_bf16gemm_workspace(300, 200, 100);
+            assertThat(t.current(Category.WORKSPACE)).isEqualTo(2 * perPart * Parallel.threads());
+            Gemm.releaseWorkspace();
+            assertThat(t.current(Category.WORKSPACE)).as("nothing left on the kernel threads").isZero();
         }
     }
 }

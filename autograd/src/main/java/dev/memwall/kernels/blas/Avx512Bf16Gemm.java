@@ -43,11 +43,12 @@ public final class Avx512Bf16Gemm {
     /**
      * C[offC..] = alpha · op(A) · op(B) + beta · C, row-major, op(A) m×k and op(B) k×n in bfloat16, C in float, with
      * leading dimensions lda, ldb, ldc; {@code work} holds at least {@link #memwall_bf16gemm_workspace} elements
-     * (overwritten). Unchecked: the caller guarantees a CPU with AVX512-BF16, {@link #memwall_bf16gemm_compiled()},
+     * from {@code offWork} (overwritten: the packed panels). Unchecked: the caller guarantees a CPU with AVX512-BF16, {@link #memwall_bf16gemm_compiled()},
      * m, n, k ≥ 1 and that every index the call implies lies inside its array.
      */
     @CriticalRegion
     public static native void memwall_bf16gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                                                @Const short[] a, int offA, int lda, @Const short[] b, int offB, int ldb,
-                                               float beta, float[] c, int offC, int ldc, short[] work);
+                                               float beta, float[] c, int offC, int ldc, short[] work,
+                                               int offWork);
 }

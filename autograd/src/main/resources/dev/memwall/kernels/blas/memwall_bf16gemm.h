@@ -23,8 +23,8 @@
  * CPU whose /proc/cpuinfo lists avx512_bf16. A compiler without the intrinsics builds a stub that reports itself
  * missing (memwall_bf16gemm_compiled() is false).
  *
- * The packing buffers are a Java short[] of memwall_bf16gemm_workspace(m, n, k) elements (counted as WORKSPACE by
- * Java). Every argument and bound is checked in Java before the call: this runs inside a JNI critical region.
+ * The packing buffers are memwall_bf16gemm_workspace(m, n, k) elements of a Java short[] from offWork (counted as
+ * WORKSPACE by Java; one slice per part of a call split over threads). Every argument and bound is checked in Java before the call: this runs inside a JNI critical region.
  */
 #ifndef MEMWALL_BF16GEMM_H
 #define MEMWALL_BF16GEMM_H
@@ -237,14 +237,14 @@ static inline long memwall_bf16gemm_workspace(int m, int n, int k) {
 
 static inline void memwall_bf16gemm(bool transA, bool transB, int m, int n, int k, float alpha,
                                     const short* a, int offA, int lda, const short* b, int offB, int ldb,
-                                    float beta, float* c, int offC, int ldc, short* work) {
+                                    float beta, float* c, int offC, int ldc, short* work, int offWork) {
 #ifdef MEMWALL_BF16GEMM_COMPILED
     memwall_bf16::gemm(transA, transB, m, n, k, alpha, reinterpret_cast<const uint16_t*>(a + offA), lda,
                        reinterpret_cast<const uint16_t*>(b + offB), ldb, beta, c + offC, ldc,
-                       reinterpret_cast<uint16_t*>(work));
+                       reinterpret_cast<uint16_t*>(work + offWork));
 #else
     (void) transA; (void) transB; (void) m; (void) n; (void) k; (void) alpha; (void) a; (void) offA; (void) lda;
-    (void) b; (void) offB; (void) ldb; (void) beta; (void) c; (void) offC; (void) ldc; (void) work;
+    (void) b; (void) offB; (void) ldb; (void) beta; (void) c; (void) offC; (void) ldc; (void) work; (void) offWork;
 #endif
 }
 
