@@ -3,8 +3,8 @@ package dev.memwall.kernels;
 import dev.memwall.kernels.blas.SbgemmCritical;
 
 /**
- * The native BF16 GEMM: OpenBLAS's {@code cblas_sbgemm} on the heap arrays in place ({@link SbgemmCritical}), split
- * over the project's kernel threads as {@link CriticalGemm} splits an sgemm (OpenBLAS runs single-threaded): rows or
+ * A BF16 GEMM kernel on the heap arrays in place — memwall's AVX512-BF16 kernel ({@link Avx512Sbgemm#kernel}) or
+ * OpenBLAS's {@code cblas_sbgemm} ({@link SbgemmCritical}) — split over the project's kernel threads as {@link CriticalGemm} splits an sgemm (OpenBLAS runs single-threaded): rows or
  * columns of C, or, for a weight gradient Aᵀ·B with a long inner dimension, along k into FP32 partial sums
  * ({@link GemmWorkspace#scratch}) added to C in a fixed order.
  *

@@ -158,10 +158,10 @@ public final class Gemm {
      * k×n, with A and B bfloat16 bit patterns ({@code dev.memwall.format.Bf16}, round to nearest even) and C FP32;
      * rows {@code lda}, {@code ldb}, {@code ldc} elements apart (at least the stored widths). This is the entry point
      * for GEMMs with low-precision inputs (autocast): every product of two BF16 values is exact in FP32, so the result
-     * is BF16 products summed in FP32. Native OpenBLAS {@code cblas_sbgemm} where the CPU reports AVX512_BF16 or
-     * AMX-BF16 and the loaded OpenBLAS has it, else decoded to FP32 and {@link #sgemm}: without BF16 hardware
-     * OpenBLAS's sbgemm runs about ten times slower than its sgemm (OpenBLAS #4673). See {@link Sbgemm} for the choice
-     * and {@code -Dmemwall.sbgemm=native|decode}. Every argument is checked before any native code runs.
+     * is BF16 products summed in FP32. memwall's own {@code vdpbf16ps} kernel where the CPU reports AVX512_BF16; else
+     * OpenBLAS {@code cblas_sbgemm} where the CPU reports BF16 arithmetic and the loaded OpenBLAS has it; else decoded
+     * to FP32 and {@link #sgemm} (without BF16 hardware OpenBLAS's sbgemm runs about ten times slower than its sgemm,
+     * OpenBLAS #4673). See {@link Sbgemm} for the choice and {@code -Dmemwall.sbgemm=avx512bf16|native|decode}. Every argument is checked before any native code runs.
      */
     public static void sbgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                               short[] a, int offA, int lda, short[] b, int offB, int ldb,
@@ -173,6 +173,15 @@ public final class Gemm {
     public static void sbgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                               short[] a, int offA, short[] b, int offB, float beta, float[] c, int offC) {
         sbgemm(transA, transB, m, n, k, alpha, a, offA, transA ? m : k, b, offB, transB ? k : n, beta, c, offC, n);
+    }
+
+    /**
+     * Whether {@link #sbgemm} multiplies BF16 operands in place (memwall's AVX512-BF16 kernel or OpenBLAS's sbgemm)
+     * rather than decoding them to FP32 first: then the ops hand BF16 operands straight to it instead of decoding
+     * them themselves.
+     */
+    public static boolean sbgemmInPlace() {
+        return Sbgemm.path() != Sbgemm.Path.DECODE;
     }
 
     /** The path this process's BF16 GEMMs take ({@link Sbgemm#path()}). */

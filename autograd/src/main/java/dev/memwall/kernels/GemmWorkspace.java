@@ -7,7 +7,8 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * {@link Gemm}'s per-thread workspace, grown to the largest GEMM seen on the thread: a heap array for split-K partial
  * sums (the only workspace of the no-copy path), on the staging path native buffers for the operands, and for a BF16
- * GEMM on the decoding path ({@link Sbgemm.Path#DECODE}) heap arrays for its operands decoded to FP32. Every byte is counted as {@link Category#WORKSPACE} by the
+ * GEMM on the decoding path ({@link Sbgemm.Path#DECODE}) heap arrays for its operands decoded to FP32, or on memwall's own
+ * kernel ({@link Sbgemm.Path#AVX512_BF16}) a heap array for its packed panels. Every byte is counted as {@link Category#WORKSPACE} by the
  * tracker that was current when it was allocated; when another tracker is installed, the next GEMM frees the
  * buffers (reported to the old tracker) and allocates them again under the new one, so no tracker sees bytes it
  * did not count or misses bytes in use.
@@ -24,6 +25,8 @@ public final class GemmWorkspace {
     /** Heap arrays, one per use: split-K partial sums, then the two decoded operands of a BF16 GEMM. */
     private static final int SPLIT_K = 0, DECODED_A = 1, DECODED_B = 2;
     private final float[][] heap = {new float[0], new float[0], new float[0]};
+    /** The packing buffer of memwall's own BF16 GEMM (pair-interleaved BF16 panels of A and B). */
+    private short[] packed = new short[0];
     private MemoryTracker tracker;
     private long counted;
 
@@ -75,6 +78,18 @@ public final class GemmWorkspace {
         return heap(DECODED_B, n);
     }
 
+    /** A heap array of at least {@code n} shorts for the BF16 kernel's packed panels (kept until released). */
+    short[] packed(int n) {
+        if (packed.length < n) {
+            uncount(2L * packed.length);
+            packed = new short[0];
+            short[] grown = new short[n];
+            count(2L * n);
+            packed = grown;
+        }
+        return packed;
+    }
+
     private float[] heap(int slot, int n) {
         if (heap[slot].length < n) {
             uncount(4L * heap[slot].length);
@@ -119,6 +134,7 @@ public final class GemmWorkspace {
         for (FloatPointer p : new FloatPointer[]{a, b, c, partial}) if (p != null) p.close();
         a = b = c = partial = null;
         java.util.Arrays.fill(heap, new float[0]);
+        packed = new short[0];
         if (counted > 0) tracker.released(Category.WORKSPACE, counted, OP);
         counted = 0;
     }

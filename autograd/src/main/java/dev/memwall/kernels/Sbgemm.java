@@ -7,35 +7,41 @@ import java.util.Locale;
 import java.util.function.Supplier;
 
 /**
- * BF16 GEMM with FP32 accumulation — {@link Gemm#sbgemm} — on one of two paths that compute the same thing: every
- * product of two bfloat16 values is exact in FP32 (8-bit significands, 16-bit product), so both are BF16 products
+ * BF16 GEMM with FP32 accumulation — {@link Gemm#sbgemm} — on one of three paths that compute the same thing: every
+ * product of two bfloat16 values is exact in FP32 (8-bit significands, 16-bit product), so all are BF16 products
  * summed in FP32, and differ only in the order of that summation.
  * <ul>
+ *   <li>{@link Path#AVX512_BF16}: memwall's own kernel ({@code kernels/blas/Avx512Bf16Gemm}, {@code vdpbf16ps}) on the
+ *       heap arrays in place, split over the kernel threads by {@link CriticalSbgemm}; its packed panels live in the
+ *       thread's workspace (WORKSPACE). Calls under {@link Avx512Sbgemm#MIN_WORK} multiply-adds are decoded instead.</li>
  *   <li>{@link Path#NATIVE}: OpenBLAS's {@code cblas_sbgemm} on the heap arrays in place ({@link SbgemmCritical},
- *       split over the kernel threads by {@link CriticalSbgemm}). Nothing is decoded or copied.</li>
+ *       split the same way). Nothing is decoded or copied.</li>
  *   <li>{@link Path#DECODE}: A and B are decoded to FP32 (appending 16 zero bits, exact) into this thread's
  *       workspace ({@link GemmWorkspace}, counted as WORKSPACE: 4·(m·k + k·n) bytes at most, kept until the thread's
  *       outermost scope closes) and multiplied with {@link Gemm#sgemm}.</li>
  * </ul>
  *
- * <p><b>Which one.</b> Native only where the CPU reports BF16 arithmetic ({@code avx512_bf16} or {@code amx_bf16} in
- * {@code /proc/cpuinfo}, read once): OpenBLAS's sbgemm on a CPU without it runs a generic kernel about ten times
- * slower than its sgemm (OpenBLAS issue #4673, on AVX-512 Xeons without BF16), which decoding and calling sgemm
- * avoids. Native also needs the binding (built where g++ exists) and an OpenBLAS that defines {@code cblas_sbgemm}
- * (built with {@code BUILD_BFLOAT16=1}; {@code org.bytedeco:openblas:0.3.31-1.5.13}, the project's, is not). Anything
- * missing means decode. {@code -Dmemwall.sbgemm=native} or {@code =decode} forces a path ({@code native} where it
- * cannot run is an error naming what is missing; on a CPU without BF16 it runs, slowly, which is how to measure it).
+ * <p><b>Which one.</b> memwall's kernel where {@code /proc/cpuinfo} lists {@code avx512_bf16} (with AVX-512 F and BW)
+ * and its library is built; the library is not even loaded elsewhere. Else OpenBLAS's sbgemm where the CPU reports
+ * BF16 arithmetic ({@code avx512_bf16} or {@code amx_bf16}) and the loaded OpenBLAS defines it (built with
+ * {@code BUILD_BFLOAT16=1}; {@code org.bytedeco:openblas:0.3.31-1.5.13}, the project's, is not): on a CPU without
+ * BF16 it runs a generic kernel about ten times slower than its sgemm (OpenBLAS issue #4673). Else decode. A CPU with
+ * AVX512-BF16 whose kernel library is missing says so once on the log (INFO) and decodes.
+ * {@code -Dmemwall.sbgemm=avx512bf16}, {@code native} or {@code decode} forces a path (a path that cannot run is an
+ * error naming what is missing; OpenBLAS's sbgemm on a CPU without BF16 runs, slowly, which is how to measure it).
  */
 public final class Sbgemm {
     /** How a BF16 GEMM is computed. */
     public enum Path {
+        /** memwall's own AVX512-BF16 kernel ({@code vdpbf16ps}) on the BF16 operands in place. */
+        AVX512_BF16,
         /** OpenBLAS {@code cblas_sbgemm} on the BF16 operands in place. */
         NATIVE,
         /** BF16 operands decoded to FP32, then {@code sgemm}. */
         DECODE
     }
 
-    /** System property that forces a path: {@code native} or {@code decode}. */
+    /** System property that forces a path: {@code avx512bf16}, {@code native} or {@code decode}. */
     public static final String PROPERTY = "memwall.sbgemm";
 
     private static boolean nativeTried;
@@ -46,7 +52,21 @@ public final class Sbgemm {
 
     /** Holds the process's choice, made on first use. */
     private static final class Chosen {
-        static final Path PATH = choose(System.getProperty(PROPERTY), CpuFeatures.bf16(), Sbgemm::nativeMissing);
+        static final Path PATH = logged(choose(System.getProperty(PROPERTY), CpuFeatures.bf16(), CpuFeatures.avx512Bf16(),
+                Avx512Sbgemm::missing, Sbgemm::nativeMissing));
+    }
+
+    private static final System.Logger LOG = System.getLogger(Sbgemm.class.getName());
+
+    /** Says which path was chosen; on a CPU with AVX512-BF16 whose kernel is missing, at INFO, with the reason. */
+    private static Path logged(Path path) {
+        if (path == Path.DECODE && CpuFeatures.avx512Bf16() && Avx512Sbgemm.missing() != null) {
+            LOG.log(System.Logger.Level.INFO, "BF16 GEMM: the CPU reports avx512_bf16, but " + Avx512Sbgemm.missing()
+                    + "; BF16 GEMMs decode to FP32 and call sgemm (same products, FP32 sums; no BF16 speed-up)");
+        } else {
+            LOG.log(System.Logger.Level.DEBUG, "BF16 GEMM path: " + path);
+        }
+        return path;
     }
 
     /** The path this process's BF16 GEMMs take. */
@@ -57,6 +77,20 @@ public final class Sbgemm {
     /** Whether this machine's CPU reports BF16 arithmetic ({@code avx512_bf16} or {@code amx_bf16}). */
     public static boolean cpuHasBf16() {
         return CpuFeatures.bf16();
+    }
+
+    /** Whether this machine's CPU reports AVX512-BF16 (with AVX-512 F and BW), what memwall's own kernel runs on. */
+    public static boolean cpuHasAvx512Bf16() {
+        return CpuFeatures.avx512Bf16();
+    }
+
+    /**
+     * Why memwall's AVX512-BF16 kernel cannot run in this process, or null when it can (the CPU reports AVX512-BF16
+     * and the library loads, built with the intrinsics). Loads the library only on such a CPU.
+     */
+    public static String kernelMissing() {
+        return CpuFeatures.avx512Bf16() ? Avx512Sbgemm.missing()
+                : "this CPU does not report avx512_bf16 (with avx512f and avx512bw) in /proc/cpuinfo";
     }
 
     /**
@@ -83,28 +117,41 @@ public final class Sbgemm {
     }
 
     /**
-     * The path for the value of {@code -Dmemwall.sbgemm} ({@code null}: not set) on a CPU with or without BF16;
-     * {@code nativeMissing} is asked only when native is wanted (so forcing decode never loads the binding).
+     * The path for the value of {@code -Dmemwall.sbgemm} ({@code null}: not set) on a CPU with or without BF16
+     * arithmetic ({@code cpuBf16}) and AVX512-BF16 ({@code cpuAvx512Bf16}); {@code kernelMissing} and
+     * {@code nativeMissing} are asked only when their path is wanted and the CPU has what it needs (so a CPU without
+     * AVX512-BF16, or forcing decode, never loads memwall's kernel library).
      */
-    static Path choose(String forced, boolean cpuBf16, Supplier<String> nativeMissing) {
+    static Path choose(String forced, boolean cpuBf16, boolean cpuAvx512Bf16, Supplier<String> kernelMissing,
+                       Supplier<String> nativeMissing) {
         String f = forced == null ? "" : forced.trim().toLowerCase(Locale.ROOT);
         switch (f) {
             case "" -> {
+                if (cpuAvx512Bf16 && kernelMissing.get() == null) return Path.AVX512_BF16;
                 return cpuBf16 && nativeMissing.get() == null ? Path.NATIVE : Path.DECODE;
             }
             case "decode" -> {
                 return Path.DECODE;
             }
+            case "avx512bf16" -> {
+                String missing = !cpuAvx512Bf16 ? "this CPU does not report avx512_bf16 (with avx512f and avx512bw) in "
+                        + "/proc/cpuinfo" : kernelMissing.get();
+                if (missing != null) throw forcedUnavailable("avx512bf16", missing);
+                return Path.AVX512_BF16;
+            }
             case "native" -> {
                 String missing = nativeMissing.get();
-                if (missing != null) {
-                    throw new IllegalStateException("-D" + PROPERTY + "=native, but " + missing + "; use -D"
-                            + PROPERTY + "=decode (BF16 decoded to FP32, then sgemm: the same products and FP32 sums)");
-                }
+                if (missing != null) throw forcedUnavailable("native", missing);
                 return Path.NATIVE;
             }
-            default -> throw new IllegalArgumentException("-D" + PROPERTY + " must be native or decode, not '" + forced + "'");
+            default -> throw new IllegalArgumentException("-D" + PROPERTY + " must be avx512bf16, native or decode, not '"
+                    + forced + "'");
         }
+    }
+
+    private static IllegalStateException forcedUnavailable(String value, String missing) {
+        return new IllegalStateException("-D" + PROPERTY + "=" + value + ", but " + missing + "; use -D" + PROPERTY
+                + "=decode (BF16 decoded to FP32, then sgemm: the same products and FP32 sums)");
     }
 
     /** Runs a call on the given path (tests run both paths in one process). */
@@ -119,7 +166,11 @@ public final class Sbgemm {
             }
             return;
         }
-        if (path == Path.NATIVE) {
+        if (path == Path.AVX512_BF16 && Avx512Sbgemm.worthIt(g.m(), g.n(), g.k())) {
+            String missing = CpuFeatures.avx512Bf16() ? Avx512Sbgemm.missing() : "the CPU does not report avx512_bf16";
+            if (missing != null) throw new IllegalStateException("memwall's AVX512-BF16 GEMM unavailable: " + missing);
+            CriticalSbgemm.run(g, Avx512Sbgemm.kernel(g));
+        } else if (path == Path.NATIVE) {
             String missing = nativeMissing();
             if (missing != null) throw new IllegalStateException("native BF16 GEMM unavailable: " + missing);
             CriticalSbgemm.run(g, CriticalSbgemm.OPENBLAS);

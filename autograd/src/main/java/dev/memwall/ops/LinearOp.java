@@ -24,7 +24,8 @@ final class LinearOp {
 
     /**
      * Under a {@link CastPolicy} (autocast) x and w are replaced by what the policy returns (low-precision casts);
-     * any floating format is accepted and decoded to FP32 for sgemm, and the node saves the operands as given.
+     * any floating format is accepted and decoded to FP32 for sgemm (two BF16 operands go to the BF16 GEMM as they
+     * are where it runs in place, {@link Bf16Matmul}), and the node saves the operands as given.
      */
     static Tensor linear(Tensor x, Tensor w, Tensor b) {
         Tensor xc = CastPolicy.apply("linear", 0, x), wc = CastPolicy.apply("linear", 1, w);
@@ -56,10 +57,14 @@ final class LinearOp {
         OpStats.Frame frame = OpStats.begin("linear");
         Tensor y = Tensor.empty("linear", outShape);
         float[] yd = y.data();
-        Tensor x32 = CastOp.fp32(x), w32 = CastOp.fp32(w);
-        Gemm.sgemm(false, true, rows, out, in, 1f, x32.data(), x32.offset(), w32.data(), w32.offset(), 0f, yd, 0);
-        CastOp.releaseCopy(x32, x);
-        CastOp.releaseCopy(w32, w);
+        if (Bf16Matmul.applies(x, w)) {
+            Bf16Matmul.gemm(false, true, rows, out, in, x, w, yd);
+        } else {
+            Tensor x32 = CastOp.fp32(x), w32 = CastOp.fp32(w);
+            Gemm.sgemm(false, true, rows, out, in, 1f, x32.data(), x32.offset(), w32.data(), w32.offset(), 0f, yd, 0);
+            CastOp.releaseCopy(x32, x);
+            CastOp.releaseCopy(w32, w);
+        }
         if (b != null) {
             float[] bd = b.data();
             int bo = b.offset();

@@ -18,7 +18,10 @@ final class MatMul {
     private MatMul() {
     }
 
-    /** Under a {@link CastPolicy} (autocast) the operands are what the policy returns; any floating format is decoded. */
+    /**
+     * Under a {@link CastPolicy} (autocast) the operands are what the policy returns; any floating format is decoded
+     * (two BF16 operands of one GEMM go to the BF16 GEMM as they are where it runs in place, {@link Bf16Matmul}).
+     */
     static Tensor matmul(Tensor a, Tensor b, boolean transA, boolean transB) {
         Tensor ac = CastPolicy.apply("matmul", 0, a), bc = CastPolicy.apply("matmul", 1, b);
         try {
@@ -55,6 +58,22 @@ final class MatMul {
         outShape[batch.length + 1] = n;
         OpStats.Frame frame = OpStats.begin("matmul");
         Tensor out = Tensor.empty("matmul", outShape);
+        boolean bf16 = Bf16Matmul.applies(a, b);
+        if (bf16 && batchB.length == 0 && !transA) { // as below, one GEMM over the stacked rows, in BF16
+            Bf16Matmul.gemm(false, transB, nb * m, n, ka, a, b, out.data());
+        } else if (bf16 && nb == 1) { // one GEMM (a weight gradient Aᵀ·B), in BF16
+            Bf16Matmul.gemm(transA, transB, m, n, ka, a, b, out.data());
+        } else {
+            decodedMatmul(a, b, transA, transB, batchA, batchB, nb, m, n, ka, out);
+        }
+        if (frame != null) frame.end(2.0 * nb * m * n * ka, OpStats.bytes(a, b, out));
+        if (!Node.shouldRecord(a, b)) return out;
+        return new MatMulNode(a, b, transA, transB).attach(out);
+    }
+
+    /** Both operands decoded to FP32 (copies released after), then sgemm: one GEMM, or one per batch entry. */
+    private static void decodedMatmul(Tensor a, Tensor b, boolean transA, boolean transB, int[] batchA, int[] batchB,
+                                      int nb, int m, int n, int ka, Tensor out) {
         Tensor a32 = CastOp.fp32(a), b32 = CastOp.fp32(b);
         if (batchB.length == 0 && !transA) { // rows of every batch entry stacked: one GEMM
             Gemm.sgemm(false, transB, nb * m, n, ka, 1f, a32.data(), a32.offset(), b32.data(), b32.offset(), 0f, out.data(), 0);
@@ -64,9 +83,6 @@ final class MatMul {
         }
         CastOp.releaseCopy(a32, a);
         CastOp.releaseCopy(b32, b);
-        if (frame != null) frame.end(2.0 * nb * m * n * ka, OpStats.bytes(a, b, out));
-        if (!Node.shouldRecord(a, b)) return out;
-        return new MatMulNode(a, b, transA, transB).attach(out);
     }
 
     private static final class MatMulNode extends Node {

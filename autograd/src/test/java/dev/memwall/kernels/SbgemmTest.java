@@ -22,6 +22,7 @@ class SbgemmTest {
     private static List<Sbgemm.Path> paths() {
         List<Sbgemm.Path> paths = new ArrayList<>(List.of(Sbgemm.Path.DECODE));
         if (Sbgemm.nativeMissing() == null) paths.add(Sbgemm.Path.NATIVE);
+        if (Sbgemm.kernelMissing() == null) paths.add(Sbgemm.Path.AVX512_BF16);
         return paths;
     }
 

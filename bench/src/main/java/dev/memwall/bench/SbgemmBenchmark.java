@@ -23,10 +23,13 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * BF16 GEMM against FP32 GEMM at the Linear shapes of the GPT benchmark model (D=256, MLP 1024, M = B·T = 2048; the
- * shape strings of {@link GemmBenchmark}), plus one wider layer (D=384, MLP 1536, M=4096):
+ * shape strings of {@link GemmBenchmark}, M×K×N), one attention head's two GEMMs, and one wider layer (D=384, MLP
+ * 1536, M=4096):
  * <ul>
  *   <li>{@code sgemm}: FP32 operands, {@link Gemm#sgemm} — the baseline;</li>
  *   <li>{@code decode}: BF16 operands, {@link Gemm#sbgemm} on {@link Sbgemm.Path#DECODE} (decode to FP32, sgemm);</li>
+ *   <li>{@code avx512bf16}: BF16 operands, {@link Gemm#sbgemm} on {@link Sbgemm.Path#AVX512_BF16} (memwall's own
+ *       {@code vdpbf16ps} kernel); its setup fails, naming why, on a CPU without AVX512-BF16;</li>
  *   <li>{@code sbgemm}: BF16 operands, {@link Gemm#sbgemm} on {@link Sbgemm.Path#NATIVE} (OpenBLAS
  *       {@code cblas_sbgemm}); where it cannot run (no binding, or an OpenBLAS without {@code cblas_sbgemm}) its setup
  *       fails with the reason and JMH reports that benchmark as failed.</li>
@@ -42,10 +45,12 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseParallelGC"})
 public class SbgemmBenchmark {
     @Param({
-            // benchmark GPT, Linear forward y = x·Wᵀ: qkv, fc, out
-            "2048x256x768:NT", "2048x256x1024:NT", "2048x1024x256:NT",
-            // backward: dX = dY·W and dW = dYᵀ·X of fc
-            "2048x1024x256:NN", "1024x2048x256:TN",
+            // benchmark GPT, Linear forward y = x·Wᵀ: qkv, attention proj, fc, MLP proj
+            "2048x256x768:NT", "2048x256x256:NT", "2048x256x1024:NT", "2048x1024x256:NT",
+            // backward: dX = dY·W (qkv, MLP proj) and dW = dYᵀ·X (qkv, fc, MLP proj)
+            "2048x768x256:NN", "2048x256x1024:NN", "768x2048x256:TN", "1024x2048x256:TN", "256x2048x1024:TN",
+            // one attention head: q·kᵀ and P·v (T=128, head 64)
+            "128x64x128:NT", "128x128x64:NN",
             // a wider layer's fc (D=384, MLP 1536, B·T = 4096)
             "4096x384x1536:NT",
     })
@@ -72,10 +77,14 @@ public class SbgemmBenchmark {
         Sbgemm.Path want = switch (method) {
             case "decode" -> Sbgemm.Path.DECODE;
             case "sbgemm" -> Sbgemm.Path.NATIVE;
+            case "avx512bf16" -> Sbgemm.Path.AVX512_BF16;
             default -> null;
         };
         if (want == Sbgemm.Path.NATIVE && Sbgemm.nativeMissing() != null) {
             throw new IllegalStateException("native sbgemm cannot run here: " + Sbgemm.nativeMissing());
+        }
+        if (want == Sbgemm.Path.AVX512_BF16 && Sbgemm.kernelMissing() != null) {
+            throw new IllegalStateException("memwall's AVX512-BF16 GEMM cannot run here: " + Sbgemm.kernelMissing());
         }
         if (want != null && Gemm.sbgemmPath() != want) {
             throw new IllegalStateException(method + " runs on " + Gemm.sbgemmPath() + ", not " + want);
@@ -98,6 +107,13 @@ public class SbgemmBenchmark {
     @Benchmark
     @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseParallelGC", "-Dmemwall.sbgemm=native"})
     public void sbgemm(Blackhole bh) {
+        Gemm.sbgemm(s.transA(), s.transB(), s.m(), s.n(), s.k(), 1f, a16, 0, b16, 0, 0f, c, 0);
+        bh.consume(c);
+    }
+
+    @Benchmark
+    @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+UseParallelGC", "-Dmemwall.sbgemm=avx512bf16"})
+    public void avx512bf16(Blackhole bh) {
         Gemm.sbgemm(s.transA(), s.transB(), s.m(), s.n(), s.k(), 1f, a16, 0, b16, 0, 0f, c, 0);
         bh.consume(c);
     }

@@ -4,7 +4,7 @@
  * <ul>
  *   <li>{@link dev.memwall.bench.GemmBenchmark}: every GEMM shape of one training step of the benchmark GPT, through
  *       {@code dev.memwall.kernels.Gemm} and through OpenBLAS called directly, so the cost of staging is visible.</li>
- *   <li>{@link dev.memwall.bench.SbgemmBenchmark}: BF16 GEMM (native {@code cblas_sbgemm}, and decode + sgemm)
+ *   <li>{@link dev.memwall.bench.SbgemmBenchmark}: BF16 GEMM (memwall's AVX512-BF16 kernel, native {@code cblas_sbgemm}, and decode + sgemm)
  *       against FP32 sgemm at the benchmark GPT's Linear shapes.</li>
  *   <li>{@link dev.memwall.bench.KernelBenchmark}: the memory-bound kernels (softmax, layer norm, GELU, AdamW) at the
  *       benchmark model's sizes, and {@link dev.memwall.bench.KernelRoofBenchmark}: a copy of the same byte volume,
