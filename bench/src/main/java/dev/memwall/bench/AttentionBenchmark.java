@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
  * ({@link AttentionKernel#block()} rows per block, {@code -jvmArgsAppend -Dmemwall.attention.block=N} to compare
  * sizes; N = 128 is the whole T×T product).
  *
- * <p>GFLOP/s of the work actually done: the GEMMs' 2·B·H·{@link AttentionKernel#scorePairs}(T)·64 FLOPs each (one
- * in probs and attend, four in backward), softmax not counted. To compare block sizes compare the times.
+ * <p>Work per call: 2·B·H·{@link AttentionKernel#scorePairs}(T)·64 FLOPs per GEMM (one in probs and attend, four in
+ * backward) plus the softmax; the block size changes the work, so compare block sizes by time.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
