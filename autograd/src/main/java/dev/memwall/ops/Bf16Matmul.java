@@ -21,6 +21,11 @@ final class Bf16Matmul {
 
     /** out = op(a) · op(b), one GEMM over dense operands, m×k by k×n into a dense m×n at offset 0 of {@code out}. */
     static void gemm(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, float[] out) {
-        Gemm.sbgemm(transA, transB, m, n, k, 1f, a.shortData(), a.offset(), b.shortData(), b.offset(), 0f, out, 0);
+        gemm(transA, transB, m, n, k, a, b, 0f, out);
+    }
+
+    /** out = op(a) · op(b) + beta · out (beta 1: the product is added onto what {@code out} holds, e.g. a bias). */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, Tensor a, Tensor b, float beta, float[] out) {
+        Gemm.sbgemm(transA, transB, m, n, k, 1f, a.shortData(), a.offset(), b.shortData(), b.offset(), beta, out, 0);
     }
 }

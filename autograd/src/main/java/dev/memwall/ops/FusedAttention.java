@@ -53,7 +53,7 @@ public final class FusedAttention {
         Tensor q32 = CastOp.fp32(qkv);
         AttentionKernel.probs(q32.data(), q32.offset(), p.data(), 0, b, t, h, hd, scale(hd));
         CastOp.releaseCopy(q32, qkv);
-        if (frame != null) frame.end(2.0 * b * h * t * t * hd + Costs.SOFTMAX_FORWARD * Costs.causalElements(b * h, t),
+        if (frame != null) frame.end(2.0 * b * h * AttentionKernel.scorePairs(t) * hd + Costs.SOFTMAX_FORWARD * Costs.causalElements(b * h, t),
                 2.0 * qkv.numel() / 3 * 4 + OpStats.bytes(p)); // reads q and k, writes p
         return p;
     }
@@ -91,7 +91,7 @@ public final class FusedAttention {
         AttentionKernel.attend(q32.data(), q32.offset(), p32.data(), p32.offset(), out.data(), 0, b, t, heads, hd);
         CastOp.releaseCopy(q32, qkv);
         CastOp.releaseCopy(p32, probs);
-        if (frame != null) frame.end(2.0 * b * heads * t * t * hd, qkv.numel() / 3 * 4.0 + OpStats.bytes(probs, out));
+        if (frame != null) frame.end(2.0 * b * heads * AttentionKernel.scorePairs(t) * hd, qkv.numel() / 3 * 4.0 + OpStats.bytes(probs, out));
         if (!Node.shouldRecord(qkv)) return out;
         return new AttendNode(qkv, probs, heads).attach(out);
     }
@@ -177,7 +177,7 @@ public final class FusedAttention {
             Tensor dqkv = Tensor.empty("causal_attention.backward", shape);
             AttentionKernel.backward(qkv.data(), qkv.offset(), p.data(), p.offset(), g.data(), g.offset(), dqkv.data(), 0,
                     b, t, heads, hd, scale(hd));
-            if (frame != null) frame.end(8.0 * b * heads * t * t * hd + Costs.SOFTMAX_BACKWARD * Costs.causalElements(b * heads, t),
+            if (frame != null) frame.end(8.0 * b * heads * AttentionKernel.scorePairs(t) * hd + Costs.SOFTMAX_BACKWARD * Costs.causalElements(b * heads, t),
                     OpStats.bytes(qkv, p, g, dqkv));
             CastOp.releaseCopy(qkv, qkvSaved);
             CastOp.releaseCopy(p, pSaved);

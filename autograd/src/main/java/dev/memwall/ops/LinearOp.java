@@ -5,20 +5,17 @@ import dev.memwall.autograd.Node;
 import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Gemm;
-import dev.memwall.kernels.KernelBodies;
 import dev.memwall.kernels.Parallel;
-import dev.memwall.kernels.Vectorization;
 
 import java.util.Arrays;
 
 /**
- * y = x · Wᵀ + b as one op: a single GEMM over all rows of x, then the bias added in place, so the layer costs one
- * output buffer and one pass fewer than matmul followed by add. Saves x and W (W is a parameter, not an activation).
+ * y = x · Wᵀ + b as one op: the bias copied into every row of y, then a single GEMM over all rows of x added onto it
+ * (beta 1), so the layer costs one output buffer and no pass over it besides the GEMM's own (matmul followed by add
+ * costs a second buffer and a pass that reads and writes it). Saves x and W (W is a parameter, not an activation).
  * The backward rule is three differentiable ops (two GEMMs and a column sum), so it serves second order as well.
  */
 final class LinearOp {
-    private static final KernelBodies K = Vectorization.bodies();
-
     private LinearOp() {
     }
 
@@ -57,20 +54,24 @@ final class LinearOp {
         OpStats.Frame frame = OpStats.begin("linear");
         Tensor y = Tensor.empty("linear", outShape);
         float[] yd = y.data();
-        if (Bf16Matmul.applies(x, w)) {
-            Bf16Matmul.gemm(false, true, rows, out, in, x, w, yd);
-        } else {
-            Tensor x32 = CastOp.fp32(x), w32 = CastOp.fp32(w);
-            Gemm.sgemm(false, true, rows, out, in, 1f, x32.data(), x32.offset(), w32.data(), w32.offset(), 0f, yd, 0);
-            CastOp.releaseCopy(x32, x);
-            CastOp.releaseCopy(w32, w);
-        }
+        float beta = 0f;
         if (b != null) {
+            // The bias goes into y first and the GEMM adds onto it (beta 1): OpenBLAS clears C itself for beta 0 before
+            // accumulating, so this saves the separate pass that read and wrote all of y to add the bias afterwards.
             float[] bd = b.data();
             int bo = b.offset();
-            Parallel.range(rows, out, (from, to) -> { // y and b at different offsets: C2 left the plain loop scalar
-                for (int r = from; r < to; r++) K.add(yd, r * out, bd, bo, yd, r * out, out);
+            Parallel.range(rows, out, (from, to) -> {
+                for (int r = from; r < to; r++) System.arraycopy(bd, bo, yd, r * out, out);
             });
+            beta = 1f;
+        }
+        if (Bf16Matmul.applies(x, w)) {
+            Bf16Matmul.gemm(false, true, rows, out, in, x, w, beta, yd);
+        } else {
+            Tensor x32 = CastOp.fp32(x), w32 = CastOp.fp32(w);
+            Gemm.sgemm(false, true, rows, out, in, 1f, x32.data(), x32.offset(), w32.data(), w32.offset(), beta, yd, 0);
+            CastOp.releaseCopy(x32, x);
+            CastOp.releaseCopy(w32, w);
         }
         if (frame != null) frame.end(2.0 * rows * in * out + (b == null ? 0 : (double) rows * out), OpStats.bytes(x, w, b, y));
         if (!Node.shouldRecord(x, w, b)) return y;

@@ -120,6 +120,28 @@ class GemmTest {
         }
     }
 
+    /**
+     * The FP32 path splits the benchmark model's weight gradients (Aᵀ·B, k = 2048 rows) along k from k ≥ 2·max(m, n);
+     * the shared rule (the BF16 path's) only from 4·max(m, n). The products stay right in the new range.
+     */
+    @Test
+    void theFp32PathSplitsWeightGradientsAlongKFromTwiceTheLargerSide() {
+        for (int[] mn : new int[][]{{768, 256}, {1024, 256}, {256, 1024}}) {
+            assertThat(GemmSplit.chooseSgemm(1, true, false, mn[0], mn[1], 2048, 0f, 2)).as("%dx%d", mn[0], mn[1])
+                    .isEqualTo(GemmSplit.INNER);
+            assertThat(GemmSplit.choose(1, true, false, mn[0], mn[1], 2048, 0f, 2)).isNotEqualTo(GemmSplit.INNER);
+        }
+        assertThat(GemmSplit.chooseSgemm(1, true, false, 1025, 256, 2048, 0f, 2)).isEqualTo(GemmSplit.ROWS);
+        assertThat(GemmSplit.chooseSgemm(1, true, false, 256, 1025, 2048, 0f, 2)).isEqualTo(GemmSplit.COLUMNS);
+        assertThat(GemmSplit.chooseSgemm(1, true, false, 768, 256, 2048, 1f, 2)).as("split-K only overwrites").isEqualTo(GemmSplit.ROWS);
+        assertThat(GemmSplit.chooseSgemm(1, false, false, 768, 256, 2048, 0f, 2)).isEqualTo(GemmSplit.ROWS);
+        long seed = 500;
+        for (Gemm.Path path : paths()) {
+            check(path, call(1, true, false, 300, 200, 700, 1f, 0f, false, 0, seed++));
+            check(path, call(1, true, false, 150, 310, 650, 0.5f, 0f, false, 3, seed++));
+        }
+    }
+
     /** Within one GEMM only a batch of one is split: more threads than entries still splits by entry. */
     @Test
     void aSmallBatchIsSplitByEntryEvenWithMoreThreads() {

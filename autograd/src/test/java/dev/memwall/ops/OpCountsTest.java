@@ -83,6 +83,25 @@ class OpCountsTest {
     }
 
     @Test
+    void fusedAttentionCountsOnlyTheBlocksItsGemmsMultiply() {
+        int b = 2, t = 70, h = 2, hd = 3, d = h * hd, block = dev.memwall.kernels.AttentionKernel.block();
+        long pairs = 0; // query i multiplies keys [0, end of its block)
+        for (int i = 0; i < t; i++) pairs += Math.min(t, (i / block + 1) * block);
+        assertThat(pairs).as("T is past one block, so blocks skip work").isLessThan((long) t * t);
+        double gemm = 2.0 * b * h * pairs * hd, visible = Costs.causalElements(b * h, t);
+        Tensor x = leaf(b, t, 3 * d);
+        Map<String, OpStats.Row> r = count(() -> {
+            Tensor p = FusedAttention.probs(x, h);
+            Tensor y = FusedAttention.attend(x, p, h);
+            p.release();
+            return y;
+        });
+        assertThat(r.get("causal_attention_probs/forward").flops()).isEqualTo(gemm + Costs.SOFTMAX_FORWARD * visible);
+        assertThat(r.get("causal_attention/forward").flops()).isEqualTo(gemm);
+        assertThat(r.get("causal_attention/backward").flops()).isEqualTo(4 * gemm + Costs.SOFTMAX_BACKWARD * visible);
+    }
+
+    @Test
     void layerNormReadsItsParametersAndWritesMeanAndRstd() {
         Tensor x = leaf(3, 4), w = leaf(4), b = leaf(4);
         Map<String, OpStats.Row> r = count(() -> F.layerNorm(x, w, b, 1e-5f));

@@ -9,6 +9,8 @@
  *   <li>{@link dev.memwall.bench.KernelBenchmark}: the memory-bound kernels (softmax, layer norm, GELU, AdamW) at the
  *       benchmark model's sizes, and {@link dev.memwall.bench.KernelRoofBenchmark}: a copy of the same byte volume,
  *       the bandwidth they should be compared with.</li>
+ *   <li>{@link dev.memwall.bench.AttentionBenchmark}: the fused causal attention kernels of one layer (probabilities,
+ *       P·v, backward) with their GEMMs blocked over the causal mask; the block size is a JVM property.</li>
  *   <li>{@link dev.memwall.bench.Report}: turns a JMH CSV result into GFLOP/s, GB/s and the ratios.</li>
  * </ul>
  *
