@@ -44,7 +44,31 @@ public final class AutocastOps {
         TABLE = Collections.unmodifiableMap(t);
     }
 
+    /**
+     * Ops whose saved FP32 activations an autocast region keeps in BF16 ({@link Autocast#saved}): what PyTorch would
+     * hold in the low format because a GEMM produced it (GELU's input is fc's output, cross-entropy's logits the
+     * head's output, a softmax's output in the composed attention is computed from q·kᵀ), plus memwall's one
+     * departure, the layer norms' input (the residual stream, FP32 in PyTorch: see docs/precision.md). The layer
+     * norms' statistics stay FP32.
+     */
+    private static final java.util.Set<String> SAVED_LOW = java.util.Set.of("gelu", "cross_entropy", "softmax",
+            "causal_softmax", "log_softmax", "layer_norm");
+    private static final java.util.Set<String> STATISTICS = java.util.Set.of("layer_norm.mean", "layer_norm.rstd");
+
     private AutocastOps() {
+    }
+
+    /**
+     * Whether a node of {@code op} keeps a saved tensor allocated by {@code producedBy} in BF16 under autocast (see
+     * {@link #SAVED_LOW}).
+     */
+    public static boolean keepsSavedLow(String op, String producedBy) {
+        return SAVED_LOW.contains(op) && !STATISTICS.contains(producedBy);
+    }
+
+    /** The ops whose saved activations are kept in BF16 under autocast, sorted. */
+    public static java.util.SortedSet<String> savedLow() {
+        return new java.util.TreeSet<>(SAVED_LOW);
     }
 
     /** The class of {@code op}; UNLISTED for an op not in the table. */
