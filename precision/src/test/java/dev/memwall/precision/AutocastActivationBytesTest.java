@@ -100,4 +100,44 @@ class AutocastActivationBytesTest {
         long expected = block + btd + 4 * 2 * bt + btd + bt * v + 4 * (bt + bt); // final norm, head input, logits, ids
         assertThat(peak).isEqualTo(expected);
     }
+
+    /**
+     * Issue 11's targets on the GPT benchmark model's shape (L6 D256 H4, context 128, vocabulary 256; one sequence: the
+     * ratios are per token): peak ACTIVATION ≤ 0.52× FP32's under BF16 autocast alone and ≤ 0.27× with FP8 saved
+     * activations, each equal to its per-token count — FP32 4·(16D + HT) + 16 per block; autocast 32D + 2HT + 16 (every
+     * activation in 2 bytes but the statistics); FP8 16D + HT + 16 — plus the head's.
+     */
+    @Test
+    void benchmarkModelMeetsTheActivationTargets() {
+        GptConfig c = new GptConfig(256, 128, 256, 4, 6, 0f);
+        long d = c.dim(), h = c.heads(), t = c.context(), v = c.vocab(), layers = c.layers();
+        long fp32 = peakActivation(c, 0), bf16 = peakActivation(c, 1), fp8 = peakActivation(c, 2);
+        assertThat(fp32).isEqualTo(t * (layers * (4 * (16 * d + h * t) + 16) + 4 * d + 8 + 4 * d + 4 * v + 8));
+        assertThat(bf16).isEqualTo(t * (layers * (32 * d + 2 * h * t + 16) + 2 * d + 8 + 2 * d + 2 * v + 8));
+        assertThat(fp8).isEqualTo(t * (layers * (16 * d + h * t + 16) + d + 8 + d + v + 8));
+        assertThat((double) bf16 / fp32).isLessThanOrEqualTo(0.52);
+        assertThat((double) fp8 / fp32).isLessThanOrEqualTo(0.27);
+    }
+
+    /** Peak ACTIVATION of one training step on one sequence: 0 FP32, 1 BF16 autocast, 2 BF16 autocast + FP8 saves. */
+    private static long peakActivation(GptConfig c, int mode) {
+        MemoryTracker tracker = new MemoryTracker();
+        try (var installed = MemoryTracker.install(tracker)) {
+            Gpt model = new Gpt(c, new Rng(3));
+            int n = c.context();
+            int[] ids = new int[n], next = new int[n];
+            Rng data = new Rng(11);
+            for (int i = 0; i < n; i++) {
+                ids[i] = data.nextInt(c.vocab());
+                next[i] = data.nextInt(c.vocab());
+            }
+            tracker.resetPeaks();
+            try (var fp8 = dev.memwall.autograd.CompressedActivations.install(mode == 2
+                    ? dev.memwall.autograd.CompressedActivations.Format.FP8 : dev.memwall.autograd.CompressedActivations.Format.FP32);
+                 Scope step = Scope.open(); Autocast ac = mode == 0 ? null : Autocast.bf16()) {
+                model.loss(Tensor.ints(ids, 1, n), Tensor.ints(next, 1, n)).backward();
+            }
+            return tracker.peak(Category.ACTIVATION);
+        }
+    }
 }
