@@ -22,10 +22,11 @@ import java.util.Map;
  * compute in FP32 only, so their statistics (max, sum of exponentials, mean, variance) are FP32 whatever the input —
  * what PyTorch's CPU kernels arrange internally by accumulating in float.
  * <li>sum and mean (the reductions) are FP32, as on PyTorch's CUDA and MPS lists; unlisted on its CPU list.
- * <li>Outputs of LOWER ops are FP32 (the FP32 accumulators themselves), where PyTorch returns the low format: memwall's
- * elementwise kernels are FP32-only, and rounding a GEMM's output only to widen it again in the next op would add a
- * pass and an error with no byte saved, since the low-precision bytes that persist — the operands the GEMM nodes save
- * for backward and the weight copies — are stored in the low format either way.
+ * <li>Outputs of LOWER ops are FP32 in the forward pass (the FP32 accumulators themselves), where PyTorch returns the
+ * low format: memwall's elementwise kernels are FP32-only, and rounding a GEMM's output only to widen it again in the
+ * next op would add a pass and an error. What persists is low anyway: the nodes that save a GEMM's output keep it in
+ * BF16 ({@link #keepsSavedLow}), as PyTorch holds it.
+ * <li>The layer norms' saved input (the residual stream) is BF16, where PyTorch's is FP32 (see {@link #SAVED_LOW}).
  * </ul>
  * Only the ops that call {@link dev.memwall.autograd.CastPolicy} (the GEMM family) consult the table at run time;
  * for the others it records the format they run in, which their kernels enforce.
