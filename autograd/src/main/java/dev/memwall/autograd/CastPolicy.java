@@ -17,6 +17,16 @@ public interface CastPolicy {
      */
     Tensor operand(String op, int index, Tensor input);
 
+    /**
+     * How node {@code op} keeps {@code t} (allocated by op {@code producedBy}) for backward: {@code t} itself (the
+     * default), or a low-format copy (a new TEMPORARY the node takes over), which the node decodes to a fresh FP32
+     * tensor with {@code t}'s autograd identity whenever its rule reads it. Asked by every node that saves, before any
+     * saved-tensor hooks see the tensor, so checkpointed regions' recomputations keep the same values as the forward.
+     */
+    default Tensor saved(String op, String producedBy, Tensor t) {
+        return t;
+    }
+
     /** The innermost policy installed on this thread, or null (no autocast). */
     static CastPolicy current() {
         return Holder.STACK.get().peek();

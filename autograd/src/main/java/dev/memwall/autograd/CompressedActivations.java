@@ -18,8 +18,8 @@ import java.util.Set;
  * or FP8 E4M3 with one scale per tensor (Transformer Engine's current scaling: scale = 448 / amax, saturating;
  * quarters them). Backward decodes a fresh FP32 copy, which the node releases once its rule has run.
  *
- * <p>Kept exact, saved as they are: tensors that are not FP32 (INT32 ids and targets, BOOL masks, anything already in
- * a compact format, e.g. under autocast), persistent tensors (parameters and gradients: a node saving a weight holds
+ * <p>Kept exact, saved as they are: tensors that are not floating (INT32 ids and targets, BOOL masks), BF16 and FP16
+ * ones under BF16 (under FP8 they are recompressed: autocast's saved operands), persistent tensors (parameters and gradients: a node saving a weight holds
  * no activation bytes, and a compressed copy would add some), layer-norm statistics (mean and 1/σ: a few bytes per
  * row, each scaling a whole row of the gradient), and, in FP8, a tensor holding an infinity or NaN (E4M3 has no
  * infinity; the tensor stays FP32 so the non-finite values reach the gradients unchanged). A storage saved by several
@@ -117,7 +117,7 @@ public final class CompressedActivations implements SavedTensorHooks {
 
     @Override
     public synchronized Object pack(Tensor t) {
-        if (format == Format.FP32 || !compressible(t)) return t;
+        if (format == Format.FP32 || !compressible(t, format)) return t;
         List<Packed> same = live.get(t.storage());
         if (same != null) {
             for (Packed p : same) {
@@ -128,7 +128,14 @@ public final class CompressedActivations implements SavedTensorHooks {
             }
         }
         Packed p = new Packed(t);
-        Tensor copy = format == Format.BF16 ? toBf16(t) : toFp8(t, p);
+        Tensor copy;
+        if (t.dtype() == DType.FP32) {
+            copy = format == Format.BF16 ? toBf16(t) : toFp8(t, p);
+        } else { // FP8 of a BF16/FP16 activation (autocast's): from its exact FP32 value
+            Tensor wide = t.to(DType.FP32, Overflow.NON_SATURATE);
+            copy = toFp8(wide, p);
+            wide.release();
+        }
         if (copy == null) return t; // FP8 of a tensor with non-finite values: kept exact
         p.held = copy.saveForBackward();
         copy.release();
@@ -173,9 +180,14 @@ public final class CompressedActivations implements SavedTensorHooks {
     }
 
     /** Whether {@code t} is saved compressed; see the class comment for what stays exact. */
-    static boolean compressible(Tensor t) {
-        return t.dtype() == DType.FP32 && !t.storage().category().persistent() && !EXACT_OPS.contains(t.storage().op())
-                && t.numel() > 0;
+    /**
+     * FP32 activations in either format; under FP8 also BF16 and FP16 ones (what autocast saves: the GEMM operands and
+     * its low-format activations), which BF16 would keep as they are.
+     */
+    static boolean compressible(Tensor t, Format format) {
+        boolean low = t.dtype() == DType.BF16 || t.dtype() == DType.FP16;
+        return (t.dtype() == DType.FP32 || (low && format == Format.FP8)) && !t.storage().category().persistent()
+                && !EXACT_OPS.contains(t.storage().op()) && t.numel() > 0;
     }
 
     private static Tensor toBf16(Tensor t) {

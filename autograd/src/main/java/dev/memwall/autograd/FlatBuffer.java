@@ -7,11 +7,13 @@ import dev.memwall.memory.Category;
  * their gradients in another. A sharded optimizer or a collective then works on plain ranges [from, to) of it.
  */
 public final class FlatBuffer {
-    private final Tensor whole;
+    private Tensor whole;
     private int used;
+    private final String op;
 
     public FlatBuffer(DType dtype, Category category, int length, String op) {
         this.whole = Tensor.empty(dtype, category, op, length);
+        this.op = op;
     }
 
     /** The next {@code numel(shape)} elements as a tensor of that shape. */
@@ -41,5 +43,20 @@ public final class FlatBuffer {
     /** Drops the buffer's own handle; the storage goes when every view has been released too. */
     public void release() {
         whole.releaseIfAlive();
+    }
+
+    /** Whether {@link #release()} has dropped the buffer (until {@link #reallocate}). */
+    public boolean isReleased() {
+        return whole.isReleased();
+    }
+
+    /**
+     * A released buffer back, zero-filled, same dtype and length, accounted under {@code category}: for a buffer that
+     * exists only part of the time (the FP32 gradients of {@code --grad-dtype bf16}, made for the update and released
+     * after it). Views made before the release are not revived.
+     */
+    public void reallocate(Category category) {
+        if (!whole.isReleased()) throw new IllegalStateException("flat buffer " + op + " is still allocated");
+        whole = Tensor.empty(whole.dtype(), category, op, whole.numel());
     }
 }

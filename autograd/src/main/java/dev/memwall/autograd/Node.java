@@ -20,6 +20,8 @@ public abstract class Node {
     final Object[] edges;
     private final List<Object> packed = new ArrayList<>(2);
     private final List<SavedTensorHooks> packedBy = new ArrayList<>(2);
+    /** Per slot: null, or the autograd identity of the FP32 tensor a {@link CastPolicy} had kept in a low format. */
+    private final List<LoweredSave> lowered = new ArrayList<>(2);
     private Tensor[] unpacked;
     private boolean freed;
 
@@ -68,6 +70,18 @@ public abstract class Node {
      */
     protected final int save(Tensor t) {
         t.checkAlive(name + ".save");
+        CastPolicy policy = CastPolicy.current();
+        Tensor low = policy == null ? t : policy.saved(name, t.storage().op(), t);
+        if (low != t) { // autocast keeps this activation in a low format: save the copy, decode it in saved()
+            int slot = savePlain(low);
+            lowered.set(slot, LoweredSave.of(t));
+            low.release(); // the node holds its own handle (or the hooks what they packed)
+            return slot;
+        }
+        return savePlain(t);
+    }
+
+    private int savePlain(Tensor t) {
         SavedTensorHooks hooks = SavedTensorHooks.current();
         Object p;
         if (hooks == null) {
@@ -81,6 +95,7 @@ public abstract class Node {
         if (p instanceof Tensor pt) pt.markSaved(name);
         packed.add(p);
         packedBy.add(hooks);
+        lowered.add(null);
         return packed.size() - 1;
     }
 
@@ -97,6 +112,12 @@ public abstract class Node {
                 try (var off = SavedTensorHooks.suspend()) {
                     unpacked[slot] = hooks.unpack(p);
                 }
+            }
+            LoweredSave source = lowered.get(slot);
+            if (source != null) {
+                Tensor raw = unpacked[slot];
+                unpacked[slot] = source.decode(raw); // FP32, with the original's autograd identity
+                if (raw != p && raw != unpacked[slot]) raw.releaseIfAlive();
             }
         }
         return unpacked[slot];

@@ -88,7 +88,11 @@ class CompressedActivationsTest {
             assertThat(hooks.pack(ids)).isSameAs(ids);
             assertThat(hooks.pack(mask)).isSameAs(mask);
             assertThat(hooks.pack(weight)).isSameAs(weight);
-            assertThat(hooks.pack(half)).isSameAs(half);
+            assertThat(CompressedActivations.of(Format.BF16).pack(half)).as("BF16 keeps a BF16 activation").isSameAs(half);
+            Object recompressed = hooks.pack(half); // FP8 recompresses autocast's BF16 activations
+            assertThat(recompressed).isNotInstanceOf(Tensor.class);
+            assertThat(hooks.unpack(recompressed).dtype()).isEqualTo(DType.FP32);
+            hooks.release(recompressed);
             Tensor rstd = Tensor.empty("layer_norm.rstd", 4);
             assertThat(hooks.pack(rstd)).isSameAs(rstd);
             Object packed = hooks.pack(y);

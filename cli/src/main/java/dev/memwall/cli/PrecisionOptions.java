@@ -28,6 +28,10 @@ final class PrecisionOptions {
     @Option(names = "--loss-scale", paramLabel = "S", description = "dynamic (PyTorch's GradScaler: 2^16, x2 every 2,000 clean "
             + "steps, x0.5 and skip on inf/NaN), static:S, or none (default: dynamic for fp16, none otherwise)")
     String lossScale;
+    @Option(names = "--grad-dtype", paramLabel = "F", description = "the parameters' gradients between backward and the "
+            + "update: fp32, or bf16 / fp16 (2 bytes each, accumulated over micro-batches in that format, decoded into FP32 "
+            + "for unscaling, clipping and the update; ZeRO stages 0-1, not with adahessian) (default: fp32)")
+    String gradDtype;
 
     private Precision parsed;
     private LossScale scale;
@@ -44,7 +48,13 @@ final class PrecisionOptions {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
-        return new MixedPrecision(parsed, scale.newScaler());
+        dev.memwall.precision.GradDtype grads;
+        try {
+            grads = dev.memwall.precision.GradDtype.parse(gradDtype == null ? "fp32" : gradDtype);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+        return new MixedPrecision(parsed, scale.newScaler(), grads);
     }
 
     /**
@@ -100,5 +110,6 @@ final class PrecisionOptions {
         out.put("precision", mp.precision().label());
         out.put("loss_scale", (double) mp.scaler().scale());
         out.put("skipped_steps", mp.scaler().skippedSteps());
+        out.put("grad_dtype", mp.gradDtype().label());
     }
 }

@@ -83,6 +83,20 @@ public final class Autocast implements CastPolicy, AutoCloseable {
         };
     }
 
+    /**
+     * Saved activations of the ops in {@link AutocastOps#keepsSavedLow} are kept as BF16 copies (round to nearest
+     * even, an overflow stays infinite) under BF16 and FP16 regions alike: BF16 has FP32's range, and nothing
+     * loss-scales a saved activation. Parameters and other persistent tensors are saved as they are.
+     */
+    @Override
+    public Tensor saved(String op, String producedBy, Tensor t) {
+        if (closed || t.dtype() != DType.FP32 || t.numel() == 0 || t.storage().category().persistent()
+                || !AutocastOps.keepsSavedLow(op, producedBy)) {
+            return t;
+        }
+        return t.to(DType.BF16, dev.memwall.format.Overflow.NON_SATURATE);
+    }
+
     /** PyTorch's rule for the cache: an FP32 leaf that requires a gradient. */
     private static boolean isWeight(Tensor t) {
         return t.dtype() == DType.FP32 && t.isLeaf() && t.requiresGrad();

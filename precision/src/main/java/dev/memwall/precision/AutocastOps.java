@@ -22,10 +22,11 @@ import java.util.Map;
  * compute in FP32 only, so their statistics (max, sum of exponentials, mean, variance) are FP32 whatever the input —
  * what PyTorch's CPU kernels arrange internally by accumulating in float.
  * <li>sum and mean (the reductions) are FP32, as on PyTorch's CUDA and MPS lists; unlisted on its CPU list.
- * <li>Outputs of LOWER ops are FP32 (the FP32 accumulators themselves), where PyTorch returns the low format: memwall's
- * elementwise kernels are FP32-only, and rounding a GEMM's output only to widen it again in the next op would add a
- * pass and an error with no byte saved, since the low-precision bytes that persist — the operands the GEMM nodes save
- * for backward and the weight copies — are stored in the low format either way.
+ * <li>Outputs of LOWER ops are FP32 in the forward pass (the FP32 accumulators themselves), where PyTorch returns the
+ * low format: memwall's elementwise kernels are FP32-only, and rounding a GEMM's output only to widen it again in the
+ * next op would add a pass and an error. What persists is low anyway: the nodes that save a GEMM's output keep it in
+ * BF16 ({@link #keepsSavedLow}), as PyTorch holds it.
+ * <li>The layer norms' saved input (the residual stream) is BF16, where PyTorch's is FP32 (see {@link #SAVED_LOW}).
  * </ul>
  * Only the ops that call {@link dev.memwall.autograd.CastPolicy} (the GEMM family) consult the table at run time;
  * for the others it records the format they run in, which their kernels enforce.
@@ -44,7 +45,31 @@ public final class AutocastOps {
         TABLE = Collections.unmodifiableMap(t);
     }
 
+    /**
+     * Ops whose saved FP32 activations an autocast region keeps in BF16 ({@link Autocast#saved}): what PyTorch would
+     * hold in the low format because a GEMM produced it (GELU's input is fc's output, cross-entropy's logits the
+     * head's output, a softmax's output in the composed attention is computed from q·kᵀ), plus memwall's one
+     * departure, the layer norms' input (the residual stream, FP32 in PyTorch: see docs/precision.md). The layer
+     * norms' statistics stay FP32.
+     */
+    private static final java.util.Set<String> SAVED_LOW = java.util.Set.of("gelu", "cross_entropy", "softmax",
+            "causal_softmax", "log_softmax", "layer_norm");
+    private static final java.util.Set<String> STATISTICS = java.util.Set.of("layer_norm.mean", "layer_norm.rstd");
+
     private AutocastOps() {
+    }
+
+    /**
+     * Whether a node of {@code op} keeps a saved tensor allocated by {@code producedBy} in BF16 under autocast (see
+     * {@link #SAVED_LOW}).
+     */
+    public static boolean keepsSavedLow(String op, String producedBy) {
+        return SAVED_LOW.contains(op) && !STATISTICS.contains(producedBy);
+    }
+
+    /** The ops whose saved activations are kept in BF16 under autocast, sorted. */
+    public static java.util.SortedSet<String> savedLow() {
+        return new java.util.TreeSet<>(SAVED_LOW);
     }
 
     /** The class of {@code op}; UNLISTED for an op not in the table. */

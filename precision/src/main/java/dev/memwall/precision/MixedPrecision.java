@@ -18,12 +18,26 @@ public final class MixedPrecision {
     private final Precision precision;
     private final GradScaler scaler;
     private final Fp8State fp8;
+    private final GradDtype gradDtype;
 
     public MixedPrecision(Precision precision, GradScaler scaler) {
-        if (precision == null || scaler == null) throw new IllegalArgumentException("mixed precision needs a precision and a scaler");
+        this(precision, scaler, GradDtype.FP32);
+    }
+
+    /** With the parameters' gradients held in {@code gradDtype} between backward and the update ({@code --grad-dtype}). */
+    public MixedPrecision(Precision precision, GradScaler scaler, GradDtype gradDtype) {
+        if (precision == null || scaler == null || gradDtype == null) {
+            throw new IllegalArgumentException("mixed precision needs a precision, a scaler and a gradient format");
+        }
         this.precision = precision;
         this.scaler = scaler;
+        this.gradDtype = gradDtype;
         this.fp8 = precision.newFp8State(); // one per run: delayed scaling's histories carry over from step to step
+    }
+
+    /** The format the parameters' gradients are held in between backward and the update (FP32 by default). */
+    public GradDtype gradDtype() {
+        return gradDtype;
     }
 
     /** {@code precision} with its default loss scaling (dynamic for FP16, none otherwise). */

@@ -31,6 +31,8 @@ public final class Trainer {
     private long completedSteps;
     /** Autocast and loss scaling, or null: FP32 throughout. */
     private dev.memwall.precision.MixedPrecision mixed;
+    /** {@code --grad-dtype bf16|fp16}: the gradients' low-format slot, or null (FP32 flat buffer). */
+    private LowPrecisionGradients lowGrads;
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -80,6 +82,9 @@ public final class Trainer {
             throw new IllegalArgumentException("--precision " + mp.precision().name().toLowerCase(java.util.Locale.ROOT)
                     + " is not available with ZeRO stage 3 yet; stages 0-2 train in it");
         }
+        dev.memwall.precision.GradDtype grads = mp == null ? dev.memwall.precision.GradDtype.FP32 : mp.gradDtype();
+        if (lowGrads != null && lowGrads.format() != grads) throw new IllegalStateException("the gradient format is set once per trainer");
+        if (lowGrads == null) lowGrads = LowPrecisionGradients.attach(model, dp, optimizer, grads);
         this.mixed = mp;
         return this;
     }
@@ -172,6 +177,7 @@ public final class Trainer {
         double lossSum = 0;
         for (float l : losses) lossSum += l;
         tracker.phase(Phase.OPTIMIZER);
+        if (lowGrads != null) lowGrads.materialize(); // decoded into FP32 for the reduction, unscaling and the update
         dp.reduceGradients();
         if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
         double lr = schedule.lr(completedSteps);
@@ -186,6 +192,7 @@ public final class Trainer {
         else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, update); // skipped (on every rank) on inf/NaN
         optimizer.zeroGrad();
         dp.zeroGradOutsideRange();
+        if (lowGrads != null) lowGrads.endStep();
         completedSteps++;
         tracker.phase(Phase.SETUP);
         double ms = (System.nanoTime() - t0) / 1e6;
