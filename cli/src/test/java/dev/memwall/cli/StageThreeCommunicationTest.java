@@ -1,12 +1,12 @@
 package dev.memwall.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.memwall.autograd.Tensor;
 import dev.memwall.data.AdditionTask;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
 import dev.memwall.rng.Rng;
 import dev.memwall.sharding.ProcessGroup;
-import dev.memwall.autograd.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
