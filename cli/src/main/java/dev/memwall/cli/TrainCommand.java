@@ -408,10 +408,6 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         optimizerOptions.validate(cl);
-        if (optimizerOptions.name(cl).equals(OptimizerOptions.ADAHESSIAN) && zero == 2) {
-            throw new CommandLine.ParameterException(cl, "--optimizer adahessian differentiates the whole gradient again; --zero 2 "
-                    + "hands each gradient to a bucket during backward: use --zero 0 or 1");
-        }
         if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
         try {
             CompressedActivations.Format.parse(saveActivations);

@@ -56,11 +56,6 @@ public final class Trainer {
         this.maxGradNorm = maxGradNorm;
         this.tracker = MemoryTracker.current();
         this.parameters = model.parameters();
-        if (optimizer instanceof SecondOrder && dp.buckets() != null) {
-            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " differentiates the gradient again, "
-                    + "which needs the whole gradient's graph in the flat buffer; " + dp.stage() + " hands each gradient to a "
-                    + "bucket during backward: use ZeRO stage 0 or 1");
-        }
     }
 
     /**
@@ -131,6 +126,8 @@ public final class Trainer {
         dev.memwall.autograd.Guard fp8 = mixed == null ? null : mixed.fp8Region(); // FP8 Linear layers, if an FP8 recipe
         // under a checkpointing policy, H·z region by region: one region's second-order graph alive at a time
         dev.memwall.checkpoint.Policy regions = second != null ? dev.memwall.checkpoint.Checkpointing.installed(model) : null;
+        // ZeRO stage 2: this step's gradient goes into a transient flat buffer, reduced after the backwards
+        StageTwoHessian wholeGradient = second != null && dp.buckets() != null ? StageTwoHessian.begin(dp, parameters) : null;
         try {
             for (int i = 0; i < microBatches.length; i++) {
                 Batch global = microBatches[i], b = dp.localRows(global);
@@ -164,6 +161,9 @@ public final class Trainer {
                 }
                 tokens += (long) global.batch() * global.context();
             }
+        } catch (RuntimeException | Error e) {
+            if (wholeGradient != null) wholeGradient.close();
+            throw e;
         } finally {
             if (fp8 != null) fp8.close();
             if (region != null) region.close();
@@ -173,7 +173,8 @@ public final class Trainer {
         for (float l : losses) lossSum += l;
         tracker.phase(Phase.OPTIMIZER);
         dp.reduceGradients();
-        if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
+        if (wholeGradient != null) wholeGradient.reduce(second); // g into the shard, the products' sums over ranks
+        else if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
         double lr = schedule.lr(completedSteps);
         double[] norm = {Double.NaN};
         Runnable update = () -> {
