@@ -81,10 +81,6 @@ final class BenchCommand implements Callable<Integer> {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(spec.commandLine());
-        if (optimizerOptions.name(spec.commandLine()).equals(OptimizerOptions.ADAHESSIAN) && mixed.scaler().isEnabled()) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--optimizer adahessian does not support loss "
-                    + "scaling (its Hessian estimate would stay scaled): use --loss-scale none");
-        }
         Result r;
         try (var hooks = CompressedActivations.install(saved)) {
         r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {

@@ -419,11 +419,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, "--optimizer-state: " + e.getMessage());
         }
-        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(cl); // refuses a bad --precision or --loss-scale
-        if (optimizerOptions.name(cl).equals(OptimizerOptions.ADAHESSIAN) && mixed.scaler().isEnabled()) {
-            throw new CommandLine.ParameterException(cl, "--optimizer adahessian does not support loss scaling (its Hessian "
-                    + "estimate would stay scaled): use --loss-scale none, or --precision bf16, which needs none");
-        }
+        precisionOptions.build(cl); // refuses a bad --precision or --loss-scale
     }
 
     /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */

@@ -46,6 +46,14 @@ class OptimizerOptionTest {
     }
 
     @Test
+    void adaHessianTrainsInFp16WithDynamicLossScaling() {
+        JsonNode j = ok(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--precision", "fp16", "--json"));
+        assertThat(j.get("precision").asText()).isEqualTo("fp16");
+        assertThat(j.get("loss_scale").asDouble()).isPositive();
+        assertThat(j.get("final_loss").asDouble()).isFinite();
+    }
+
+    @Test
     void aResumedRunKeepsItsOptimizer() {
         Path run = dir.resolve("run");
         ok(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--update-each", "2", "--save", run.toString(), "--json"));

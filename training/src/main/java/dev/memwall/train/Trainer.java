@@ -64,11 +64,6 @@ public final class Trainer {
      * for inf/NaN (agreed over ranks) and the update skipped on overflow. Null returns to FP32.
      */
     public Trainer mixedPrecision(dev.memwall.precision.MixedPrecision mp) {
-        if (mp != null && mp.scaler().isEnabled() && optimizer instanceof SecondOrder) {
-            // the Hessian-vector products would come out scaled too, and only the gradients are unscaled
-            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " does not support loss scaling: "
-                    + "use --loss-scale none (bf16 needs none)");
-        }
         if (mp != null && mp.precision() != dev.memwall.precision.Precision.FP32 && dp.stage() == ZeroStage.STAGE_3) {
             // the autocast region caches a low-precision copy per weight for the step, while stage 3 gathers a unit's
             // weights only around its forward and backward: not combined (nor tested) yet
@@ -135,7 +130,7 @@ public final class Trainer {
                 if (regions != null) {
                     try (Scope micro = Scope.open()) {
                         tracker.phase(Phase.FORWARD);
-                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length),
+                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length) * lossScale,
                                 params, parameters, second) * share);
                     }
                     tokens += (long) global.batch() * global.context();
@@ -149,7 +144,7 @@ public final class Trainer {
                     dp.beginBackward(i == microBatches.length - 1);
                     if (second != null) {
                         float scale = (float) (share / microBatches.length);
-                        loss.backward(Tensor.scalar(scale), false, true); // never scaled: see mixedPrecision
+                        loss.backward(Tensor.scalar(scale * lossScale), false, true); // H·z comes out scaled too
                         second.accumulateHessian(parameters);
                     } else if (microBatches.length == 1 && share == 1 && lossScale == 1f) {
                         loss.backward();
@@ -184,7 +179,7 @@ public final class Trainer {
             dp.gatherParameters();
         };
         if (mixed == null) update.run();
-        else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, update); // skipped (on every rank) on inf/NaN
+        else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, second, update); // skipped (on every rank) on inf/NaN
         optimizer.zeroGrad();
         dp.zeroGradOutsideRange();
         completedSteps++;
