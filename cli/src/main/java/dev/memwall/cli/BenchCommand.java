@@ -209,6 +209,7 @@ final class BenchCommand implements Callable<Integer> {
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step
         Policy policy = checkpointing.apply(gpt, b);
+        if (opt instanceof dev.memwall.optim.SecondOrder) OutOfMemoryAdvice.watchSecondOrder(OutOfMemoryAdvice.stateBytes(opt), 4L * flat.length());
         for (int i = 0; i < warmup; i++) {
             StepStats s = trainer.step(b);
             if (progress != null) progress.printf("warm-up %d/%d: %.1f ms%n", i + 1, warmup, s.millis());

@@ -204,8 +204,14 @@ final class TrainCommand implements Callable<Integer> {
             // AdaHessian and SGD keep FP32 state: 3 and (at most) 2 vectors over the shard
             long stateBytes = optimizer instanceof AdamW adamW ? adamW.stateBytes()
                     : (optimizer instanceof dev.memwall.optim.AdaHessian ? 3L : 2L) * Float.BYTES * dp.shard().size();
-            policy = CheckpointOption.install(checkpoint, model, sample, stateBytes, System.err,
+            // AdaHessian: its Hessian step's z ⊙ Hz buffer too (a BUDGET plan and the out-of-memory advice count it)
+            long products = optimizer instanceof dev.memwall.optim.SecondOrder ? 4L * flat.length() : 0;
+            policy = CheckpointOption.install(checkpoint, model, sample, stateBytes + products, System.err,
                     CompressedActivations.Format.parse(saveActivations));
+            if (products > 0) {
+                OutOfMemoryAdvice.watchSecondOrder(stateBytes, products);
+                if (dev.memwall.checkpoint.Policy.parseBudget(checkpoint) != null) log("plan %s", OutOfMemoryAdvice.SECOND_ORDER_NOTE);
+            }
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
