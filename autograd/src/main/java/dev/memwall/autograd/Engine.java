@@ -207,7 +207,8 @@ public final class Engine {
         Tensor sum;
         try (var mode = GradMode.set(create)) {
             // low-precision gradients (an autocast GEMM operand's, in a second backward) are summed in FP32
-            sum = acc.dtype() == g.dtype() && acc.dtype() == DType.FP32 ? F.add(acc, g) : F.add(F.cast(acc, DType.FP32), F.cast(g, DType.FP32));
+            boolean fp32 = acc.dtype() == DType.FP32 && g.dtype() == DType.FP32;
+            sum = fp32 ? F.add(acc, g) : F.add(F.cast(acc, DType.FP32), F.cast(g, DType.FP32));
         }
         acc.releaseIfAlive();
         g.releaseIfAlive();
