@@ -198,7 +198,7 @@ public final class Engine {
 
     /** Sum of two gradient handles; both are consumed. Adds in place when {@code acc} is exclusively ours. */
     static Tensor accumulate(Tensor acc, Tensor g, boolean create) {
-        if (!create && acc.storage().refCount() == 1 && acc.offset() == 0
+        if (!create && acc.storage().refCount() == 1 && acc.offset() == 0 && acc.dtype() == DType.FP32 && g.dtype() == DType.FP32
                 && acc.storage().category() == Category.TEMPORARY && java.util.Arrays.equals(acc.shape(), g.shape())) {
             Elementwise.addInPlace(acc.data(), acc.offset(), g.data(), g.offset(), acc.numel());
             g.releaseIfAlive();
@@ -206,7 +206,9 @@ public final class Engine {
         }
         Tensor sum;
         try (var mode = GradMode.set(create)) {
-            sum = F.add(acc, g);
+            // low-precision gradients (an autocast GEMM operand's, in a second backward) are summed in FP32
+            boolean fp32 = acc.dtype() == DType.FP32 && g.dtype() == DType.FP32;
+            sum = fp32 ? F.add(acc, g) : F.add(F.cast(acc, DType.FP32), F.cast(g, DType.FP32));
         }
         acc.releaseIfAlive();
         g.releaseIfAlive();

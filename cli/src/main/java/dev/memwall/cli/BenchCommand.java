@@ -81,10 +81,6 @@ final class BenchCommand implements Callable<Integer> {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(spec.commandLine());
-        if (optimizerOptions.name(spec.commandLine()).equals(OptimizerOptions.ADAHESSIAN) && mixed.scaler().isEnabled()) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--optimizer adahessian does not support loss "
-                    + "scaling (its Hessian estimate would stay scaled): use --loss-scale none");
-        }
         Result r;
         try (var hooks = CompressedActivations.install(saved)) {
         r = run(c, model.batch, warmup, steps, seed, (gpt, b) -> {
@@ -213,6 +209,7 @@ final class BenchCommand implements Callable<Integer> {
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step
         Policy policy = checkpointing.apply(gpt, b);
+        if (opt instanceof dev.memwall.optim.SecondOrder) OutOfMemoryAdvice.watchSecondOrder(OutOfMemoryAdvice.stateBytes(opt), 4L * flat.length());
         for (int i = 0; i < warmup; i++) {
             StepStats s = trainer.step(b);
             if (progress != null) progress.printf("warm-up %d/%d: %.1f ms%n", i + 1, warmup, s.millis());

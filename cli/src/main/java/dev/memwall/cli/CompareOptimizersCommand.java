@@ -26,11 +26,13 @@ import java.util.concurrent.Callable;
 /**
  * AdamW against AdaHessian on the GPT benchmark model under NONE, SELECTIVE and EVERY_LAYER checkpointing: peak bytes
  * by category, step time, and the time the Hessian-vector product adds. AdaHessian runs twice: estimating the Hessian
- * every step, and every {@code --update-each} steps (its mean step time is what the delay buys).
+ * every step, and every {@code --update-each} steps (its mean step time is what the delay buys). With
+ * {@code --workers N} (default 2) both also train at ZeRO stage 2 on N worker JVMs ({@link ShardedOptimizerRows}):
+ * per-rank peaks by category and step time, where AdaHessian's three state vectors are sharded like AdamW's two.
  */
 @Command(name = "compare-optimizers", mixinStandardHelpOptions = true,
         description = {"Peak memory and step time of AdamW and AdaHessian on the GPT benchmark model under NONE, SELECTIVE "
-                + "and EVERY_LAYER checkpointing.",
+                + "and EVERY_LAYER checkpointing, and at ZeRO stage 2 on --workers worker JVMs (per rank).",
                 "Its default model (L6 D256 H4 ctx128, batch 16) is larger than train's; the first line printed names the model that runs."})
 final class CompareOptimizersCommand implements Callable<Integer> {
     @Mixin
@@ -45,6 +47,9 @@ final class CompareOptimizersCommand implements Callable<Integer> {
     @Option(names = "--rounds", description = "rounds over all runs, which take turns so a slow spell falls on all of them "
             + "(default: ${DEFAULT-VALUE})")
     int rounds = 2;
+    @Option(names = "--workers", description = "also train AdamW and AdaHessian at ZeRO stage 2 on this many worker JVMs "
+            + "(--warmup + --steps steps each); 0 leaves those rows out (default: ${DEFAULT-VALUE})")
+    int workers = 2;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
     @Option(names = "--chart", description = "draw peak memory by category and step time per run (.png or .svg)")
@@ -64,8 +69,12 @@ final class CompareOptimizersCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         CommandLine cl = spec.commandLine();
         model.validate(cl);
-        if (warmup < 0 || steps < 1 || rounds < 1 || updateEach < 1) {
-            throw new CommandLine.ParameterException(cl, "--steps, --rounds and --update-each must be >= 1 and --warmup >= 0");
+        if (warmup < 0 || steps < 1 || rounds < 1 || updateEach < 1 || workers < 0 || workers == 1) {
+            throw new CommandLine.ParameterException(cl, "--steps, --rounds and --update-each must be >= 1, --warmup >= 0 and "
+                    + "--workers 0 or >= 2");
+        }
+        if (workers > 0 && model.batch % workers != 0) {
+            throw new CommandLine.ParameterException(cl, "--batch " + model.batch + " does not split evenly over --workers " + workers);
         }
         if (chart != null) {
             try {
@@ -122,6 +131,8 @@ final class CompareOptimizersCommand implements Callable<Integer> {
             first[i].last().peakBytes().forEach((cat, bytes) -> peaks.put(cat.name().toLowerCase(Locale.ROOT), bytes));
             row.put("peak_bytes", peaks);
             row.put("peak_total_bytes", first[i].last().peakTotalBytes());
+            row.put("zero_stage", 0);
+            row.put("world_size", 1);
             rows.add(row);
         }
         long adamwNone = (long) rows.get(0).get("peak_total_bytes");
@@ -134,16 +145,26 @@ final class CompareOptimizersCommand implements Callable<Integer> {
             if (i % settings.size() == 1) row.put("hvp_ms", BenchCommand.round((double) row.get("step_ms") - adamwMs));
             row.put("peak_vs_adamw_none", BenchCommand.round((double) (long) row.get("peak_total_bytes") / adamwNone));
         }
+        if (workers > 0) { // per rank; step times against AdamW's at the same stage
+            List<Map<String, Object>> zero = ShardedOptimizerRows.measure(model, seed, workers, warmup + steps);
+            double adamwMs = (double) zero.get(0).get("step_ms");
+            for (Map<String, Object> row : zero) {
+                row.put("step_vs_adamw", BenchCommand.round((double) row.get("step_ms") / adamwMs));
+                if (row.get("update_each") != null) row.put("hvp_ms", BenchCommand.round((double) row.get("step_ms") - adamwMs));
+                row.put("peak_vs_adamw_none", BenchCommand.round((double) (long) row.get("peak_total_bytes") / adamwNone));
+                rows.add(row);
+            }
+        }
         if (chart != null) dev.memwall.io.AtomicFiles.write(chart, chart(rows, chart.getFileName().toString()));
         if (json) {
             System.out.println(Json.line(rows));
         } else {
-            System.out.printf("%-14s %-12s %10s %10s %10s %10s %10s %9s %9s%n", "optimizer", "policy", "total MiB", "act MiB",
+            System.out.printf("%-22s %-12s %10s %10s %10s %10s %10s %9s %9s%n", "optimizer", "policy", "total MiB", "act MiB",
                     "grad MiB", "state MiB", "step ms", "vs adamw", "hvp ms");
             for (Map<String, Object> r : rows) {
                 @SuppressWarnings("unchecked") Map<String, Long> pk = (Map<String, Long>) r.get("peak_bytes");
                 Object hvp = r.get("hvp_ms");
-                System.out.printf("%-14s %-12s %10.1f %10.1f %10.1f %10.1f %10.1f %8.2fx %9s%n", label(r), r.get("policy"),
+                System.out.printf("%-22s %-12s %10.1f %10.1f %10.1f %10.1f %10.1f %8.2fx %9s%n", label(r), r.get("policy"),
                         mib(r.get("peak_total_bytes")), mib(pk.get("activation")), mib(pk.get("gradient")), mib(pk.get("optimizer_state")),
                         (double) r.get("step_ms"), (double) r.get("step_vs_adamw"), hvp == null ? "" : String.format("%.1f", (double) hvp));
             }
@@ -152,7 +173,8 @@ final class CompareOptimizersCommand implements Callable<Integer> {
     }
 
     private static String label(Map<String, Object> r) {
-        return r.get("update_each") == null ? "adamw" : "adahessian/" + r.get("update_each");
+        String zero = (int) r.get("zero_stage") == 0 ? "" : " zero" + r.get("zero_stage") + "x" + r.get("world_size");
+        return (r.get("update_each") == null ? "adamw" : "adahessian/" + r.get("update_each")) + zero;
     }
 
     private static double mib(Object bytes) {

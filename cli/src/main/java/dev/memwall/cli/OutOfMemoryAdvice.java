@@ -27,6 +27,19 @@ final class OutOfMemoryAdvice {
     }
 
     private static volatile Watched watched;
+    /** A second-order optimizer's bytes beside the model (null: AdamW's two moments are assumed). */
+    private record SecondOrderBytes(long state, long products) {
+    }
+
+    private static volatile SecondOrderBytes secondOrder;
+
+    /**
+     * What the predictions say about a second-order optimizer (AdaHessian): its state and its z ⊙ Hz buffer are counted,
+     * the second-order graph of its Hessian steps is not.
+     */
+    static final String SECOND_ORDER_NOTE = "predicted for a first-order step with AdaHessian's three state vectors and its "
+            + "z ⊙ Hz buffer; the Hessian steps' second-order graph is not predicted (without checkpointing it keeps several "
+            + "times a first-order step's activations; EVERY_LAYER takes it region by region)";
 
     private OutOfMemoryAdvice() {
     }
@@ -34,6 +47,16 @@ final class OutOfMemoryAdvice {
     /** Registers the model and policy of the run about to start. */
     static void watch(GptConfig config, Batch sample, String checkpoint) {
         watched = new Watched(config, sample, checkpoint);
+        secondOrder = null;
+    }
+
+    /**
+     * After {@link #watch}: the run's optimizer is second-order, keeping {@code stateBytes} of state and, in a Hessian
+     * step, a full-length FP32 buffer of z ⊙ Hz sums ({@code productBytes}); the advice counts both in place of
+     * AdamW's moments and says what it leaves out ({@link #SECOND_ORDER_NOTE}).
+     */
+    static void watchSecondOrder(long stateBytes, long productBytes) {
+        secondOrder = new SecondOrderBytes(stateBytes, productBytes);
     }
 
     /**
@@ -52,6 +75,13 @@ final class OutOfMemoryAdvice {
         return maxHeap / 5 * 4;
     }
 
+    /** Bytes of an optimizer's state tensors as allocated. */
+    static long stateBytes(dev.memwall.optim.Optimizer o) {
+        long n = 0;
+        for (var t : o.stateTensors().values()) n += t.storage().bytes();
+        return n;
+    }
+
     /** One line for the user: the heap, what the run needed, and the policies predicted to fit. */
     static String describe(OutOfMemoryError e) {
         return describe(e, Runtime.getRuntime().maxMemory(), maxHeapSize());
@@ -65,6 +95,7 @@ final class OutOfMemoryAdvice {
      */
     static String describe(OutOfMemoryError e, long max, long xmx) {
         Watched w = watched;
+        SecondOrderBytes so = secondOrder;
         String head = xmx > 0 && xmx != max
                 ? String.format("out of memory: the usable Java heap is %s (-Xmx is %s; the garbage collector reserves the rest)", mib(max), mib(xmx))
                 : String.format("out of memory: the Java heap limit (-Xmx) is %s", mib(max));
@@ -75,7 +106,7 @@ final class OutOfMemoryAdvice {
         try (var installed = MemoryTracker.install(profiled); Scope s = Scope.open()) {
             Gpt model = new Gpt(w.config(), new Rng(0));
             Planner.Profile profile = Profiler.profile(model, w.sample().idsTensor(), w.sample().targetsTensor(),
-                    CheckpointOption.adamStateBytes(model));
+                    so == null ? CheckpointOption.adamStateBytes(model) : so.state() + so.products());
             // Predicted totals count GEMM's WORKSPACE, which on the staging path is native memory outside the Java heap:
             // the heap must hold the rest, and a BUDGET (on tracked totals) may be larger than the heap by that much.
             // On the no-copy path the workspace (split-K partial sums) is on the heap like everything else.
@@ -100,9 +131,11 @@ final class OutOfMemoryAdvice {
             }
             if (fit.isEmpty()) {
                 return sb.append(String.format("; no checkpointing policy fits in it (the least any needs is %s): give the "
-                        + "JVM more heap or use a smaller --batch", mib(heapFor(Planner.minimumFeasible(profile) - offHeap)))).toString();
+                        + "JVM more heap or use a smaller --batch", mib(heapFor(Planner.minimumFeasible(profile) - offHeap))))
+                        .append(so == null ? "" : " (" + SECOND_ORDER_NOTE + ")").toString();
             }
-            return sb.append("; checkpointing policies that fit: --checkpoint ").append(String.join(", ", fit)).toString();
+            sb.append("; checkpointing policies that fit: --checkpoint ").append(String.join(", ", fit));
+            return so == null ? sb.toString() : sb.append(" (").append(SECOND_ORDER_NOTE).append(")").toString();
         } catch (OutOfMemoryError again) {
             return head + " and not even profiling one block fits in it: give the JVM more heap or use a smaller --batch";
         }

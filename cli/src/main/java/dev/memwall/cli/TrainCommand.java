@@ -204,8 +204,14 @@ final class TrainCommand implements Callable<Integer> {
             // AdaHessian and SGD keep FP32 state: 3 and (at most) 2 vectors over the shard
             long stateBytes = optimizer instanceof AdamW adamW ? adamW.stateBytes()
                     : (optimizer instanceof dev.memwall.optim.AdaHessian ? 3L : 2L) * Float.BYTES * dp.shard().size();
-            policy = CheckpointOption.install(checkpoint, model, sample, stateBytes, System.err,
+            // AdaHessian: its Hessian step's z ⊙ Hz buffer too (a BUDGET plan and the out-of-memory advice count it)
+            long products = optimizer instanceof dev.memwall.optim.SecondOrder ? 4L * flat.length() : 0;
+            policy = CheckpointOption.install(checkpoint, model, sample, stateBytes + products, System.err,
                     CompressedActivations.Format.parse(saveActivations));
+            if (products > 0) {
+                OutOfMemoryAdvice.watchSecondOrder(stateBytes, products);
+                if (dev.memwall.checkpoint.Policy.parseBudget(checkpoint) != null) log("plan %s", OutOfMemoryAdvice.SECOND_ORDER_NOTE);
+            }
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
@@ -408,10 +414,6 @@ final class TrainCommand implements Callable<Integer> {
             }
         }
         optimizerOptions.validate(cl);
-        if (optimizerOptions.name(cl).equals(OptimizerOptions.ADAHESSIAN) && zero == 2) {
-            throw new CommandLine.ParameterException(cl, "--optimizer adahessian differentiates the whole gradient again; --zero 2 "
-                    + "hands each gradient to a bucket during backward: use --zero 0 or 1");
-        }
         if (overwrite && save == null) throw new CommandLine.ParameterException(cl, "--overwrite needs --save DIR");
         try {
             CompressedActivations.Format.parse(saveActivations);
@@ -423,11 +425,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, "--optimizer-state: " + e.getMessage());
         }
-        dev.memwall.precision.MixedPrecision mixed = precisionOptions.build(cl); // refuses a bad --precision or --loss-scale
-        if (optimizerOptions.name(cl).equals(OptimizerOptions.ADAHESSIAN) && mixed.scaler().isEnabled()) {
-            throw new CommandLine.ParameterException(cl, "--optimizer adahessian does not support loss scaling (its Hessian "
-                    + "estimate would stay scaled): use --loss-scale none, or --precision bf16, which needs none");
-        }
+        precisionOptions.build(cl); // refuses a bad --precision or --loss-scale
     }
 
     /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */

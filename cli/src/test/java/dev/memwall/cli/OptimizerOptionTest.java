@@ -43,9 +43,14 @@ class OptimizerOptionTest {
         CliRunner.Result stray = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--update-each", "3"));
         assertThat(stray.exit()).isEqualTo(2);
         assertThat(stray.err()).contains("--update-each is an AdaHessian option");
-        CliRunner.Result stage2 = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--zero", "2"));
-        assertThat(stage2.exit()).isEqualTo(2);
-        assertThat(stage2.err()).contains("use --zero 0 or 1");
+    }
+
+    @Test
+    void adaHessianTrainsInFp16WithDynamicLossScaling() {
+        JsonNode j = ok(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--precision", "fp16", "--json"));
+        assertThat(j.get("precision").asText()).isEqualTo("fp16");
+        assertThat(j.get("loss_scale").asDouble()).isPositive();
+        assertThat(j.get("final_loss").asDouble()).isFinite();
     }
 
     @Test

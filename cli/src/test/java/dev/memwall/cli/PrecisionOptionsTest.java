@@ -62,9 +62,6 @@ class PrecisionOptionsTest {
         CliRunner.Result bench = run("bench", "--precision", "fp4", "--steps", "1");
         assertThat(bench.exit()).isEqualTo(2);
         assertThat(bench.err()).contains("unknown precision 'fp4'");
-        CliRunner.Result hessian = run(CliRunner.args(RUN, "--steps", "1", "--precision", "fp16", "--optimizer", "adahessian"));
-        assertThat(hessian.exit()).isEqualTo(2);
-        assertThat(hessian.err()).contains("adahessian does not support loss scaling");
         CliRunner.Result bad = run(CliRunner.args(RUN, "--steps", "1", "--loss-scale", "static:0"));
         assertThat(bad.exit()).isEqualTo(2);
         assertThat(bad.err()).contains("static:S needs S > 0");

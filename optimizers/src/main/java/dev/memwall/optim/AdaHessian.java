@@ -152,6 +152,12 @@ public final class AdaHessian extends Optimizer implements SecondOrder {
     }
 
     @Override
+    public void discardHessianSums() {
+        if (sums != null) sums.release();
+        sums = null;
+    }
+
+    @Override
     protected void update(float[] values, float[] grads) {
         if ((step - 1) % config.updateEach() == 0) {
             if (sums == null) {

@@ -36,4 +36,10 @@ public interface SecondOrder {
 
     /** The full-length sums the products went into this step (to be summed over ranks), or null if none yet. */
     float[] hessianSums();
+
+    /**
+     * Drops this step's products unused: the step was skipped (loss scaling found inf or NaN), so {@link Optimizer#step()}
+     * does not run and the next attempt must take its products afresh rather than add to these.
+     */
+    void discardHessianSums();
 }

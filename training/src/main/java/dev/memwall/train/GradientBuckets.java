@@ -54,6 +54,9 @@ final class GradientBuckets {
     private final int[] offsets, numels;   // per parameter
     private final String[] names;
     private final boolean[] reported;      // per parameter, in the current backward
+    private final Tensor[] hooked;         // per parameter, the model's tensor whose hook reports it
+    /** Hooks removed for a step that takes the whole gradient into a flat buffer ({@link StageTwoHessian}). */
+    private boolean detached;
     private final long[] reports;          // per parameter, every report taken into a bucket since construction
     private final Tensor shardGrads;
     private final Tensor[] buffers;
@@ -95,6 +98,7 @@ final class GradientBuckets {
         names = new String[entries.size()];
         reported = new boolean[entries.size()];
         reports = new long[entries.size()];
+        hooked = new Tensor[entries.size()];
         Map<String, Tensor> named = model.namedParameters();
         for (int p = 0; p < entries.size(); p++) {
             FlatParameters.Entry e = entries.get(p);
@@ -111,8 +115,8 @@ final class GradientBuckets {
             bucketsOf[p] = mine.stream().mapToInt(Integer::intValue).toArray();
             Tensor t = named.get(e.name());
             if (t == null) throw new IllegalStateException("flat entry " + e.name() + " is no parameter of the model");
-            int index = p;
-            t.onGradientReady(g -> ready(index, g));
+            hooked[p] = t;
+            installHook(p);
         }
         shardGrads = Tensor.empty(DType.FP32, Category.GRADIENT, "grad_shard", length / n);
         buffers = new Tensor[buckets];
@@ -141,8 +145,45 @@ final class GradientBuckets {
         return starts.length;
     }
 
+    private void installHook(int p) {
+        hooked[p].onGradientReady(g -> ready(p, g));
+    }
+
+    /**
+     * Removes every parameter's gradient-ready hook ({@code true}) or puts them back. A step that differentiates the
+     * whole gradient again (AdaHessian's Hessian steps, {@link StageTwoHessian}) runs its backwards with createGraph
+     * into a flat buffer, which hooks do not allow, and reduces it afterwards with {@link #reduceScatterWhole}; while
+     * the hooks are off, {@link #beginBackward} and {@link #finishBackward} do nothing.
+     */
+    void detachHooks(boolean detach) {
+        if (detach == detached) throw new IllegalStateException("gradient hooks are already " + (detach ? "detached" : "attached"));
+        for (int p = 0; p < hooked.length; p++) {
+            if (detach) hooked[p].onGradientReady(null);
+            else installHook(p);
+        }
+        detached = detach;
+    }
+
+    /**
+     * Reduce-scatters a whole flat buffer (the padded length L) bucket by bucket, in the bucket layout and order of
+     * a backward: bucket k's piece of this rank lands where a backward's reduction puts it — at [b/N, b/N + len/N) of
+     * {@code out} (the gradient shard's layout), or with {@code inPlace} at the piece's own flat elements of {@code in}.
+     * The same sums, in the same rank order, as the buckets a backward fills, so the shard gets bitwise the same values.
+     */
+    void reduceScatterWhole(float[] in, float[] out, boolean inPlace) {
+        if (in.length != length) throw new IllegalArgumentException("a flat buffer of " + in.length + " elements, the buckets cover " + length);
+        List<Work> all = new ArrayList<>();
+        for (int k = 0; k < starts.length; k++) {
+            int piece = lengths[k] / n;
+            all.add(inPlace ? group.reduceScatterAsync(in, starts[k], in, starts[k] + rank * piece, piece)
+                    : group.reduceScatterAsync(in, starts[k], out, starts[k] / n, piece));
+        }
+        for (Work w : all) w.await();
+    }
+
     /** Starts a micro-batch's backward: every bucket expects all its parameters again. */
     void beginBackward(boolean last) {
+        if (detached) return;
         armed = true;
         lastMicroBatch = last;
         System.arraycopy(expected, 0, left, 0, left.length);
@@ -212,7 +253,7 @@ final class GradientBuckets {
      * gradient) are reduced as they are, and every reduction is awaited: the shard then holds the global gradient.
      */
     void finishBackward() {
-        if (!lastMicroBatch) return;
+        if (detached || !lastMicroBatch) return;
         armed = false;
         for (int k = 0; k < starts.length; k++) {
             if (left[k] > 0) { // complete buckets were issued by the hook

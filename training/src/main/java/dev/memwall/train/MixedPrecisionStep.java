@@ -2,6 +2,7 @@ package dev.memwall.train;
 
 import dev.memwall.precision.GradScaler;
 import dev.memwall.precision.GradientRanges;
+import dev.memwall.optim.SecondOrder;
 
 /**
  * The loss-scaling part of a training step under data parallelism: unscale the gradients this rank owns (the whole
@@ -14,14 +15,27 @@ final class MixedPrecisionStep {
     }
 
     static void unscaleAndStep(GradScaler scaler, DataParallel dp, Runnable update) {
+        unscaleAndStep(scaler, dp, null, update);
+    }
+
+    /**
+     * As {@link #unscaleAndStep(GradScaler, DataParallel, Runnable)}, on a step that also took Hessian-vector products
+     * ({@code second} non-null: its summed z ⊙ Hz came from the scaled loss, so they are S·z ⊙ Hz): the sums are
+     * unscaled with the gradients and their inf/NaN joins the flag (GradScaler's rule, applied to both), and a skipped
+     * step drops them, so the next attempt takes its products afresh.
+     */
+    static void unscaleAndStep(GradScaler scaler, DataParallel dp, SecondOrder second, Runnable update) {
         GradientRanges owned = owned(dp);
+        boolean hessianInf = second != null && scaler.isEnabled() && HessianUnscale.unscale(second.hessianSums(), scaler.scale());
         scaler.unscale(owned, flag -> {
-            if (!dp.distributed()) return flag;
-            float[] f = {(float) flag};
+            double mine = Math.max(flag, hessianInf ? 1 : 0);
+            if (!dp.distributed()) return mine;
+            float[] f = {(float) mine};
             dp.group().allReduce(f);
             return f[0];
         });
-        scaler.step(owned, null, update);
+        boolean stepped = scaler.step(owned, null, update);
+        if (!stepped && second != null) second.discardHessianSums();
         scaler.update();
     }
 

@@ -58,11 +58,6 @@ public final class Trainer {
         this.maxGradNorm = maxGradNorm;
         this.tracker = MemoryTracker.current();
         this.parameters = model.parameters();
-        if (optimizer instanceof SecondOrder && dp.buckets() != null) {
-            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " differentiates the gradient again, "
-                    + "which needs the whole gradient's graph in the flat buffer; " + dp.stage() + " hands each gradient to a "
-                    + "bucket during backward: use ZeRO stage 0 or 1");
-        }
     }
 
     /**
@@ -71,11 +66,6 @@ public final class Trainer {
      * for inf/NaN (agreed over ranks) and the update skipped on overflow. Null returns to FP32.
      */
     public Trainer mixedPrecision(dev.memwall.precision.MixedPrecision mp) {
-        if (mp != null && mp.scaler().isEnabled() && optimizer instanceof SecondOrder) {
-            // the Hessian-vector products would come out scaled too, and only the gradients are unscaled
-            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " does not support loss scaling: "
-                    + "use --loss-scale none (bf16 needs none)");
-        }
         if (mp != null && mp.precision() != dev.memwall.precision.Precision.FP32 && dp.stage() == ZeroStage.STAGE_3) {
             // the autocast region caches a low-precision copy per weight for the step, while stage 3 gathers a unit's
             // weights only around its forward and backward: not combined (nor tested) yet
@@ -136,6 +126,8 @@ public final class Trainer {
         dev.memwall.autograd.Guard fp8 = mixed == null ? null : mixed.fp8Region(); // FP8 Linear layers, if an FP8 recipe
         // under a checkpointing policy, H·z region by region: one region's second-order graph alive at a time
         dev.memwall.checkpoint.Policy regions = second != null ? dev.memwall.checkpoint.Checkpointing.installed(model) : null;
+        // ZeRO stage 2: this step's gradient goes into a transient flat buffer, reduced after the backwards
+        StageTwoHessian wholeGradient = second != null && dp.buckets() != null ? StageTwoHessian.begin(dp, parameters) : null;
         try {
             for (int i = 0; i < microBatches.length; i++) {
                 Batch global = microBatches[i], b = dp.localRows(global);
@@ -143,7 +135,7 @@ public final class Trainer {
                 if (regions != null) {
                     try (Scope micro = Scope.open()) {
                         tracker.phase(Phase.FORWARD);
-                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length),
+                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length) * lossScale,
                                 params, parameters, second) * share);
                     }
                     tokens += (long) global.batch() * global.context();
@@ -157,7 +149,7 @@ public final class Trainer {
                     dp.beginBackward(i == microBatches.length - 1);
                     if (second != null) {
                         float scale = (float) (share / microBatches.length);
-                        loss.backward(Tensor.scalar(scale), false, true); // never scaled: see mixedPrecision
+                        loss.backward(Tensor.scalar(scale * lossScale), false, true); // H·z comes out scaled too
                         second.accumulateHessian(parameters);
                     } else if (microBatches.length == 1 && share == 1 && lossScale == 1f) {
                         loss.backward();
@@ -169,6 +161,9 @@ public final class Trainer {
                 }
                 tokens += (long) global.batch() * global.context();
             }
+        } catch (RuntimeException | Error e) {
+            if (wholeGradient != null) wholeGradient.close();
+            throw e;
         } finally {
             if (fp8 != null) fp8.close();
             if (region != null) region.close();
@@ -179,7 +174,8 @@ public final class Trainer {
         tracker.phase(Phase.OPTIMIZER);
         if (lowGrads != null) lowGrads.materialize(); // decoded into FP32 for the reduction, unscaling and the update
         dp.reduceGradients();
-        if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
+        if (wholeGradient != null) wholeGradient.reduce(second); // g into the shard, the products' sums over ranks
+        else if (second != null) dp.sumOverRanks(second.hessianSums()); // H·z of the global loss, like the gradient
         double lr = schedule.lr(completedSteps);
         double[] norm = {Double.NaN};
         Runnable update = () -> {
@@ -189,7 +185,7 @@ public final class Trainer {
             dp.gatherParameters();
         };
         if (mixed == null) update.run();
-        else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, update); // skipped (on every rank) on inf/NaN
+        else MixedPrecisionStep.unscaleAndStep(mixed.scaler(), dp, second, update); // skipped (on every rank) on inf/NaN
         optimizer.zeroGrad();
         dp.zeroGradOutsideRange();
         if (lowGrads != null) lowGrads.endStep();
