@@ -41,6 +41,8 @@ public final class DataParallel {
     private final Shard owned;
     /** Stage 3's parameter units and shards; null at stages 0 to 2. */
     private final ParameterShards units;
+    /** {@code --reduce-dtype}: the gradients' wire and buffer format, null for FP32 (see {@link GradientWire}). */
+    private dev.memwall.sharding.HalfFormat reduceFormat;
 
     private DataParallel(ProcessGroup group, ParameterShards units) { // stage 3
         this.group = group;
@@ -153,6 +155,21 @@ public final class DataParallel {
         return psi;
     }
 
+    /**
+     * Reduces the gradients in {@code format} (16 bits on the wire, FP32 sums: {@link GradientWire}) from the next
+     * step at every stage; null returns to FP32.
+     */
+    public DataParallel reduceFormat(dev.memwall.sharding.HalfFormat format) {
+        this.reduceFormat = format;
+        if (buckets != null) buckets.reduceFormat(format);
+        if (units != null) units.reduceFormat(format);
+        return this;
+    }
+
+    public dev.memwall.sharding.HalfFormat reduceFormat() {
+        return reduceFormat;
+    }
+
     /** Stage 2: bytes of its largest gradient bucket; 0 at stages 0 and 1. */
     public long bucketBytes() {
         return buckets == null ? 0 : (long) Float.BYTES * buckets.bucketElements();
@@ -230,8 +247,8 @@ public final class DataParallel {
         if (!distributed() || buckets != null || units != null) return; // stages 2 and 3 reduced during backward
         float[] g = params.grads().whole().data();
         switch (stage) {
-            case STAGE_0 -> group.allReduce(g, 0, params.length());
-            case STAGE_1 -> group.reduceScatter(g, 0, g, group.rank() * shard, shard); // in place: out is our shard
+            case STAGE_0 -> GradientWire.allReduce(group, reduceFormat, g, 0, params.length());
+            case STAGE_1 -> GradientWire.reduceScatter(group, reduceFormat, g, 0, g, group.rank() * shard, shard).await(); // in place
             default -> throw new IllegalStateException(stage + " reduces in backward");
         }
     }

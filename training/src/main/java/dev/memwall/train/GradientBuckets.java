@@ -141,6 +141,13 @@ final class GradientBuckets {
         return starts.length;
     }
 
+    /** {@code --reduce-dtype}: null for FP32, else the 16-bit wire format of the reductions ({@link GradientWire}). */
+    private dev.memwall.sharding.HalfFormat reduceFormat;
+
+    void reduceFormat(dev.memwall.sharding.HalfFormat format) {
+        reduceFormat = format;
+    }
+
     /** Starts a micro-batch's backward: every bucket expects all its parameters again. */
     void beginBackward(boolean last) {
         armed = true;
@@ -188,7 +195,8 @@ final class GradientBuckets {
         allocate(k);
         if (parametersLeftAtFirstIssue < 0) parametersLeftAtFirstIssue = parametersLeft;
         int piece = lengths[k] / n;
-        works[k] = group.reduceScatterAsync(buffers[k].data(), buffers[k].offset(), shardGrads.data(), starts[k] / n, piece);
+        works[k] = GradientWire.reduceScatter(group, reduceFormat, buffers[k].data(), buffers[k].offset(), shardGrads.data(),
+                starts[k] / n, piece);
         inFlight.add(k);
         while (inFlight.size() > MAX_IN_FLIGHT) complete(inFlight.poll());
     }

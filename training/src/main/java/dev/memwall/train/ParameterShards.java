@@ -80,6 +80,10 @@ final class ParameterShards {
     private final int[] paramsLeft;
     private final boolean[] reported;
     private boolean inBackward;
+    /** {@code --reduce-dtype}: the gradients' 16-bit wire format, null for FP32 ({@link GradientWire}). */
+    private dev.memwall.sharding.HalfFormat reduceFormat;
+    /** Low-precision training: units gathered in the working format ({@link WorkingUnits}); null gathers FP32. */
+    private WorkingUnits working;
     // figures of the current step
     private long waitNanos;
     private long liveGathered, peakGathered, liveGrads, peakGrads;
@@ -166,6 +170,24 @@ final class ParameterShards {
         model.unitHook(this::around);
     }
 
+    /** Gradients reduced in {@code format} (16 bits on the wire, FP32 sums) from the next step; null: FP32. */
+    void reduceFormat(dev.memwall.sharding.HalfFormat format) {
+        reduceFormat = format;
+    }
+
+    /**
+     * Units gathered in {@code format} (2 bytes per parameter) from the next gather, null: FP32. Call between steps.
+     */
+    void workingFormat(dev.memwall.sharding.HalfFormat format) {
+        releaseAll();
+        working = format == null ? null : new WorkingUnits(format, group, units, unitOfParam, shapes);
+    }
+
+    /** The working format units are gathered in, null for FP32. */
+    dev.memwall.sharding.HalfFormat workingFormat() {
+        return working == null ? null : working.format();
+    }
+
     /** This rank's shard arrays (values, gradients) with the model's unpadded flat layout as entries. */
     FlatParameters local() {
         return local;
@@ -206,9 +228,14 @@ final class ParameterShards {
 
     private void issueGather(int u) {
         if (gathered[u] != null) return;
-        Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", n * piece[u]);
-        gathered[u] = buf;
-        gathering[u] = group.allGatherAsync(local.values().whole().data(), localStart[u], buf.data(), buf.offset(), piece[u]);
+        if (working != null) {
+            gathered[u] = working.issue(u, local.values().whole().data(), localStart[u], piece[u]);
+            gathering[u] = working.lastIssued();
+        } else {
+            Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", n * piece[u]);
+            gathered[u] = buf;
+            gathering[u] = group.allGatherAsync(local.values().whole().data(), localStart[u], buf.data(), buf.offset(), piece[u]);
+        }
         if (inBackward) gathersInBackward++;
         liveGathered += n * piece[u];
         peakGathered = Math.max(peakGathered, liveGathered);
@@ -223,8 +250,10 @@ final class ParameterShards {
         ready[u] = true;
         Tensor buf = gathered[u];
         unitOfStorage.put(buf.storage(), u);
+        if (working != null) working.decode(u, buf, paramsOf[u], offsetInUnit, shapes, unitOfStorage);
         for (int k : paramsOf[u]) {
-            views[k] = Tensor.view(buf, offsetInUnit[k], shapes[k]).sameLeafAs(identities[k]);
+            views[k] = working != null ? working.view(u, k, buf, offsetInUnit[k], shapes[k]) : Tensor.view(buf, offsetInUnit[k], shapes[k]);
+            views[k].sameLeafAs(identities[k]);
             model.setParameter(names[k], views[k]);
         }
     }
@@ -239,6 +268,7 @@ final class ParameterShards {
             views[k] = null;
         }
         unitOfStorage.remove(gathered[u].storage());
+        if (working != null) working.release(u, unitOfStorage);
         gathered[u].release();
         gathered[u] = null;
         ready[u] = false;
@@ -246,7 +276,7 @@ final class ParameterShards {
     }
 
     /** A saved parameter: where in its unit's gathered buffer it lies; unpacked from whatever buffer is gathered then. */
-    private record ParamRef(int unit, int offset, int[] shape) {
+    private record ParamRef(int unit, boolean decoded, int offset, int[] shape) {
     }
 
     /** Saves parameters by reference; every other tensor goes to the hooks that were active outside. */
@@ -260,7 +290,10 @@ final class ParameterShards {
         @Override
         public Object pack(Tensor t) {
             Integer u = unitOfStorage.get(t.storage());
-            if (u != null) return new ParamRef(u, t.offset() - gathered[u].offset(), t.shape().clone());
+            if (u != null) {
+                Tensor base = working != null && working.isDecoded(u, t) ? working.decoded(u) : gathered[u];
+                return new ParamRef(u, base != gathered[u], t.offset() - base.offset(), t.shape().clone());
+            }
             return outer == null ? t : outer.pack(t);
         }
 
@@ -269,7 +302,7 @@ final class ParameterShards {
             if (packed instanceof ParamRef r) {
                 // in a step the unit is already gathered (see class comment); a backward outside one gathers on demand
                 if (gathered[r.unit()] == null || !ready[r.unit()]) acquire(r.unit(), -1);
-                return Tensor.view(gathered[r.unit()], r.offset(), r.shape());
+                return Tensor.view(r.decoded() ? working.decoded(r.unit()) : gathered[r.unit()], r.offset(), r.shape());
             }
             return outer == null ? (Tensor) packed : outer.unpack(packed);
         }
@@ -319,7 +352,7 @@ final class ParameterShards {
     /** Reduce-scatters unit u's gradients in place: rank r's sum lands at [r·p_u, (r+1)·p_u) of the buffer. */
     private void reduce(int u) {
         Tensor b = gradBuffers[u];
-        reducing[u] = group.reduceScatterAsync(b.data(), b.offset(), b.data(), b.offset() + rank * piece[u], piece[u]);
+        reducing[u] = GradientWire.reduceScatter(group, reduceFormat, b.data(), b.offset(), b.data(), b.offset() + rank * piece[u], piece[u]);
         inFlight.add(u);
         while (inFlight.size() > MAX_REDUCTIONS_IN_FLIGHT) completeReduction(inFlight.poll());
     }
@@ -392,11 +425,18 @@ final class ParameterShards {
      * parameter's name and gathered view to {@code sink} while its unit is gathered; the view is valid only then.
      */
     void forEachGathered(java.util.function.BiConsumer<String, Tensor> sink) {
-        for (int u = 0; u < units; u++) {
-            boolean wasGathered = gathered[u] != null;
-            acquire(u, -1);
-            for (int k : paramsOf[u]) sink.accept(names[k], views[k]);
-            if (!wasGathered) release(u);
+        WorkingUnits lowPrecision = working;
+        if (lowPrecision != null) releaseAll(); // the masters are FP32: gather them so, not the working copies
+        working = null;
+        try {
+            for (int u = 0; u < units; u++) {
+                boolean wasGathered = gathered[u] != null;
+                acquire(u, -1);
+                for (int k : paramsOf[u]) sink.accept(names[k], views[k]);
+                if (!wasGathered) release(u);
+            }
+        } finally {
+            working = lowPrecision;
         }
     }
 

@@ -74,12 +74,7 @@ public final class Trainer {
             throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " does not support loss scaling: "
                     + "use --loss-scale none (bf16 needs none)");
         }
-        if (mp != null && mp.precision() != dev.memwall.precision.Precision.FP32 && dp.stage() == ZeroStage.STAGE_3) {
-            // the autocast region caches a low-precision copy per weight for the step, while stage 3 gathers a unit's
-            // weights only around its forward and backward: not combined (nor tested) yet
-            throw new IllegalArgumentException("--precision " + mp.precision().name().toLowerCase(java.util.Locale.ROOT)
-                    + " is not available with ZeRO stage 3 yet; stages 0-2 train in it");
-        }
+        if (dp.stage() == ZeroStage.STAGE_3) ShardedPrecision.configureStageThree(dp, mp); // gathers in the working format
         this.mixed = mp;
         return this;
     }
