@@ -35,8 +35,14 @@ class ShardedPrecisionTest {
     }
 
     static Run train(ProcessGroup g, ZeroStage stage, MixedPrecision mp, HalfFormat reduce, List<Batch> data) {
+        return train(g, stage, mp, reduce, data, null);
+    }
+
+    static Run train(ProcessGroup g, ZeroStage stage, MixedPrecision mp, HalfFormat reduce, List<Batch> data,
+                     dev.memwall.checkpoint.Policy policy) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         DataParallel dp = g == null ? null : DataParallel.of(model, g, stage);
+        if (policy != null) dev.memwall.checkpoint.Checkpointing.install(model, policy);
         Trainer t;
         if (dp == null) {
             var flat = model.flatten();
@@ -84,6 +90,10 @@ class ShardedPrecisionTest {
             assertThat(ranks.get(1).losses()[s]).isEqualTo(ranks.get(0).losses()[s]);
         }
         assertThat(ranks.get(1).params()).isEqualTo(ranks.get(0).params());
+        // what checkpoints and parameterValues() gather are the FP32 masters, not the BF16 working copies
+        long notBf16 = 0;
+        for (float v : ranks.get(0).params()) if ((Float.floatToRawIntBits(v) & 0xFFFF) != 0) notBf16++;
+        assertThat(notBf16).as("masters that BF16 cannot hold").isGreaterThan(ranks.get(0).params().length / 2);
         // autocast made no weight copies: the GEMMs read the gathered BF16 units (COMMUNICATION), PARAMETER never grew
         // during the step (the tracker is this JVM's, shared by both ranks and the other runs' models)
         assertThat(ranks.get(0).peakParameter()).isEqualTo(ranks.get(0).parameterAfter());
@@ -139,6 +149,23 @@ class ShardedPrecisionTest {
                         within(2e-3 * Math.abs(fp32.get(0).losses()[s])));
             }
             assertThat(bf16.get(1).params()).as(stage.toString()).isEqualTo(bf16.get(0).params());
+        }
+    }
+
+    /**
+     * Recomputation at stage 3 in BF16 reads the unit gathered (in BF16) for the backward: every checkpointing policy
+     * gives bitwise the losses and parameters of none, as at FP32.
+     */
+    @Test
+    void everyCheckpointingPolicyTrainsBitIdenticallyAtStageThreeInBf16() {
+        List<Batch> data = batches(53, 3);
+        Run none = Ranks.run(2, g -> train(g, ZeroStage.STAGE_3, MixedPrecision.of(Precision.BF16), HalfFormat.BF16, data)).get(0);
+        for (var policy : List.of(dev.memwall.checkpoint.Policy.everyLayer(CONFIG.layers()),
+                dev.memwall.checkpoint.Policy.selective(CONFIG.layers()))) {
+            Run r = Ranks.run(2, g -> train(g, ZeroStage.STAGE_3, MixedPrecision.of(Precision.BF16), HalfFormat.BF16, data, policy)).get(0);
+            assertThat(r.losses()).as(policy.describe()).isEqualTo(none.losses());
+            assertThat(r.params()).as(policy.describe()).isEqualTo(none.params());
+            assertThat(r.sent()).as(policy.describe() + ": recomputation gathers nothing more").isEqualTo(none.sent());
         }
     }
 
