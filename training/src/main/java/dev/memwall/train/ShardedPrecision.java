@@ -28,6 +28,12 @@ public final class ShardedPrecision {
         });
     }
 
+    /** Stages 1 and 2: the parameter all-gather moves the GEMM weights in the autocast format ({@link WorkingGather}). */
+    static void configure(DataParallel dp, MixedPrecision mp) {
+        Precision p = mp == null ? Precision.FP32 : mp.precision();
+        dp.workingFormat(p == Precision.BF16 ? HalfFormat.BF16 : p == Precision.FP16 ? HalfFormat.FP16 : null);
+    }
+
     /** Refuses a precision the stage cannot train in, naming why: the FP8 recipes at stage 3 (see above). */
     public static void check(ZeroStage stage, Precision p) {
         if (stage == ZeroStage.STAGE_3 && p.isFp8()) {

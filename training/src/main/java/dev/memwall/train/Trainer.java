@@ -75,6 +75,7 @@ public final class Trainer {
                     + "use --loss-scale none (bf16 needs none)");
         }
         if (dp.stage() == ZeroStage.STAGE_3) ShardedPrecision.configureStageThree(dp, mp); // gathers in the working format
+        else ShardedPrecision.configure(dp, mp); // stages 1-2: GEMM weights gathered in it
         this.mixed = mp;
         return this;
     }

@@ -31,7 +31,7 @@ class ShardedPrecisionTest {
     static final int STEPS = 8;
 
     record Run(double[] losses, long[] sent, long[] received, long pieces, float[] params, float scale, long skipped,
-               long peakParameter, long parameterAfter) {
+               long peakParameter, long parameterAfter, long modelState, long lows) {
     }
 
     static Run train(ProcessGroup g, ZeroStage stage, MixedPrecision mp, HalfFormat reduce, List<Batch> data) {
@@ -40,6 +40,12 @@ class ShardedPrecisionTest {
 
     static Run train(ProcessGroup g, ZeroStage stage, MixedPrecision mp, HalfFormat reduce, List<Batch> data,
                      dev.memwall.checkpoint.Policy policy) {
+        return train(g, stage, mp, reduce, data, policy, true);
+    }
+
+    /** {@code workingGather}: false keeps stages 1-2's parameter all-gather in FP32 (the reference). */
+    static Run train(ProcessGroup g, ZeroStage stage, MixedPrecision mp, HalfFormat reduce, List<Batch> data,
+                     dev.memwall.checkpoint.Policy policy, boolean workingGather) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         DataParallel dp = g == null ? null : DataParallel.of(model, g, stage);
         if (policy != null) dev.memwall.checkpoint.Checkpointing.install(model, policy);
@@ -52,6 +58,7 @@ class ShardedPrecisionTest {
             t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0);
         }
         t.mixedPrecision(mp);
+        if (!workingGather && dp != null) dp.workingFormat(null);
         double[] losses = new double[data.size()];
         long[] sent = new long[data.size()], received = new long[data.size()];
         StepStats st = null;
@@ -61,13 +68,18 @@ class ShardedPrecisionTest {
             sent[s] = st.commBytesSent();
             received[s] = st.commBytesReceived();
         }
-        long pieces = 0;
+        long pieces = 0, lows = 0;
         if (dp != null && dp.units() != null) {
             for (int u = 0; u < dp.units().unitCount(); u++) pieces += dp.units().gatheredLength(u) / g.worldSize();
         }
+        if (dp != null && dp.units() == null && dp.stage() != ZeroStage.STAGE_0) {
+            pieces = dp.params().length() / g.worldSize(); // Σ of the pieces: s at stage 1, Σ len_k / N at stage 2
+            if (dp.workingGather() != null) for (int q : dp.workingGather().lowCounts()) lows += q;
+        }
         float[] params = dp == null ? t.params().values().whole().toFloatArray() : dp.parameterValues();
         return new Run(losses, sent, received, pieces, params, mp.scaler().scale(), mp.scaler().skippedSteps(),
-                st.peakBytes().get(dev.memwall.memory.Category.PARAMETER), st.currentBytes().get(dev.memwall.memory.Category.PARAMETER));
+                st.peakBytes().get(dev.memwall.memory.Category.PARAMETER), st.currentBytes().get(dev.memwall.memory.Category.PARAMETER),
+                st.modelStateBytes(), lows);
     }
 
     /**
@@ -135,8 +147,9 @@ class ShardedPrecisionTest {
     void bf16ReductionsHalveTheGradientBytesAtStagesZeroToTwo() {
         List<Batch> data = batches(47, 4);
         for (ZeroStage stage : List.of(ZeroStage.STAGE_0, ZeroStage.STAGE_1, ZeroStage.STAGE_2)) {
-            List<Run> fp32 = Ranks.run(2, g -> train(g, stage, MixedPrecision.of(Precision.BF16), null, data));
-            List<Run> bf16 = Ranks.run(2, g -> train(g, stage, MixedPrecision.of(Precision.BF16), HalfFormat.BF16, data));
+            // the parameter all-gather kept in FP32 here, so the difference is the gradients' alone
+            List<Run> fp32 = Ranks.run(2, g -> train(g, stage, MixedPrecision.of(Precision.BF16), null, data, null, false));
+            List<Run> bf16 = Ranks.run(2, g -> train(g, stage, MixedPrecision.of(Precision.BF16), HalfFormat.BF16, data, null, false));
             long psi = new Gpt(CONFIG, new Rng(7)).parameterCount();
             // the loss (one float) and, where ranks hold shards, the norm: 4 bytes each at N = 2
             long padded = stage == ZeroStage.STAGE_0 ? psi : (psi + 1) / 2 * 2, scalars = stage == ZeroStage.STAGE_0 ? 4 : 8;
@@ -150,6 +163,71 @@ class ShardedPrecisionTest {
             }
             assertThat(bf16.get(1).params()).as(stage.toString()).isEqualTo(bf16.get(0).params());
         }
+    }
+
+    /**
+     * Stages 1 and 2 in BF16 gather the other ranks' GEMM weights in BF16 and everything else exact: every loss and,
+     * after {@code parameterValues()} (which makes the masters exact again), every parameter is bitwise that of the
+     * FP32 gather, since autocast rounds a GEMM weight to BF16 either way; the parameter bytes are exactly
+     * (N−1)·2·(p + q) per group of pieces p with at most q non-GEMM elements.
+     */
+    @Test
+    void stagesOneAndTwoGatherGemmWeightsInBf16WithoutChangingTraining() {
+        List<Batch> data = batches(59, 3);
+        for (ZeroStage stage : List.of(ZeroStage.STAGE_1, ZeroStage.STAGE_2)) {
+            List<Run> fp32Gather = Ranks.run(2, g -> train(g, stage, MixedPrecision.of(Precision.BF16), null, data, null, false));
+            List<Run> working = Ranks.run(2, g -> train(g, stage, MixedPrecision.of(Precision.BF16), null, data, null, true));
+            for (int r = 0; r < 2; r++) {
+                assertThat(working.get(r).losses()).as(stage + " rank " + r).isEqualTo(fp32Gather.get(r).losses());
+                assertThat(working.get(r).params()).as(stage + " rank " + r).isEqualTo(fp32Gather.get(r).params());
+                long saved = fp32Gather.get(r).sent()[0] - working.get(r).sent()[0];
+                // FP32 gather: (N−1)·4·Σp; working: (N−1)·2·Σp + (N−1)·2·Σq, at N = 2
+                assertThat(saved).as(stage + ": bytes saved").isEqualTo(2 * working.get(r).pieces() - 2 * working.get(r).lows());
+                for (int s = 1; s < data.size(); s++) assertThat(working.get(r).sent()[s]).isEqualTo(working.get(r).sent()[0]);
+            }
+            assertThat(working.get(0).lows()).as(stage + ": the norms, biases and embeddings travel whole").isPositive();
+            assertThat(working.get(0).lows()).isLessThan(working.get(0).pieces() / 2);
+        }
+    }
+
+    /**
+     * BF16 at stages 1, 2 and 3: a run saved after 2 steps and resumed into fresh trainers for 2 more ends with bitwise
+     * the losses and parameters of the run that went on (the checkpoint holds the FP32 masters, not working copies).
+     */
+    @Test
+    void bf16RunsResumeBitIdenticallyAtStagesOneToThree(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        List<Batch> data = batches(61, 4);
+        for (ZeroStage stage : List.of(ZeroStage.STAGE_1, ZeroStage.STAGE_2, ZeroStage.STAGE_3)) {
+            java.nio.file.Path dir = tmp.resolve(stage.name());
+            List<double[]> ranks = Ranks.run(2, g -> {
+                Trainer a = trainer(g, stage), b = trainer(g, stage);
+                double[] out = new double[4];
+                for (int s = 0; s < 2; s++) a.step(data.get(s));
+                try {
+                    TrainingState.save(dir, a, java.util.Map.of(), null);
+                    TrainingState.resume(dir, b, java.util.Map.of());
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+                for (int s = 2; s < 4; s++) {
+                    out[s - 2] = a.step(data.get(s)).loss();
+                    out[s] = b.step(data.get(s)).loss();
+                }
+                float[] pa = a.dataParallel().parameterValues(), pb = b.dataParallel().parameterValues();
+                assertThat(pb).as(stage + ": parameters").isEqualTo(pa);
+                return out;
+            });
+            for (double[] r : ranks) {
+                assertThat(new double[] {r[2], r[3]}).as(stage + ": losses after resume").isEqualTo(new double[] {r[0], r[1]});
+            }
+        }
+    }
+
+    private static Trainer trainer(ProcessGroup g, ZeroStage stage) {
+        Gpt model = new Gpt(CONFIG, new Rng(7));
+        DataParallel dp = DataParallel.of(model, g, stage);
+        return new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0)
+                .mixedPrecision(MixedPrecision.of(Precision.BF16));
     }
 
     /**
