@@ -182,12 +182,12 @@ public final class DataParallel {
             return;
         }
         if (buckets == null) {
-            working = new WorkingGather(group, format, params, new int[] {0}, new int[] {shard});
+            working = WorkingGather.ofShard(group, format, params, shard);
         } else {
             int[][] layout = buckets.layout();
             int[] pieces = new int[layout[0].length];
             for (int k = 0; k < pieces.length; k++) pieces[k] = layout[1][k] / group.worldSize();
-            working = new WorkingGather(group, format, params, layout[0], pieces);
+            working = WorkingGather.ofBuckets(group, format, params, layout[0], pieces);
         }
     }
 

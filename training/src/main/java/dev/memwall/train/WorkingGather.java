@@ -36,17 +36,43 @@ final class WorkingGather {
     private final ProcessGroup group;
     private final HalfFormat format;
     private final float[] values;
-    /** Per group: start of rank 0's piece and the piece length; rank r's piece is [start + r·piece, +piece). */
-    private final int[] starts, pieces, lowCounts;
+    /** Per group: start of rank 0's piece, the stride between ranks' pieces and the piece length. */
+    private final int[] starts, strides, pieces, lowCounts;
+    /** The FP32 layout {@link #restoreMasters()} gathers in place: rank r's piece at start + r·piece. */
+    private final int[] wholeStarts, wholePieces;
     /** Flat elements that are not GEMM weights (sent whole). */
     private final BitSet exact = new BitSet();
 
-    WorkingGather(ProcessGroup group, HalfFormat format, FlatParameters params, int[] starts, int[] pieces) {
+    /** Stage 1: rank r owns [r·s, (r+1)·s), gathered in chunks of at most 2^20 / N elements per rank. */
+    static WorkingGather ofShard(ProcessGroup group, HalfFormat format, FlatParameters params, int s) {
+        int chunk = Math.max(1, CHUNK_ELEMENTS / group.worldSize()), count = Math.max(1, (s + chunk - 1) / chunk);
+        int[] starts = new int[count], strides = new int[count], pieces = new int[count];
+        for (int g = 0; g < count; g++) {
+            starts[g] = g * chunk;
+            strides[g] = s;
+            pieces[g] = Math.min(chunk, s - g * chunk);
+        }
+        return new WorkingGather(group, format, params, starts, strides, pieces, new int[] {0}, new int[] {s});
+    }
+
+    /** Stage 2: rank r owns [b + r·len/N, b + (r+1)·len/N) of each bucket [b, b + len). */
+    static WorkingGather ofBuckets(ProcessGroup group, HalfFormat format, FlatParameters params, int[] bucketStarts, int[] pieces) {
+        return new WorkingGather(group, format, params, bucketStarts, pieces, pieces, bucketStarts, pieces);
+    }
+
+    /** Elements gathered at once (N pieces): 2 MiB of 16-bit buffer at stage 1; stage 2 goes by bucket. */
+    static final int CHUNK_ELEMENTS = 1 << 20;
+
+    private WorkingGather(ProcessGroup group, HalfFormat format, FlatParameters params, int[] starts, int[] strides,
+                          int[] pieces, int[] wholeStarts, int[] wholePieces) {
         this.group = group;
         this.format = format;
         this.values = params.values().whole().data();
         this.starts = starts.clone();
+        this.strides = strides.clone();
         this.pieces = pieces.clone();
+        this.wholeStarts = wholeStarts.clone();
+        this.wholePieces = wholePieces.clone();
         for (FlatParameters.Entry e : params.entries()) {
             if (!isGemmWeight(e)) exact.set(e.offset(), e.offset() + e.numel());
         }
@@ -54,7 +80,7 @@ final class WorkingGather {
         lowCounts = new int[starts.length];
         for (int g = 0; g < starts.length; g++) {
             for (int r = 0; r < n; r++) {
-                int from = starts[g] + r * pieces[g];
+                int from = starts[g] + r * strides[g];
                 lowCounts[g] = Math.max(lowCounts[g], exact.get(from, from + pieces[g]).cardinality());
             }
         }
@@ -74,13 +100,15 @@ final class WorkingGather {
         return format;
     }
 
-    /** After the update: every rank's pieces gathered, GEMM weights in the working format, the rest exact. */
+    /**
+     * After the update: every rank's pieces gathered, GEMM weights in the working format, the rest exact. One group
+     * (stage 2: one bucket) at a time, so its 16-bit buffers, 2·N·(p + q) bytes of COMMUNICATION, are all this adds.
+     */
     void gather() {
         int n = group.worldSize(), rank = group.rank();
-        List<Runnable> finish = new ArrayList<>();
-        List<Work> works = new ArrayList<>();
         for (int g = 0; g < starts.length; g++) {
-            int p = pieces[g], q = lowCounts[g], own = starts[g] + rank * p;
+            List<Work> works = new ArrayList<>(2);
+            int p = pieces[g], q = lowCounts[g], own = starts[g] + rank * strides[g];
             Tensor high = Tensor.empty(GradientWire.dtype(format), Category.COMMUNICATION, "param_wire16", n * p);
             Tensor low = q == 0 ? null : Tensor.empty(GradientWire.dtype(format), Category.COMMUNICATION, "param_wire16_low", n * q);
             short[] h = high.shortData(), l = low == null ? null : low.shortData();
@@ -97,32 +125,28 @@ final class WorkingGather {
             }
             works.add(group.allGather16Async(h, ho + rank * p, h, ho, p));
             if (low != null) works.add(group.allGather16Async(l, lo + rank * q, l, lo, q));
-            int group = g;
-            finish.add(() -> {
-                for (int r = 0; r < n; r++) {
-                    if (r == rank) continue; // this rank's piece is its FP32 master: never overwritten
-                    int at = starts[group] + r * p;
-                    for (int i = 0, j = 0; i < p; i++) {
-                        short hi = h[ho + r * p + i];
-                        values[at + i] = exact.get(at + i)
-                                ? Float.intBitsToFloat((hi & 0xFFFF) << 16 | (l[lo + r * q + j++] & 0xFFFF))
-                                : format.toFloat(hi);
-                    }
+            for (Work w : works) w.await();
+            for (int r = 0; r < n; r++) {
+                if (r == rank) continue; // this rank's piece is its FP32 master: never overwritten
+                int at = starts[g] + r * strides[g];
+                for (int i = 0, j = 0; i < p; i++) {
+                    short hi = h[ho + r * p + i];
+                    values[at + i] = exact.get(at + i)
+                            ? Float.intBitsToFloat((hi & 0xFFFF) << 16 | (l[lo + r * q + j++] & 0xFFFF))
+                            : format.toFloat(hi);
                 }
-                high.release();
-                if (low != null) low.release();
-            });
+            }
+            high.release();
+            if (low != null) low.release();
         }
-        for (Work w : works) w.await();
-        finish.forEach(Runnable::run);
     }
 
     /** Every rank's pieces gathered in FP32: every element exact on every rank (a collective). */
     void restoreMasters() {
         int rank = group.rank();
         List<Work> works = new ArrayList<>();
-        for (int g = 0; g < starts.length; g++) {
-            works.add(group.allGatherAsync(values, starts[g] + rank * pieces[g], values, starts[g], pieces[g]));
+        for (int g = 0; g < wholeStarts.length; g++) {
+            works.add(group.allGatherAsync(values, wholeStarts[g] + rank * wholePieces[g], values, wholeStarts[g], wholePieces[g]));
         }
         for (Work w : works) w.await();
     }
