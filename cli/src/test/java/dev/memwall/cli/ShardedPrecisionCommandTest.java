@@ -63,6 +63,22 @@ class ShardedPrecisionCommandTest {
         }
     }
 
+    /**
+     * Stage 1 in BF16 (GEMM weights gathered in BF16, the rest exact): per rank exactly the FP32 layout's model state,
+     * 4·N·s of parameters + 4·N·s of gradients (s = ⌈Ψ/N⌉, padding included) + 8 bytes per owned element of AdamW's m
+     * and v — 8Ψ + 8Ψ/N up to the padding.
+     */
+    @Test
+    void stageOneInBf16KeepsTheFp32ModelStateExactly() throws Exception {
+        List<JsonNode> ranks = ShardedTrainCommandTest.workers(2, CliRunner.args(RUN, "--zero", "1", "--precision", "bf16"));
+        long psi = ranks.get(0).get("params").asLong(), s = (psi + 1) / 2;
+        for (int r = 0; r < 2; r++) {
+            long owned = Math.min(s, psi - r * s);
+            assertThat(ranks.get(r).get("model_state_bytes").asLong()).as("rank %d", r).isEqualTo(8 * 2 * s + 8 * owned);
+            assertThat(ranks.get(r).get("precision").asText()).isEqualTo("bf16");
+        }
+    }
+
     @Test
     void badCombinationsAreRefusedBeforeJoining() throws Exception {
         assertRefused(new String[] {"--zero", "3", "--precision", "mxfp8"}, "--precision mxfp8 is not available with ZeRO stage 3");
