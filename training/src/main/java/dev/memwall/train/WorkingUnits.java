@@ -94,6 +94,21 @@ final class WorkingUnits {
         return gemm[k] ? Tensor.view(buf, offsetInUnit, shape) : Tensor.view(decoded[u], decodedOffset[k], shape);
     }
 
+    /** The non-GEMM parameter of {@code params} (unit u's, model order) whose decoded elements include {@code offset}. */
+    int paramAtDecoded(int u, int offset, int[] params) {
+        int found = -1;
+        for (int k : params) {
+            if (!gemm[k] && decodedOffset[k] <= offset) found = k; // decoded offsets grow in model order
+        }
+        if (found < 0) throw new IllegalArgumentException("offset " + offset + " lies in no decoded parameter of unit " + u);
+        return found;
+    }
+
+    /** Elements of unit u's decoded FP32 copy: its parameters that are not GEMM weights. */
+    int decodedLength(int u) {
+        return decodedLength[u];
+    }
+
     boolean isDecoded(int u, Tensor t) {
         return decoded[u] != null && t.storage() == decoded[u].storage();
     }

@@ -4,7 +4,8 @@
  * communicated; {@link dev.memwall.train.DataParallel} makes the same step one rank of a data-parallel job at a
  * {@link dev.memwall.train.ZeroStage} (which rows, which range of the flat buffers, which collectives), with
  * {@code GradientBuckets} reducing stage 2's gradients during backward from the parameters' gradient-ready hooks and
- * {@code ParameterShards} gathering stage 3's parameter units around their forward and backward;
+ * {@code ParameterShards} gathering stage 3's parameter units around their forward and backward (laid out by
+ * {@code UnitLayout}, saved by reference through {@code ParameterReferenceHooks}), at most two unit buffers at once;
  * {@link dev.memwall.train.TrainingState} saves and resumes model, optimizer, step and RNG state atomically — under
  * data parallelism each rank its optimizer range and rank 0 the model and a manifest, resumable (resharded) on any
  * world size and stage, and consolidated into one weights file.

@@ -5,6 +5,8 @@ import dev.memwall.checkpoint.Checkpointing;
 import dev.memwall.checkpoint.Policy;
 import dev.memwall.data.Batch;
 import dev.memwall.memory.Category;
+import dev.memwall.memory.MemoryEvent;
+import dev.memwall.memory.Phase;
 import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
 import dev.memwall.nn.GptConfig;
@@ -27,16 +29,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * ZeRO stage 3 beyond "trains as one process" ({@link DataParallelTest} covers that, and the bytes and model-state
  * formulas, for every stage): each unit is gathered once in forward and once in backward — also under checkpointing,
  * whose recomputation reads the unit gathered for the backward — and reduced once, from inside backward; at most two
- * gathered units and two gradient buffers are alive; between steps a rank holds only its shards.
+ * unit buffers are alive; between steps a rank holds only its shards.
  */
 @Timeout(600)
 class ZeroStage3Test {
     /** Six blocks: four units are well below the whole model, so a bound of four units says something. */
     static final GptConfig DEEP = new GptConfig(32, 8, 32, 2, 6, 0f);
 
-    record Seen(int units, int largest, int[] gathersInBackward, int[] reductionsInBackward, long[] peakGathered,
-                long[] peakGrads, long[] peakCommunication, double[] hidden, long communicationAfter, long parametersAfter,
-                int shardLength) {
+    record Seen(int units, int largest, int[] gathersInBackward, int[] reductionsInBackward, long[] peakUnits,
+                long[] peakCommunication, double[] hidden, long communicationAfter, long parametersAfter, int shardLength) {
     }
 
     static Seen trainSeeing(ProcessGroup g, GptConfig config, Policy policy, int steps) {
@@ -46,7 +47,7 @@ class ZeroStage3Test {
         Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0);
         ParameterShards u = dp.units();
         int[] gathers = new int[steps], reductions = new int[steps];
-        long[] gathered = new long[steps], grads = new long[steps], comm = new long[steps];
+        long[] unitBuffers = new long[steps], comm = new long[steps];
         double[] hidden = new double[steps];
         Rng r = new Rng(3);
         StepStats st = null;
@@ -54,14 +55,13 @@ class ZeroStage3Test {
         long base = MemoryTracker.current().current(Category.COMMUNICATION);
         for (int s = 0; s < steps; s++) {
             st = t.step(batch(config, r));
-            gathers[s] = u.gathersInBackward();
-            reductions[s] = u.reductionsInBackward();
-            gathered[s] = u.peakGatheredElements();
-            grads[s] = u.peakGradientElements();
+            gathers[s] = u.figures().gathersInBackward();
+            reductions[s] = u.figures().reductionsInBackward();
+            unitBuffers[s] = u.figures().peakBytes();
             comm[s] = st.peakBytes().getOrDefault(Category.COMMUNICATION, 0L) - base;
             hidden[s] = st.commHiddenFraction();
         }
-        return new Seen(u.unitCount(), u.largestUnit(), gathers, reductions, gathered, grads, comm, hidden,
+        return new Seen(u.unitCount(), u.largestUnit(), gathers, reductions, unitBuffers, comm, hidden,
                 st.currentBytes().getOrDefault(Category.COMMUNICATION, 0L) - base, st.currentBytes().getOrDefault(Category.PARAMETER, 0L),
                 dp.params().length());
     }
@@ -97,31 +97,63 @@ class ZeroStage3Test {
     }
 
     /**
-     * Per rank: at most two gathered units (the one computing and the next, prefetched) and at most two gradient
-     * buffers (one filling, one being reduced), and at least two units at once (the prefetch happens). At N = 1 the
-     * tracker is this rank's alone: its COMMUNICATION peak within a step is at most 4 · the largest unit's bytes — far
-     * below the 4Ψ a replicated model holds — and nothing is left of it after the step; PARAMETER is the shard.
+     * Per rank: at most two unit buffers alive (the one computing and either the one below, prefetched, or the one
+     * above, its gradients being reduced: gradients are written over the gathered parameters, so no separate gradient
+     * buffer exists), and at least two at once (the prefetch happens). At N = 1 the tracker is this rank's alone: its
+     * COMMUNICATION peak within a step is at most 2 · the largest unit's bytes under every policy — far below the 4Ψ
+     * a replicated model holds — and nothing is left of it after the step; PARAMETER is the shard.
      */
     @Test
-    void communicationHoldsAtMostTwoUnitsOfParametersAndTwoOfGradients() {
+    void communicationHoldsAtMostTwoUnits() {
         long psi = new Gpt(DEEP, new Rng(7)).parameterCount();
         for (int n : new int[] {1, 2}) {
             for (Seen seen : Ranks.run(n, g -> trainSeeing(g, DEEP, null, 2))) {
                 for (int s = 0; s < 2; s++) {
-                    assertThat(seen.peakGathered[s]).as("N=%d gathered elements", n).isLessThanOrEqualTo(2L * seen.largest)
-                            .isGreaterThan(seen.largest);
-                    assertThat(seen.peakGrads[s]).as("N=%d gradient-buffer elements", n).isLessThanOrEqualTo(2L * seen.largest);
+                    assertThat(seen.peakUnits[s]).as("N=%d unit-buffer bytes", n).isLessThanOrEqualTo(2L * 4 * seen.largest)
+                            .isGreaterThan(4L * seen.largest);
                 }
             }
         }
         MemoryTracker tracker = MemoryTracker.current();
-        long paramsBefore = tracker.current(Category.PARAMETER);
-        Seen one = trainSeeing(ProcessGroup.single(), DEEP, null, 2);
-        for (long peak : one.peakCommunication) {
-            assertThat(peak).as("COMMUNICATION peak bytes").isLessThanOrEqualTo(4L * 4 * one.largest).isLessThan(4L * psi * 3 / 4);
+        for (Policy policy : new Policy[] {null, Policy.everyLayer(DEEP.layers()), Policy.selective(DEEP.layers())}) {
+            String what = policy == null ? "no checkpointing" : policy.describe();
+            long paramsBefore = tracker.current(Category.PARAMETER);
+            Seen one = trainSeeing(ProcessGroup.single(), DEEP, policy, 2);
+            for (long peak : one.peakCommunication) {
+                assertThat(peak).as("%s: COMMUNICATION peak bytes", what).isLessThanOrEqualTo(2L * 4 * one.largest).isLessThan(4L * psi / 2);
+            }
+            assertThat(one.communicationAfter).as("%s: nothing gathered between steps", what).isZero();
+            assertThat(tracker.current(Category.PARAMETER) - paramsBefore).as("PARAMETER: the shard only").isEqualTo(4L * one.shardLength);
         }
-        assertThat(one.communicationAfter).as("nothing gathered between steps").isZero();
-        assertThat(tracker.current(Category.PARAMETER) - paramsBefore).as("PARAMETER: the shard only").isEqualTo(4L * one.shardLength);
+    }
+
+    /**
+     * Ranks in threads share one tracker, so their COMMUNICATION adds up: per phase (forward, backward, recomputation),
+     * read from the recorded timeline (which peak resets do not touch), at most N · 2 · the largest unit's bytes, at
+     * N = 2 and 4, under every policy; and each recomputing policy does recompute.
+     */
+    @Test
+    void ranksTogetherHoldAtMostTwoUnitsEachInEveryPhase() {
+        for (int n : new int[] {2, 4}) {
+            for (Policy policy : new Policy[] {null, Policy.everyLayer(DEEP.layers()), Policy.selective(DEEP.layers())}) {
+                String what = "N=" + n + ", " + (policy == null ? "no checkpointing" : policy.describe());
+                MemoryTracker tracker = new MemoryTracker();
+                tracker.record(true);
+                List<Seen> seen;
+                try (var installed = MemoryTracker.install(tracker)) {
+                    seen = Ranks.run(n, g -> trainSeeing(g, DEEP, policy, 2));
+                }
+                long bound = (long) n * 2 * 4 * seen.get(0).largest;
+                java.util.Map<Phase, Long> peak = new java.util.EnumMap<>(Phase.class);
+                for (MemoryEvent e : tracker.events()) peak.merge(e.phase(), e.current()[Category.COMMUNICATION.ordinal()], Math::max);
+                for (Phase phase : new Phase[] {Phase.FORWARD, Phase.BACKWARD, Phase.RECOMPUTE}) {
+                    assertThat(peak.getOrDefault(phase, 0L)).as("%s: COMMUNICATION bytes of all ranks in %s", what, phase)
+                            .isLessThanOrEqualTo(bound);
+                }
+                assertThat(peak.get(Phase.BACKWARD)).as(what).isGreaterThan(bound / 2);
+                if (policy != null) assertThat(peak).as(what).containsKey(Phase.RECOMPUTE);
+            }
+        }
     }
 
     /** Between steps the model holds released stand-ins: a use of a parameter outside its unit's window fails naming it. */

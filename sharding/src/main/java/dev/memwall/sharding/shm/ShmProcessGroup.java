@@ -219,9 +219,6 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
     protected void runReduceScatter(float[] in, int inOff, float[] out, int outOff, int shard, Call call) {
         int n = segments.length;
         int piece = slot / n;
-        int part = Math.min(piece, shard);
-        float[] acc = part == 0 ? null : call.scratch(0, part);
-        float[] tmp = part == 0 ? null : call.scratch(1, part);
         enter(REDUCE_SCATTER, shard, -1);
         for (int k = 0, rounds = rounds(shard, piece); k < rounds; k++) {
             int s = k * piece;
@@ -229,8 +226,8 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
             for (int j = 0; j < n; j++) own.data.put(j * piece, in, inOff + j * shard + s, m);
             call.wrote((long) n * m);
             arrive(call, k == 0);
-            sumInRankOrder(rank() * piece, acc, tmp, m, call);
-            if (m > 0) System.arraycopy(acc, 0, out, outOff + s, m);
+            // Straight into out, no scratch: in place, out[s, s+m) is this round's own piece of in, already copied.
+            sumInRankOrderInto(rank() * piece, out, outOff + s, m, call);
             arrive(call, false);
         }
     }
@@ -368,6 +365,21 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
         for (int j = 1; j < segments.length; j++) {
             segments[j].data.get(at, tmp, 0, w);
             for (int i = 0; i < w; i++) acc[i] += tmp[i];
+        }
+        call.read((long) segments.length * w);
+    }
+
+    /**
+     * out[o, o+w) = Σ_j segment j's IN[at, at+w) in rank order, as {@link #sumInRankOrder} but borrowing no scratch, so
+     * a reduce-scatter adds nothing to COMMUNICATION beyond its caller's buffers (ZeRO stage 3 bounds its peak by
+     * two units' buffers): the same additions in the same order, so the same bits.
+     */
+    private void sumInRankOrderInto(int at, float[] out, int o, int w, Call call) {
+        if (w == 0) return;
+        segments[0].data.get(at, out, o, w);
+        for (int j = 1; j < segments.length; j++) {
+            java.nio.FloatBuffer d = segments[j].data;
+            for (int i = 0; i < w; i++) out[o + i] += d.get(at + i);
         }
         call.read((long) segments.length * w);
     }

@@ -72,4 +72,33 @@ class ShmCountersTest {
             }
         }
     }
+
+    /**
+     * Reduce-scatter and all-gather borrow no scratch (a reduce-scatter sums straight into its output, in place too),
+     * so a caller's own buffers are all the COMMUNICATION they cost: what lets ZeRO stage 3 hold two units' bytes.
+     * Several rounds (a shard longer than a slot's piece) and the in-place form included.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {2, 4})
+    void reduceScatterAndAllGatherBorrowNoScratch(int n) {
+        int shard = 3 * SLOT / n + 5;
+        MemoryTracker tracker = new MemoryTracker();
+        try (MemoryTracker.Installed ignored = MemoryTracker.install(tracker);
+             TestJob job = new TestJob()) {
+            List<ShmProcessGroup> g = job.join(n, ShmOptions.DEFAULTS.withSlotFloats(SLOT));
+            try {
+                TestJob.onThreads(n, r -> {
+                    float[] in = new float[n * shard];
+                    java.util.Arrays.fill(in, r + 1);
+                    g.get(r).reduceScatter(in, 0, in, r * shard, shard); // in place
+                    g.get(r).reduceScatter(in, new float[shard]);
+                    g.get(r).allGather(new float[shard], new float[n * shard]);
+                    return null;
+                });
+                assertThat(tracker.peak(Category.COMMUNICATION)).isZero();
+            } finally {
+                g.forEach(ShmProcessGroup::close);
+            }
+        }
+    }
 }
