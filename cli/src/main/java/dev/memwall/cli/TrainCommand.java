@@ -121,6 +121,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--optimizer-state", paramLabel = "FORMAT", description = "AdamW's moments in fp32, bf16 or int8 (block-wise "
             + "8-bit, parameters under 4,096 elements FP32) (default: ${DEFAULT-VALUE}; with --resume, the run's)")
     String optimizerState = "fp32";
+    @Option(names = "--reduce-dtype", paramLabel = "FORMAT", description = "format of the gradients summed over ranks: fp32 or "
+            + "bf16 (2 bytes on the wire, summed in FP32 in rank order, rounded once) (default: ${DEFAULT-VALUE})")
+    String reduceDtype = "fp32";
     @Option(names = "--backend", paramLabel = "NAME", description = "shm or mpi: the backend of a multi-rank run, refused when it "
             + "is not available (default: mpi when started by mpirun, shm under `memwall launch`)")
     String backend;
@@ -157,6 +160,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         int bucketElements = bucketElements(stage);
         ZeroStage3Option.check(stage, checkpoint, spec.commandLine());
+        ShardedPrecisionOption.check(stage, precisionOptions, reduceDtype, Backends.worldSize(env, backend), spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
@@ -192,6 +196,7 @@ final class TrainCommand implements Callable<Integer> {
                 accum > 1 ? " × " + accum + " accumulated" : "", task != null ? "addition task (" + digits + " digits)" : "byte LM on " + data, steps)));
         if (resumed != null) resumed.notes().forEach(n -> log("%s", n));
         DataParallel dp = DataParallel.of(model, group, stage, bucketElements);
+        dp.reduceFormat(dev.memwall.train.ShardedPrecision.reduceFormat(reduceDtype, group.worldSize()));
         FlatParameters flat = dp.params();
         // A BUDGET plan is made on a sample batch drawn from its own generator, so the training data stream is the
         // same as without checkpointing (and as a resumed run's).
@@ -337,6 +342,7 @@ final class TrainCommand implements Callable<Integer> {
             out.put("world_size", group.worldSize());
             out.put("backend", group.backend());
             out.put("zero_stage", stage.number());
+            out.put("reduce_dtype", reduceDtype.toLowerCase(java.util.Locale.ROOT));
             out.put("params", model.parameterCount());
             out.put("model_state_bytes", last == null ? null : last.modelStateBytes());
             out.put("comm_bytes_sent_per_step", median(sentPerStep));

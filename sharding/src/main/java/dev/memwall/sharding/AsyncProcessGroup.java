@@ -26,6 +26,7 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
     private final CommCounters counters = new CommCounters();
     /** Scratch arrays kept between calls (like ArrayCache, uncounted while idle); communication thread only. */
     private final float[][] scratch = new float[2][];
+    private short[] scratch16;
     private volatile CommException broken;
     private volatile boolean closed;
 
@@ -71,6 +72,26 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
             float[] a = scratch[which];
             if (a == null || a.length < floats) scratch[which] = a = new float[floats];
             long bytes = 4L * a.length;
+            tracker.allocated(Category.COMMUNICATION, bytes, name + " scratch");
+            scratchBytes += bytes;
+            return a;
+        }
+
+        /** Counts {@code shorts} 16-bit elements copied into shared memory by this rank. */
+        public void wrote16(long shorts) {
+            written += 2 * shorts;
+        }
+
+        /** Counts {@code shorts} 16-bit elements copied out of shared memory by this rank. */
+        public void read16(long shorts) {
+            read += 2 * shorts;
+        }
+
+        /** A 16-bit scratch array of at least {@code shorts}, counted as COMMUNICATION until the call ends. */
+        public short[] scratch16(int shorts) {
+            short[] a = scratch16;
+            if (a == null || a.length < shorts) scratch16 = a = new short[shorts];
+            long bytes = 2L * a.length;
             tracker.allocated(Category.COMMUNICATION, bytes, name + " scratch");
             scratchBytes += bytes;
             return a;
@@ -130,6 +151,34 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
     }
 
     @Override
+    public final Work allGather16Async(short[] in, int inOff, short[] out, int outOff, int shard) {
+        Checks.shard("allGather16", shard, worldSize);
+        Checks.range("allGather16", "in", in, inOff, shard);
+        Checks.range("allGather16", "out", out, outOff, (long) worldSize * shard);
+        Checks.inPlaceOrDisjoint("allGather16", out, outOff, in, inOff, shard, worldSize, rank);
+        return submit("allGather16", RingVolumes.shards16(shard, worldSize),
+                c -> runAllGather16(in, inOff, out, outOff, shard, c));
+    }
+
+    @Override
+    public final Work reduceScatter16Async(short[] in, int inOff, short[] out, int outOff, int shard, HalfFormat format) {
+        Checks.format("reduceScatter16", format);
+        Checks.shard("reduceScatter16", shard, worldSize);
+        Checks.range("reduceScatter16", "in", in, inOff, (long) worldSize * shard);
+        Checks.range("reduceScatter16", "out", out, outOff, shard);
+        Checks.inPlaceOrDisjoint("reduceScatter16", in, inOff, out, outOff, shard, worldSize, rank);
+        return submit("reduceScatter16", RingVolumes.shards16(shard, worldSize),
+                c -> runReduceScatter16(in, inOff, out, outOff, shard, format, c));
+    }
+
+    @Override
+    public final Work allReduce16Async(short[] buf, int off, int len, HalfFormat format) {
+        Checks.format("allReduce16", format);
+        Checks.range("allReduce16", "buf", buf, off, len);
+        return submit("allReduce16", RingVolumes.allReduce16(len, worldSize), c -> runAllReduce16(buf, off, len, format, c));
+    }
+
+    @Override
     public final Work broadcastAsync(float[] buf, int off, int len, int root) {
         Checks.range("broadcast", "buf", buf, off, len);
         Checks.root("broadcast", root, worldSize);
@@ -147,6 +196,14 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
     protected abstract void runReduceScatter(float[] in, int inOff, float[] out, int outOff, int shard, Call call);
 
     protected abstract void runAllGather(float[] in, int inOff, float[] out, int outOff, int shard, Call call);
+
+    protected abstract void runAllGather16(short[] in, int inOff, short[] out, int outOff, int shard, Call call);
+
+    /** Rank r's shard of the sum: every rank's piece decoded, added in FP32 in rank order, encoded once. */
+    protected abstract void runReduceScatter16(short[] in, int inOff, short[] out, int outOff, int shard,
+                                               HalfFormat format, Call call);
+
+    protected abstract void runAllReduce16(short[] buf, int off, int len, HalfFormat format, Call call);
 
     protected abstract void runBroadcast(float[] buf, int off, int len, int root, Call call);
 

@@ -13,12 +13,24 @@ final class Checks {
         }
     }
 
+    static void range(String op, String what, short[] buf, int off, long len) {
+        if (buf == null) throw new IllegalArgumentException(op + ": " + what + " is null");
+        if (off < 0 || len < 0 || off + len > buf.length) {
+            throw new IllegalArgumentException(op + ": " + what + " range [" + off + ", " + (off + len)
+                    + ") is outside its array of length " + buf.length);
+        }
+    }
+
+    static void format(String op, HalfFormat format) {
+        if (format == null) throw new IllegalArgumentException(op + ": the 16-bit format (BF16 or FP16) is null");
+    }
+
     /**
      * The shard-wise collectives accept {@code out} at exactly this rank's shard of {@code in} (reduce-scatter) or
      * {@code in} at exactly this rank's shard of {@code out} (all-gather), which is how ZeRO calls them in place on a
      * flat buffer; any other overlap would read values the call has already overwritten.
      */
-    static void inPlaceOrDisjoint(String op, float[] whole, int wholeOff, float[] part, int partOff, int shard,
+    static void inPlaceOrDisjoint(String op, Object whole, int wholeOff, Object part, int partOff, int shard,
                                   int n, int rank) {
         if (whole != part) return;
         long wholeEnd = wholeOff + (long) n * shard;

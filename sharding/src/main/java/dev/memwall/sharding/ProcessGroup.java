@@ -98,6 +98,32 @@ public interface ProcessGroup extends AutoCloseable {
 
     Work barrierAsync();
 
+    // 16-bit collectives: BF16/FP16 bit patterns in short[], 2 bytes per element on the wire (see Half16Collectives)
+
+    /** {@link #allGather} of 16-bit elements: rank r's {@code in[inOff, inOff + shard)} to {@code out[outOff + r·shard, …)}. */
+    default void allGather16(short[] in, int inOff, short[] out, int outOff, int shard) {
+        allGather16Async(in, inOff, out, outOff, shard).await();
+    }
+
+    Work allGather16Async(short[] in, int inOff, short[] out, int outOff, int shard);
+
+    /**
+     * {@link #reduceScatter} of 16-bit elements in {@code format}: each element of this rank's shard is decoded from
+     * every rank, summed in FP32 in rank order, and encoded once (round to nearest even, not saturating).
+     */
+    default void reduceScatter16(short[] in, int inOff, short[] out, int outOff, int shard, HalfFormat format) {
+        reduceScatter16Async(in, inOff, out, outOff, shard, format).await();
+    }
+
+    Work reduceScatter16Async(short[] in, int inOff, short[] out, int outOff, int shard, HalfFormat format);
+
+    /** {@link #allReduce} of 16-bit elements in {@code format}: FP32 sums in rank order, encoded once. */
+    default void allReduce16(short[] buf, int off, int len, HalfFormat format) {
+        allReduce16Async(buf, off, len, format).await();
+    }
+
+    Work allReduce16Async(short[] buf, int off, int len, HalfFormat format);
+
     /** Bytes moved by this rank's collectives since the last reset. */
     CommCounters counters();
 

@@ -40,4 +40,16 @@ public final class RingVolumes {
         int last = (root + n - 1) % n;
         return new Volume(rank == last ? 0 : b, rank == root ? 0 : b);
     }
+
+    /** All-reduce of {@code count} 16-bit elements: half the bytes of {@link #allReduce}. */
+    public static Volume allReduce16(long count, int n) {
+        long b = 2 * (n - 1) * 2 * count / n;
+        return new Volume(b, b);
+    }
+
+    /** Reduce-scatter or all-gather of N·{@code shard} 16-bit elements: N−1 shards of 2 bytes each way. */
+    public static Volume shards16(long shard, int n) {
+        long b = (n - 1) * 2 * shard;
+        return new Volume(b, b);
+    }
 }

@@ -51,6 +51,34 @@ final class SingleProcessGroup implements ProcessGroup {
     }
 
     @Override
+    public Work allGather16Async(short[] in, int inOff, short[] out, int outOff, int shard) {
+        Checks.shard("allGather16", shard, 1);
+        Checks.range("allGather16", "in", in, inOff, shard);
+        Checks.range("allGather16", "out", out, outOff, shard);
+        Checks.inPlaceOrDisjoint("allGather16", out, outOff, in, inOff, shard, 1, 0);
+        System.arraycopy(in, inOff, out, outOff, shard);
+        return counted();
+    }
+
+    @Override
+    public Work reduceScatter16Async(short[] in, int inOff, short[] out, int outOff, int shard, HalfFormat format) {
+        Checks.format("reduceScatter16", format);
+        Checks.shard("reduceScatter16", shard, 1);
+        Checks.range("reduceScatter16", "in", in, inOff, shard);
+        Checks.range("reduceScatter16", "out", out, outOff, shard);
+        Checks.inPlaceOrDisjoint("reduceScatter16", in, inOff, out, outOff, shard, 1, 0);
+        System.arraycopy(in, inOff, out, outOff, shard); // a sum over one rank is its value: nothing is re-rounded
+        return counted();
+    }
+
+    @Override
+    public Work allReduce16Async(short[] buf, int off, int len, HalfFormat format) {
+        Checks.format("allReduce16", format);
+        Checks.range("allReduce16", "buf", buf, off, len);
+        return counted();
+    }
+
+    @Override
     public Work broadcastAsync(float[] buf, int off, int len, int root) {
         Checks.range("broadcast", "buf", buf, off, len);
         Checks.root("broadcast", root, 1);

@@ -41,6 +41,10 @@ public final class DataParallel {
     private final Shard owned;
     /** Stage 3's parameter units and shards; null at stages 0 to 2. */
     private final ParameterShards units;
+    /** {@code --reduce-dtype}: the gradients' wire and buffer format, null for FP32 (see {@link GradientWire}). */
+    private dev.memwall.sharding.HalfFormat reduceFormat;
+    /** Stages 1 and 2 under BF16/FP16: the parameter all-gather in the working format ({@link WorkingGather}), or null. */
+    private WorkingGather working;
 
     private DataParallel(ProcessGroup group, ParameterShards units) { // stage 3
         this.group = group;
@@ -153,6 +157,50 @@ public final class DataParallel {
         return psi;
     }
 
+    /**
+     * Reduces the gradients in {@code format} (16 bits on the wire, FP32 sums: {@link GradientWire}) from the next
+     * step at every stage; null returns to FP32.
+     */
+    public DataParallel reduceFormat(dev.memwall.sharding.HalfFormat format) {
+        this.reduceFormat = format;
+        if (buckets != null) buckets.reduceFormat(format);
+        if (units != null) units.reduceFormat(format);
+        return this;
+    }
+
+    public dev.memwall.sharding.HalfFormat reduceFormat() {
+        return reduceFormat;
+    }
+
+    /**
+     * Stages 1 and 2: gathers the parameters after each update with the GEMM weights in {@code format} (null: FP32);
+     * see {@link WorkingGather}. Ignored at stages 0 and 3 (nothing gathered, or units gathered by {@link ParameterShards}).
+     */
+    void workingFormat(dev.memwall.sharding.HalfFormat format) {
+        if (format == null || !distributed() || units != null || !stage.shardsOptimizerState()) {
+            working = null;
+            return;
+        }
+        if (buckets == null) {
+            working = WorkingGather.ofShard(group, format, params, shard);
+        } else {
+            int[][] layout = buckets.layout();
+            int[] pieces = new int[layout[0].length];
+            for (int k = 0; k < pieces.length; k++) pieces[k] = layout[1][k] / group.worldSize();
+            working = WorkingGather.ofBuckets(group, format, params, layout[0], pieces);
+        }
+    }
+
+    /** The working-format gather of stages 1 and 2, or null. */
+    WorkingGather workingGather() {
+        return working;
+    }
+
+    /** Makes every parameter element exact FP32 on every rank again (a collective when a working gather is active). */
+    void restoreMasters() {
+        if (working != null) working.restoreMasters();
+    }
+
     /** Stage 2: bytes of its largest gradient bucket; 0 at stages 0 and 1. */
     public long bucketBytes() {
         return buckets == null ? 0 : (long) Float.BYTES * buckets.bucketElements();
@@ -230,8 +278,8 @@ public final class DataParallel {
         if (!distributed() || buckets != null || units != null) return; // stages 2 and 3 reduced during backward
         float[] g = params.grads().whole().data();
         switch (stage) {
-            case STAGE_0 -> group.allReduce(g, 0, params.length());
-            case STAGE_1 -> group.reduceScatter(g, 0, g, group.rank() * shard, shard); // in place: out is our shard
+            case STAGE_0 -> GradientWire.allReduce(group, reduceFormat, g, 0, params.length());
+            case STAGE_1 -> GradientWire.reduceScatter(group, reduceFormat, g, 0, g, group.rank() * shard, shard).await(); // in place
             default -> throw new IllegalStateException(stage + " reduces in backward");
         }
     }
@@ -290,6 +338,10 @@ public final class DataParallel {
 
     /** After the update: at stages 1 and 2 every rank receives the other ranks' updated pieces. */
     void gatherParameters() {
+        if (working != null) { // stages 1-2 in BF16/FP16: GEMM weights in the working format, the rest exact
+            working.gather();
+            return;
+        }
         if (buckets != null) {
             gatherBuckets();
             return;
@@ -321,6 +373,7 @@ public final class DataParallel {
      */
     public float[] parameterValues() {
         if (units != null) return units.gatherAll();
+        restoreMasters(); // a collective when other ranks' GEMM weights are held in the working format
         return Arrays.copyOf(params.values().whole().toFloatArray(), params.count());
     }
 

@@ -175,10 +175,17 @@ final class GradientBuckets {
         List<Work> all = new ArrayList<>();
         for (int k = 0; k < starts.length; k++) {
             int piece = lengths[k] / n;
-            all.add(inPlace ? group.reduceScatterAsync(in, starts[k], in, starts[k] + rank * piece, piece)
-                    : group.reduceScatterAsync(in, starts[k], out, starts[k] / n, piece));
+            all.add(inPlace ? GradientWire.reduceScatter(group, reduceFormat, in, starts[k], in, starts[k] + rank * piece, piece)
+                    : GradientWire.reduceScatter(group, reduceFormat, in, starts[k], out, starts[k] / n, piece));
         }
         for (Work w : all) w.await();
+    }
+
+    /** {@code --reduce-dtype}: null for FP32, else the 16-bit wire format of the reductions ({@link GradientWire}). */
+    private dev.memwall.sharding.HalfFormat reduceFormat;
+
+    void reduceFormat(dev.memwall.sharding.HalfFormat format) {
+        reduceFormat = format;
     }
 
     /** Starts a micro-batch's backward: every bucket expects all its parameters again. */
@@ -229,7 +236,8 @@ final class GradientBuckets {
         allocate(k);
         if (parametersLeftAtFirstIssue < 0) parametersLeftAtFirstIssue = parametersLeft;
         int piece = lengths[k] / n;
-        works[k] = group.reduceScatterAsync(buffers[k].data(), buffers[k].offset(), shardGrads.data(), starts[k] / n, piece);
+        works[k] = GradientWire.reduceScatter(group, reduceFormat, buffers[k].data(), buffers[k].offset(), shardGrads.data(),
+                starts[k] / n, piece);
         inFlight.add(k);
         while (inFlight.size() > MAX_IN_FLIGHT) complete(inFlight.poll());
     }

@@ -9,6 +9,7 @@ import dev.memwall.memory.Category;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
 import dev.memwall.optim.Shard;
+import dev.memwall.sharding.HalfFormat;
 import dev.memwall.sharding.ProcessGroup;
 import dev.memwall.sharding.Work;
 
@@ -48,6 +49,16 @@ import java.util.function.Supplier;
  * <p><b>Memory.</b> COMMUNICATION ≤ 2 · max_u N·p_u floats in forward, backward and recomputation (the shared-memory
  * transport's reduce-scatter and all-gather borrow no scratch); a checkpointing policy whose segments span k units
  * gathers them together to recompute, k + 1 units then.
+ *
+ * <p><b>BF16/FP16</b> ({@link #workingFormat}): units are gathered in the working format ({@link WorkingUnits}), a
+ * 16-bit buffer that cannot take FP32 gradients, so a unit's gradients go to a separate FP32 buffer of N·p_u floats,
+ * allocated at the unit's first gradient report (after a finished reduction has been let go) and reduce-scattered
+ * as above; the unit's 16-bit buffer and decoded copy are released when the reduction starts. With
+ * {@code --reduce-dtype bf16} ({@link GradientWire}) the reduction moves 2 bytes per element through its own 16-bit
+ * wire buffer. The bound in bytes (B = 4 · max_u N·p_u, D = 4 · the most non-GEMM elements of a unit, decoded to FP32):
+ * forward B + D; backward and recomputation 2.5·B + D: the computing unit's 16-bit values, decoded copy and FP32
+ * gradients (1.5·B + D) beside one reduction in flight (B); with a 16-bit reduce wire 3·B + D + 1.5·B/N (the wire,
+ * and the shared-memory 16-bit reduce-scatter's scratch) — docs/precision-sharding.md.
  */
 final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private final Gpt model;
@@ -74,6 +85,12 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private int reducingUnit = -1;
     private Tensor reducingBuffer;
     private final UnitStepFigures figures = new UnitStepFigures();
+    /** {@code --reduce-dtype}: the gradients' 16-bit wire format, null for FP32 ({@link GradientWire}). */
+    private HalfFormat reduceFormat;
+    /** Low-precision training: units gathered in the working format ({@link WorkingUnits}); null gathers FP32. */
+    private WorkingUnits working;
+    /** Per unit, in low precision only: its FP32 gradient buffer while its backward runs (else the gathered buffer). */
+    private final Tensor[] gradients;
 
     ParameterShards(Gpt model, ProcessGroup group) {
         this.model = model;
@@ -103,10 +120,27 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         owned = layout.shard();
         gathered = new Tensor[units];
         gathering = new Work[units];
+        gradients = new Tensor[units];
         ready = new boolean[units];
         paramsLeft = new int[units];
         reported = new boolean[count];
         model.unitHook(this::around);
+    }
+
+    /** Gradients reduced in {@code format} (16 bits on the wire, FP32 sums) from the next step; null: FP32. */
+    void reduceFormat(HalfFormat format) {
+        reduceFormat = format;
+    }
+
+    /** Units gathered in {@code format} (2 bytes per parameter) from the next gather, null: FP32. Call between steps. */
+    void workingFormat(HalfFormat format) {
+        releaseAll();
+        working = format == null ? null : new WorkingUnits(format, group, units, layout.unitOfParam, layout.shapes);
+    }
+
+    /** The working format units are gathered in, null for FP32. */
+    HalfFormat workingFormat() {
+        return working == null ? null : working.format();
     }
 
     /** This rank's shard arrays (values, gradients) with the model's unpadded flat layout as entries. */
@@ -121,6 +155,11 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
 
     int unitCount() {
         return units;
+    }
+
+    /** Elements of unit u's gathered buffer (N·p_u). */
+    int gatheredLength(int u) {
+        return layout.gatheredLength(u);
     }
 
     /** The largest gathered unit, in elements. */
@@ -151,11 +190,16 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private void issueGather(int u) {
         if (gathered[u] != null) return;
         int length = layout.gatheredLength(u);
-        Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", length);
-        gathered[u] = buf;
-        gathering[u] = group.allGatherAsync(local.values().whole().data(), layout.localStart[u], buf.data(), buf.offset(), layout.piece[u]);
+        if (working != null) {
+            gathered[u] = working.issue(u, local.values().whole().data(), layout.localStart[u], layout.piece[u]);
+            gathering[u] = working.lastIssued();
+        } else {
+            Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", length);
+            gathered[u] = buf;
+            gathering[u] = group.allGatherAsync(local.values().whole().data(), layout.localStart[u], buf.data(), buf.offset(), layout.piece[u]);
+        }
         if (inBackward) figures.gatherInBackward();
-        figures.allocated(length);
+        figures.allocated(gathered[u].bytes());
     }
 
     private void awaitGather(int u) {
@@ -167,8 +211,14 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         ready[u] = true;
         Tensor buf = gathered[u];
         unitOfStorage.put(buf.storage(), u);
+        if (working != null) {
+            working.decode(u, buf, layout.paramsOf[u], layout.offsetInUnit, layout.shapes, unitOfStorage);
+            if (working.decoded(u) != null) figures.allocated(working.decoded(u).bytes());
+        }
         for (int k : layout.paramsOf[u]) {
-            views[k] = Tensor.view(buf, layout.offsetInUnit[k], layout.shapes[k]).sameLeafAs(identities[k]);
+            views[k] = working != null ? working.view(u, k, buf, layout.offsetInUnit[k], layout.shapes[k])
+                    : Tensor.view(buf, layout.offsetInUnit[k], layout.shapes[k]);
+            views[k].sameLeafAs(identities[k]);
             model.setParameter(layout.names[k], views[k]);
         }
     }
@@ -181,12 +231,19 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         views[k] = null;
     }
 
-    /** Unit u's parameters leave the model; its buffer, no longer a gathered unit, is returned to the caller. */
+    /**
+     * Unit u's parameters leave the model; its buffer, no longer a gathered unit, is returned to the caller. A decoded
+     * FP32 copy (low precision) is released here.
+     */
     private Tensor retireUnit(int u) {
         awaitGather(u); // the buffer belongs to the collective until it has finished
         for (int k : layout.paramsOf[u]) retireParameter(k);
         Tensor buf = gathered[u];
         unitOfStorage.remove(buf.storage());
+        if (working != null && working.decoded(u) != null) {
+            figures.released(working.decoded(u).bytes());
+            working.release(u, unitOfStorage);
+        }
         gathered[u] = null;
         ready[u] = false;
         return buf;
@@ -195,8 +252,9 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     /** Drops unit u's gathered parameters: the model holds released stand-ins again. */
     private void release(int u) {
         if (gathered[u] == null) return;
-        retireUnit(u).release();
-        figures.released(layout.gatheredLength(u));
+        Tensor buf = retireUnit(u);
+        figures.released(buf.bytes());
+        buf.release();
     }
 
     @Override
@@ -205,8 +263,13 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         return u == null ? -1 : u;
     }
 
+    /**
+     * Offsets in the gathered buffer, in [0, N·p_u); in low precision a tensor of the unit's decoded FP32 copy is
+     * given {@code N·p_u +} its offset in that copy, so one int still says which buffer it lies in.
+     */
     @Override
     public int offsetInUnit(int unit, Tensor t) {
+        if (working != null && working.isDecoded(unit, t)) return layout.gatheredLength(unit) + t.offset() - working.decoded(unit).offset();
         return t.offset() - gathered[unit].offset();
     }
 
@@ -214,11 +277,13 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     public Tensor view(int unit, int offset, int[] shape) {
         // in a step the unit is already gathered (see class comment); a backward outside one gathers on demand
         if (gathered[unit] == null || !ready[unit]) acquire(unit, -1);
-        int k = layout.paramAt(unit, offset);
+        boolean decoded = offset >= layout.gatheredLength(unit);
+        int at = decoded ? offset - layout.gatheredLength(unit) : offset;
+        int k = decoded ? working.paramAtDecoded(unit, at, layout.paramsOf[unit]) : layout.paramAt(unit, at);
         if (inBackward && reported[k]) {
             throw new IllegalStateException("parameter " + layout.names[k] + " is read in backward after its gradient was reported");
         }
-        return Tensor.view(gathered[unit], offset, shape);
+        return Tensor.view(decoded ? working.decoded(unit) : gathered[unit], at, shape);
     }
 
     // ------------------------------------------------------------------------------------------ backward and reductions
@@ -256,11 +321,11 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         reported[p] = true;
         int u = layout.unitOfParam[p];
         if (gathered[u] == null || !ready[u]) acquire(u, -1); // no node read it; its buffer takes the gradients all the same
-        // every node reading p has run, so its values are dead: the gradient takes their place
-        Tensor buf = gathered[u];
+        progress(); // a finished reduction goes before a low-precision unit's gradient buffer is allocated
+        // every node reading p has run, so its values are dead: at FP32 the gradient takes their place
+        Tensor buf = gradientBuffer(u);
         System.arraycopy(g.data(), g.offset(), buf.data(), buf.offset() + layout.offsetInUnit[p], g.numel());
         retireParameter(p);
-        progress();
         if (--paramsLeft[u] == 0) {
             completeReduction(); // the unit above's: its buffer goes before the one below the next is gathered
             if (u > 0) issueGather(u - 1); // prefetched already, unless that reduction outlasted u's backward
@@ -270,10 +335,29 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         }
     }
 
+    /**
+     * Where unit u's FP32 gradients are written: at FP32 its gathered buffer; in low precision (a 16-bit buffer) a
+     * separate FP32 buffer of N·p_u floats, allocated at the unit's first gradient report.
+     */
+    private Tensor gradientBuffer(int u) {
+        if (working == null) return gathered[u];
+        if (gradients[u] == null) {
+            gradients[u] = Tensor.empty(DType.FP32, Category.COMMUNICATION, "unit_gradients", layout.gatheredLength(u));
+            figures.allocated(gradients[u].bytes());
+        }
+        return gradients[u];
+    }
+
     /** Reduce-scatters unit u's gradients in place, asynchronously: rank r's sum lands at [r·p_u, (r+1)·p_u). */
     private void reduce(int u) {
         completeReduction();
-        Tensor b = retireUnit(u);
+        Tensor b = gradientBuffer(u);
+        gradients[u] = null;
+        Tensor values = retireUnit(u);
+        if (values != b) { // low precision: the 16-bit values are dead once the gradients are complete
+            figures.released(values.bytes());
+            values.release();
+        }
         float[] d = b.data();
         for (int k : layout.paramsOf[u]) { // parameters that never reported contribute nothing
             if (!reported[k]) Arrays.fill(d, b.offset() + layout.offsetInUnit[k], b.offset() + layout.offsetInUnit[k] + layout.numel(k), 0f);
@@ -281,7 +365,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         Arrays.fill(d, b.offset() + layout.unitLength[u], b.offset() + layout.gatheredLength(u), 0f); // padding
         reducingUnit = u;
         reducingBuffer = b;
-        reduction = group.reduceScatterAsync(d, b.offset(), d, b.offset() + rank * layout.piece[u], layout.piece[u]);
+        reduction = GradientWire.reduceScatter(group, reduceFormat, d, b.offset(), d, b.offset() + rank * layout.piece[u], layout.piece[u]);
         figures.reductionInBackward();
     }
 
@@ -295,8 +379,8 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         float[] src = reducingBuffer.data(), dst = local.grads().whole().data();
         int s = reducingBuffer.offset() + rank * piece, d = layout.localStart[u];
         for (int i = 0; i < piece; i++) dst[d + i] += src[s + i];
+        figures.released(reducingBuffer.bytes());
         reducingBuffer.release();
-        figures.released(layout.gatheredLength(u));
         reduction = null;
         reducingBuffer = null;
         reducingUnit = -1;
@@ -318,7 +402,14 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
 
     /** Releases every gathered unit (leftovers of a backward outside a step, or of a failed one). */
     void releaseAll() {
-        for (int u = 0; u < units; u++) release(u);
+        for (int u = 0; u < units; u++) {
+            release(u);
+            if (gradients[u] != null) { // a failed backward's low-precision gradients
+                figures.released(gradients[u].bytes());
+                gradients[u].release();
+                gradients[u] = null;
+            }
+        }
     }
 
     // ------------------------------------------------------------------------------------------ whole-model access
@@ -346,11 +437,18 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
      * parameter's name and gathered view to {@code sink} while its unit is gathered; the view is valid only then.
      */
     void forEachGathered(BiConsumer<String, Tensor> sink) {
-        for (int u = 0; u < units; u++) {
-            boolean wasGathered = gathered[u] != null;
-            acquire(u, -1);
-            for (int k : layout.paramsOf[u]) sink.accept(layout.names[k], views[k]);
-            if (!wasGathered) release(u);
+        WorkingUnits lowPrecision = working;
+        if (lowPrecision != null) releaseAll(); // the masters are FP32: gather them so, not the working copies
+        working = null;
+        try {
+            for (int u = 0; u < units; u++) {
+                boolean wasGathered = gathered[u] != null;
+                acquire(u, -1);
+                for (int k : layout.paramsOf[u]) sink.accept(layout.names[k], views[k]);
+                if (!wasGathered) release(u);
+            }
+        } finally {
+            working = lowPrecision;
         }
     }
 
@@ -390,7 +488,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         return figures.waitNanos();
     }
 
-    /** This step's figures: unit-buffer elements alive at most, collectives issued from inside backward. */
+    /** This step's figures: unit-buffer bytes alive at most, collectives issued from inside backward. */
     UnitStepFigures figures() {
         return figures;
     }

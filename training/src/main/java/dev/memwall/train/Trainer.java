@@ -66,12 +66,8 @@ public final class Trainer {
      * for inf/NaN (agreed over ranks) and the update skipped on overflow. Null returns to FP32.
      */
     public Trainer mixedPrecision(dev.memwall.precision.MixedPrecision mp) {
-        if (mp != null && mp.precision() != dev.memwall.precision.Precision.FP32 && dp.stage() == ZeroStage.STAGE_3) {
-            // the autocast region caches a low-precision copy per weight for the step, while stage 3 gathers a unit's
-            // weights only around its forward and backward: not combined (nor tested) yet
-            throw new IllegalArgumentException("--precision " + mp.precision().name().toLowerCase(java.util.Locale.ROOT)
-                    + " is not available with ZeRO stage 3 yet; stages 0-2 train in it");
-        }
+        if (dp.stage() == ZeroStage.STAGE_3) ShardedPrecision.configureStageThree(dp, mp); // gathers in the working format
+        else ShardedPrecision.configure(dp, mp); // stages 1-2: GEMM weights gathered in it
         dev.memwall.precision.GradDtype grads = mp == null ? dev.memwall.precision.GradDtype.FP32 : mp.gradDtype();
         if (lowGrads != null && lowGrads.format() != grads) throw new IllegalStateException("the gradient format is set once per trainer");
         if (lowGrads == null) lowGrads = LowPrecisionGradients.attach(model, dp, optimizer, grads);

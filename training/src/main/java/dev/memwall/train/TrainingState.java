@@ -61,6 +61,7 @@ public final class TrainingState {
         String name = String.format("step-%06d", trainer.completedSteps());
         Path target = dir.resolve(name);
         List<Map<String, Rng.State>> rankRngs = RankRngs.gather(group, rngs);
+        dp.restoreMasters(); // stages 1-2 in BF16/FP16: other ranks' GEMM weights exact again before the model is written
         if (rank == 0) prepare(dir, name);
         group.barrier();
         List<int[]> ranges = OptimizerShards.ranges(dp.stage(), params, n);

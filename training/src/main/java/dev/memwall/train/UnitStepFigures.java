@@ -1,22 +1,23 @@
 package dev.memwall.train;
 
 /**
- * What stage 3's unit buffers did in the current step, for tests and {@code comm_hidden_fraction}: elements of unit
- * buffers alive (gathered parameters, and the gradients written over them while they are reduced), the training
+ * What stage 3's unit buffers did in the current step, for tests and {@code comm_hidden_fraction}: bytes of unit
+ * buffers alive (gathered parameters, and the gradients written over them while they are reduced; in BF16/FP16 the
+ * 16-bit units, their decoded FP32 copies and the separate FP32 gradient buffers), the training
  * thread's time blocked on collectives, and the collectives issued from inside backward.
  */
 final class UnitStepFigures {
     private long waitNanos;
-    private long liveElements, peakElements;
+    private long liveBytes, peakBytes;
     private int gathersInBackward, reductionsInBackward;
 
-    void allocated(long elements) {
-        liveElements += elements;
-        peakElements = Math.max(peakElements, liveElements);
+    void allocated(long bytes) {
+        liveBytes += bytes;
+        peakBytes = Math.max(peakBytes, liveBytes);
     }
 
-    void released(long elements) {
-        liveElements -= elements;
+    void released(long bytes) {
+        liveBytes -= bytes;
     }
 
     void waited(long nanos) {
@@ -36,15 +37,15 @@ final class UnitStepFigures {
         waitNanos = 0;
         gathersInBackward = 0;
         reductionsInBackward = 0;
-        peakElements = liveElements;
+        peakBytes = liveBytes;
     }
 
     long waitNanos() {
         return waitNanos;
     }
 
-    long peakElements() {
-        return peakElements;
+    long peakBytes() {
+        return peakBytes;
     }
 
     int gathersInBackward() {

@@ -57,7 +57,7 @@ class ZeroStage3Test {
             st = t.step(batch(config, r));
             gathers[s] = u.figures().gathersInBackward();
             reductions[s] = u.figures().reductionsInBackward();
-            unitBuffers[s] = u.figures().peakElements();
+            unitBuffers[s] = u.figures().peakBytes();
             comm[s] = st.peakBytes().getOrDefault(Category.COMMUNICATION, 0L) - base;
             hidden[s] = st.commHiddenFraction();
         }
@@ -109,8 +109,8 @@ class ZeroStage3Test {
         for (int n : new int[] {1, 2}) {
             for (Seen seen : Ranks.run(n, g -> trainSeeing(g, DEEP, null, 2))) {
                 for (int s = 0; s < 2; s++) {
-                    assertThat(seen.peakUnits[s]).as("N=%d unit-buffer elements", n).isLessThanOrEqualTo(2L * seen.largest)
-                            .isGreaterThan(seen.largest);
+                    assertThat(seen.peakUnits[s]).as("N=%d unit-buffer bytes", n).isLessThanOrEqualTo(2L * 4 * seen.largest)
+                            .isGreaterThan(4L * seen.largest);
                 }
             }
         }

@@ -3,6 +3,7 @@ package dev.memwall.sharding.mpi;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.ShortPointer;
 import org.bytedeco.javacpp.annotation.NoException;
 import org.bytedeco.javacpp.annotation.Platform;
 
@@ -48,6 +49,12 @@ public final class MpiNative {
     public static native int memwall_mpi_ireduce_scatter_block(FloatPointer buf, int count);
 
     public static native int memwall_mpi_iallgather(FloatPointer buf, int count);
+
+    /** All-gather of 16-bit elements in place: buf holds N blocks of count, this rank's already at block [rank]. */
+    public static native int memwall_mpi_iallgather16(ShortPointer buf, int count);
+
+    /** All-to-all of 16-bit elements: send block j (count elements) goes to rank j, recv block j comes from rank j. */
+    public static native int memwall_mpi_ialltoall16(ShortPointer send, ShortPointer recv, int count);
 
     public static native int memwall_mpi_ibcast(FloatPointer buf, int count, int root);
 

@@ -5,6 +5,8 @@ import dev.memwall.sharding.CommException;
 import dev.memwall.sharding.JoinRefusedException;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.ShortPointer;
+import dev.memwall.sharding.HalfFormat;
 
 import java.util.concurrent.locks.LockSupport;
 
@@ -45,6 +47,10 @@ public final class MpiProcessGroup extends AsyncProcessGroup {
 
     private final MpiOptions options;
     private final FloatPointer scratch;
+    /** The same native scratch seen as 2·slot 16-bit elements. */
+    private final ShortPointer scratch16;
+    /** A second handle on the 16-bit scratch, for an all-to-all's receive blocks (its own position). */
+    private final ShortPointer recv16;
     private final IntPointer done = new IntPointer(1);
     private final String library;
     /** Communication thread: the last collective that ran was a barrier that completed, and nothing ran after it. */
@@ -56,6 +62,10 @@ public final class MpiProcessGroup extends AsyncProcessGroup {
         this.options = options;
         this.library = library;
         this.scratch = new FloatPointer((long) options.slotFloats());
+        this.scratch16 = new ShortPointer(scratch);
+        this.scratch16.capacity(2L * options.slotFloats()).limit(2L * options.slotFloats());
+        this.recv16 = new ShortPointer(scratch16);
+        this.recv16.capacity(2L * options.slotFloats()).limit(2L * options.slotFloats());
     }
 
     /**
@@ -166,6 +176,90 @@ public final class MpiProcessGroup extends AsyncProcessGroup {
             for (int j = 0; j < n; j++) scratch.position((long) j * m).get(out, outOff + j * shard + s, m);
             call.read((long) n * m);
         }
+    }
+
+    // 16-bit collectives. MPI has no BF16 sum, and its reduction order is its own: a 16-bit reduction is an all-to-all
+    // of the pieces, each rank adding its shard in FP32 in rank order and encoding once (the shared-memory backend's
+    // bits exactly), and an all-reduce is that followed by an all-gather of the encoded shards.
+
+    @Override
+    protected void runAllGather16(short[] in, int inOff, short[] out, int outOff, int shard, Call call) {
+        inStep = false;
+        int n = worldSize();
+        int piece = 2 * options.slotFloats() / n;
+        call.borrowed(2L * n * Math.min(piece, shard));
+        for (int s = 0, k = 0; k == 0 || s < shard; s += piece, k++) {
+            int m = Math.min(piece, shard - s);
+            scratch16.position((long) rank() * m).put(in, inOff + s, m);
+            call.wrote16(m);
+            complete(MpiNative.memwall_mpi_iallgather16(scratch16.position(0), m), call);
+            for (int j = 0; j < n; j++) scratch16.position((long) j * m).get(out, outOff + j * shard + s, m);
+            call.read16((long) n * m);
+        }
+    }
+
+    @Override
+    protected void runReduceScatter16(short[] in, int inOff, short[] out, int outOff, int shard, HalfFormat format,
+                                      Call call) {
+        inStep = false;
+        int n = worldSize(), slot = options.slotFloats();
+        int piece = slot / n; // send blocks in the first slot elements, received blocks in the second
+        int part = Math.min(piece, shard);
+        call.borrowed(4L * n * part);
+        float[] acc = call.scratch(0, part);
+        short[] tmp = call.scratch16(part);
+        ShortPointer recv = recv16;
+        {
+            for (int s = 0, k = 0; k == 0 || s < shard; s += piece, k++) {
+                int m = Math.min(piece, shard - s);
+                for (int j = 0; j < n; j++) scratch16.position((long) j * m).put(in, inOff + j * shard + s, m);
+                call.wrote16((long) n * m);
+                complete(MpiNative.memwall_mpi_ialltoall16(scratch16.position(0), recv.position(slot), m), call);
+                sumInRankOrder16(slot, m, acc, tmp, format, call);
+                format.encode(acc, 0, out, outOff + s, m);
+            }
+        }
+    }
+
+    @Override
+    protected void runAllReduce16(short[] buf, int off, int len, HalfFormat format, Call call) {
+        inStep = false;
+        int n = worldSize(), slot = options.slotFloats();
+        int round = slot / n * n; // n blocks of q = round / n elements, each block a rank's share to sum
+        int q0 = Math.min(round, len) / n + 1;
+        call.borrowed(4L * Math.min(slot, (long) n * q0));
+        float[] acc = call.scratch(0, q0);
+        short[] tmp = call.scratch16(q0);
+        ShortPointer recv = recv16;
+        {
+            for (int s = 0, k = 0; k == 0 || s < len; s += round, k++) {
+                int m = Math.min(round, len - s), q = (m + n - 1) / n;
+                for (int j = 0; j < n; j++) {
+                    int lo = Math.min(m, j * q), hi = Math.min(m, (j + 1) * q);
+                    scratch16.position((long) j * q).put(buf, off + s + lo, hi - lo);
+                    for (long z = (long) j * q + hi - lo; z < (long) (j + 1) * q; z++) scratch16.put(z, (short) 0);
+                }
+                call.wrote16((long) n * q);
+                complete(MpiNative.memwall_mpi_ialltoall16(scratch16.position(0), recv.position(slot), q), call);
+                sumInRankOrder16(slot, q, acc, tmp, format, call);
+                format.encode(acc, 0, tmp, 0, q);
+                scratch16.position((long) rank() * q).put(tmp, 0, q);
+                complete(MpiNative.memwall_mpi_iallgather16(scratch16.position(0), q), call);
+                scratch16.position(0).get(buf, off + s, m);
+                call.read16(m);
+            }
+        }
+    }
+
+    /** acc[0, w) = Σ_j decode(block j of the received area at {@code at}), in FP32 and rank order. */
+    private void sumInRankOrder16(int at, int w, float[] acc, short[] tmp, HalfFormat format, Call call) {
+        int n = worldSize();
+        for (int j = 0; j < n; j++) {
+            scratch16.position(at + (long) j * w).get(tmp, 0, w);
+            if (j == 0) format.decode(tmp, 0, acc, 0, w);
+            else for (int i = 0; i < w; i++) acc[i] += format.toFloat(tmp[i]);
+        }
+        call.read16((long) n * w);
     }
 
     @Override

@@ -50,12 +50,15 @@ final class Segment implements AutoCloseable {
     private final MappedByteBuffer map;
     /** IN at [0, slotFloats), OUT at [slotFloats, 2·slotFloats). */
     final FloatBuffer data;
+    /** The same two regions as 16-bit elements: IN at [0, 2·slotFloats), OUT at [2·slotFloats, 4·slotFloats). */
+    final java.nio.ShortBuffer shorts;
 
     private Segment(Path file, MappedByteBuffer map, int slotFloats) {
         this.file = file;
         this.map = map;
         this.slotFloats = slotFloats;
         this.data = map.duplicate().position(HEADER_BYTES).slice().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        this.shorts = map.duplicate().position(HEADER_BYTES).slice().order(ByteOrder.nativeOrder()).asShortBuffer();
     }
 
     static long bytes(int slotFloats) {

@@ -2,6 +2,7 @@ package dev.memwall.sharding.shm;
 
 import dev.memwall.sharding.AsyncProcessGroup;
 import dev.memwall.sharding.CommException;
+import dev.memwall.sharding.HalfFormat;
 import dev.memwall.sharding.JoinRefusedException;
 import dev.memwall.sharding.LaunchEnvironment;
 
@@ -30,12 +31,16 @@ import java.util.List;
  * and root, and refuses with a {@link CommException} naming both calls otherwise.
  */
 public final class ShmProcessGroup extends AsyncProcessGroup {
-    private static final String[] KINDS = {"?", "allReduce", "reduceScatter", "allGather", "broadcast", "barrier"};
+    private static final String[] KINDS = {"?", "allReduce", "reduceScatter", "allGather", "broadcast", "barrier",
+            "allGather16", "reduceScatter16", "allReduce16"};
     private static final int ALL_REDUCE = 1;
     private static final int REDUCE_SCATTER = 2;
     private static final int ALL_GATHER = 3;
     private static final int BROADCAST = 4;
     private static final int BARRIER = 5;
+    private static final int ALL_GATHER16 = 6;
+    private static final int REDUCE_SCATTER16 = 7;
+    private static final int ALL_REDUCE16 = 8;
 
     private final String jobId;
     private final Segment own;
@@ -243,6 +248,87 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
         }
     }
 
+    // 16-bit collectives: the same rounds over the regions seen as shorts (a round holds 2·slot elements)
+
+    @Override
+    protected void runAllGather16(short[] in, int inOff, short[] out, int outOff, int shard, Call call) {
+        int n = segments.length, slot16 = 2 * slot;
+        enter(ALL_GATHER16, shard, -1);
+        for (int k = 0, rounds = rounds(shard, slot16); k < rounds; k++) {
+            int s = k * slot16;
+            int m = Math.min(slot16, shard - s);
+            own.shorts.put(0, in, inOff + s, m);
+            call.wrote16(m);
+            arrive(call, k == 0);
+            for (int j = 0; j < n; j++) segments[j].shorts.get(0, out, outOff + j * shard + s, m);
+            call.read16((long) n * m);
+            arrive(call, false);
+        }
+    }
+
+    @Override
+    protected void runReduceScatter16(short[] in, int inOff, short[] out, int outOff, int shard, HalfFormat format,
+                                      Call call) {
+        int n = segments.length;
+        int piece = 2 * slot / n;
+        int part = Math.min(piece, shard);
+        float[] acc = part == 0 ? null : call.scratch(0, part);
+        short[] tmp = part == 0 ? null : call.scratch16(part);
+        enter(REDUCE_SCATTER16, shard, format.ordinal());
+        for (int k = 0, rounds = rounds(shard, piece); k < rounds; k++) {
+            int s = k * piece;
+            int m = Math.min(piece, shard - s);
+            for (int j = 0; j < n; j++) own.shorts.put(j * piece, in, inOff + j * shard + s, m);
+            call.wrote16((long) n * m);
+            arrive(call, k == 0);
+            if (m > 0) {
+                sumInRankOrder16(rank() * piece, acc, tmp, m, format, call);
+                format.encode(acc, 0, out, outOff + s, m);
+            }
+            arrive(call, false);
+        }
+    }
+
+    @Override
+    protected void runAllReduce16(short[] buf, int off, int len, HalfFormat format, Call call) {
+        int n = segments.length, slot16 = 2 * slot;
+        int part = (Math.min(len, slot16) + n - 1) / n;
+        float[] acc = part == 0 ? null : call.scratch(0, part);
+        short[] tmp = part == 0 ? null : call.scratch16(part);
+        enter(ALL_REDUCE16, len, format.ordinal());
+        for (int k = 0, rounds = rounds(len, slot16); k < rounds; k++) {
+            int s = k * slot16;
+            int m = Math.min(slot16, len - s);
+            own.shorts.put(0, buf, off + s, m);
+            call.wrote16(m);
+            arrive(call, k == 0);
+            int lo = split(m, rank()), w = split(m, rank() + 1) - lo;
+            if (w > 0) {
+                sumInRankOrder16(lo, acc, tmp, w, format, call);
+                format.encode(acc, 0, tmp, 0, w);
+                own.shorts.put(slot16 + lo, tmp, 0, w);
+                call.wrote16(w);
+            }
+            arrive(call, false);
+            for (int j = 0; j < n; j++) {
+                int a = split(m, j);
+                segments[j].shorts.get(slot16 + a, buf, off + s + a, split(m, j + 1) - a);
+            }
+            call.read16(m);
+        }
+    }
+
+    /** acc[0, w) = Σ_j decode(segment j's IN16[at, at+w)), in FP32 and rank order; the caller encodes once. */
+    private void sumInRankOrder16(int at, float[] acc, short[] tmp, int w, HalfFormat format, Call call) {
+        segments[0].shorts.get(at, tmp, 0, w);
+        format.decode(tmp, 0, acc, 0, w);
+        for (int j = 1; j < segments.length; j++) {
+            segments[j].shorts.get(at, tmp, 0, w);
+            for (int i = 0; i < w; i++) acc[i] += format.toFloat(tmp[i]);
+        }
+        call.read16((long) segments.length * w);
+    }
+
     @Override
     protected void runBroadcast(float[] buf, int off, int len, int root, Call call) {
         enter(BROADCAST, len, root);
@@ -330,7 +416,9 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
 
     private static String describe(long[] d) {
         String kind = d[1] > 0 && d[1] < KINDS.length ? KINDS[(int) d[1]] : "?";
-        return kind + "(" + d[2] + " floats" + (d[3] >= 0 ? ", root " + d[3] : "") + ") as collective #" + d[0];
+        boolean half = d[1] >= ALL_GATHER16;
+        String extra = d[3] < 0 ? "" : half ? ", " + HalfFormat.values()[(int) Math.min(d[3], 1)] : ", root " + d[3];
+        return kind + "(" + d[2] + (half ? " 16-bit elements" : " floats") + extra + ") as collective #" + d[0];
     }
 
     @Override

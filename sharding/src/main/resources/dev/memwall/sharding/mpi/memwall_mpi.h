@@ -49,6 +49,14 @@ static inline int memwall_mpi_ireduce_scatter_block(float* buf, int count) {
 static inline int memwall_mpi_iallgather(float* buf, int count) {
     return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, count, MPI_FLOAT, MPI_COMM_WORLD, &memwall_mpi_request);
 }
+/* 16-bit elements (BF16/FP16 bit patterns) travel as MPI_UINT16_T: MPI only moves them, memwall sums in FP32. */
+static inline int memwall_mpi_iallgather16(short* buf, int count) {
+    return MPI_Iallgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, count, MPI_UINT16_T, MPI_COMM_WORLD, &memwall_mpi_request);
+}
+/* send holds N blocks of count elements, block j for rank j; recv gets block [rank] of every rank, in rank order. */
+static inline int memwall_mpi_ialltoall16(short* send, short* recv, int count) {
+    return MPI_Ialltoall(send, count, MPI_UINT16_T, recv, count, MPI_UINT16_T, MPI_COMM_WORLD, &memwall_mpi_request);
+}
 static inline int memwall_mpi_ibcast(float* buf, int count, int root) {
     return MPI_Ibcast(buf, count, MPI_FLOAT, root, MPI_COMM_WORLD, &memwall_mpi_request);
 }

@@ -16,6 +16,8 @@ import java.util.List;
  * <ul>
  *   <li>{@code script DIR SEED}: the shared-memory tests' sequence of collectives ({@link ShmWorker#script}), then one
  *       async all-reduce overlapped with compute; writes the results and the byte counters to DIR/rank&lt;r&gt;.bin;</li>
+ *   <li>{@code script16 DIR SEED}: the 16-bit collectives of {@code Half16Script}; results and counters to
+ *       DIR/rank&lt;r&gt;.bin;</li>
  *   <li>{@code loop}: prints "ready RANK PID" and all-reduces until killed;</li>
  *   <li>{@code fail RANK}: all ranks all-reduce; rank RANK throws after three rounds, the others keep waiting.</li>
  * </ul>
@@ -32,6 +34,16 @@ public final class MpiWorker {
                 CommTotals counted = g.counters().total();
                 results.add(overlapped(g));
                 write(Path.of(args[1]).resolve("rank" + g.rank() + ".bin"), results, counted);
+            }
+            case "script16" -> {
+                List<short[]> results = dev.memwall.sharding.Half16Script.run(g.rank(), g.worldSize(), Long.parseLong(args[2]), g);
+                CommTotals counted = g.counters().total();
+                try (DataOutputStream out = new DataOutputStream(Files.newOutputStream(Path.of(args[1]).resolve("rank" + g.rank() + ".bin")))) {
+                    out.writeLong(counted.calls());
+                    out.writeLong(counted.bytesSent());
+                    out.writeLong(counted.bytesReceived());
+                    for (short[] r : results) for (short v : r) out.writeShort(v);
+                }
             }
             case "loop" -> {
                 float[] x = new float[100_000];
