@@ -54,9 +54,13 @@ class AdaHessianLossScalingTest {
     }
 
     private static void assertClose(float[] actual, float[] expected, String what) {
+        assertClose(actual, expected, what, 1e-5);
+    }
+
+    private static void assertClose(float[] actual, float[] expected, String what, double tolerance) {
         assertThat(actual).hasSameSizeAs(expected);
         for (int i = 0; i < expected.length; i++) {
-            assertThat((double) actual[i]).as("%s: parameter %d", what, i).isCloseTo(expected[i], offset(1e-5 + 1e-5 * Math.abs(expected[i])));
+            assertThat((double) actual[i]).as("%s: parameter %d", what, i).isCloseTo(expected[i], offset(tolerance + tolerance * Math.abs(expected[i])));
         }
     }
 
@@ -122,7 +126,9 @@ class AdaHessianLossScalingTest {
         });
         for (float[] r : ranks) {
             assertThat((int) r[r.length - 1]).as("skipped on each rank").isEqualTo(skipped);
-            assertClose(Arrays.copyOf(r, r.length - 1), scaled, "ZeRO stage 2");
+            // two ranks sum their half-batches in another order than one process; autocast keeps GELU's input, the
+            // layer norms' inputs and the logits as BF16 copies, whose rounding the Hessian products then see: 1e-4
+            assertClose(Arrays.copyOf(r, r.length - 1), scaled, "ZeRO stage 2", 1e-4);
         }
     }
 
