@@ -156,7 +156,6 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         int bucketElements = bucketElements(stage);
-        ZeroStage3Option.check(stage, checkpoint, spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective
@@ -205,7 +204,7 @@ final class TrainCommand implements Callable<Integer> {
             long stateBytes = optimizer instanceof AdamW adamW ? adamW.stateBytes()
                     : (optimizer instanceof dev.memwall.optim.AdaHessian ? 3L : 2L) * Float.BYTES * dp.shard().size();
             policy = CheckpointOption.install(checkpoint, model, sample, stateBytes, System.err,
-                    CompressedActivations.Format.parse(saveActivations));
+                    CompressedActivations.Format.parse(saveActivations), dp); // a BUDGET plan: rank 0's on every rank
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
         }
