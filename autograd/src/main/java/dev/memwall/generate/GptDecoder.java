@@ -32,14 +32,30 @@ import java.util.Map;
  */
 public final class GptDecoder implements AutoCloseable {
     private final GptConfig config;
-    private final Map<String, Tensor> p;
+    private final Gpt model;
+    /** The parameters by name; for a model that holds them only inside their unit's window, looked up inside it. */
+    private Map<String, Tensor> p;
     private final KvCache cache;
 
-    /** Allocates the cache (KV_CACHE bytes) for {@code model}'s full context; {@link #close()} releases it. */
+    /**
+     * Allocates the cache (KV_CACHE bytes) for {@code model}'s full context; {@link #close()} releases it. A model
+     * sharded at ZeRO stage 3 works too: each call gathers every unit in turn ({@link Gpt#withUnit}), so every rank
+     * must make the same calls (with {@link Generator}: the same prompt length and token count).
+     */
     public GptDecoder(Gpt model) {
         this.config = model.config();
+        this.model = model;
         this.p = model.namedParameters();
         this.cache = new KvCache(config.layers(), config.heads(), config.context(), config.headDim());
+    }
+
+    /** Runs {@code body} with unit u's parameters present and {@link #p} naming them. */
+    private Tensor inUnit(int u, java.util.function.Supplier<Tensor> body) {
+        if (!model.unitsGathered()) return body.get();
+        return model.withUnit(u, () -> {
+            p = model.namedParameters(); // the gathered views, valid until the window closes
+            return body.get();
+        });
     }
 
     public KvCache cache() {
@@ -75,17 +91,23 @@ public final class GptDecoder implements AutoCloseable {
     private Tensor run(int[] ids) {
         try (Guard g = GradMode.noGrad()) {
             int start = cache.length();
-            Tensor x = embed(ids, start);
+            Tensor x = inUnit(0, () -> embed(ids, start));
             for (int l = 0; l < config.layers(); l++) {
-                Tensor next = block(l, x, start);
+                int layer = l;
+                Tensor in = x;
+                Tensor next = inUnit(l + 1, () -> block(layer, in, start));
                 x.release();
                 x = next;
             }
             cache.advance(ids.length);
-            Tensor h = F.layerNorm(x, p.get("lnf.weight"), p.get("lnf.bias"), LayerNorm.EPS);
-            Tensor logits = F.linear(h, p.get("head.weight"), null);
+            Tensor last = x;
+            Tensor logits = inUnit(config.layers() + 1, () -> {
+                Tensor h = F.layerNorm(last, p.get("lnf.weight"), p.get("lnf.bias"), LayerNorm.EPS);
+                Tensor y = F.linear(h, p.get("head.weight"), null);
+                h.release();
+                return y;
+            });
             x.release();
-            h.release();
             return logits;
         }
     }

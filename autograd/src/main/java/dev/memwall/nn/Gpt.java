@@ -64,6 +64,20 @@ public final class Gpt extends Module {
         }
     }
 
+    /**
+     * Runs {@code body} with unit {@code unit}'s parameters in the model, for code that reads them by name outside
+     * the unit's own forward (generation): through the unit hook when one is installed — ZeRO stage 3 gathers the unit
+     * around it, a collective every rank must call alike — else directly.
+     */
+    public Tensor withUnit(int unit, java.util.function.Supplier<Tensor> body) {
+        return unitHook == null ? body.get() : unitHook.around(unit, body);
+    }
+
+    /** Whether the parameters are in the model only inside their unit's window ({@link #unitHook} installed). */
+    public boolean unitsGathered() {
+        return unitHook != null;
+    }
+
     /** Parameter units: the embeddings, each block, the final LayerNorm with the head. */
     public int unitCount() {
         return blocks.size() + 2;

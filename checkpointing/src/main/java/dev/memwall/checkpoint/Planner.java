@@ -37,11 +37,43 @@ public final class Planner {
     /**
      * Measured costs of the chain; see the class comment. Byte figures are exact tracker counts, times in ms;
      * {@code stepTime} is a forward and backward pass without recomputation, the yardstick of predicted overheads.
+     * {@code gathered[i]}: bytes block i's parameters take while gathered, for a model whose blocks are gathered
+     * around their use (ZeRO stage 3), else 0. {@code other} is measured with one-block recomputed segments, which
+     * hold one block gathered while they recompute; a segment of several blocks holds all of its blocks at once, and
+     * the planner counts the difference in that segment's backward burst.
      */
     public record Profile(long[] saved, long[] input, double[] time, long[] selectiveSaved, long[] selectiveExtra,
-                          double[] selectiveTime, long base, long head, long other, double stepTime) {
+                          double[] selectiveTime, long base, long head, long other, double stepTime, long[] gathered) {
+        /** A profile of a model that holds its parameters (nothing gathered). */
+        public Profile(long[] saved, long[] input, double[] time, long[] selectiveSaved, long[] selectiveExtra,
+                       double[] selectiveTime, long base, long head, long other, double stepTime) {
+            this(saved, input, time, selectiveSaved, selectiveExtra, selectiveTime, base, head, other, stepTime, new long[saved.length]);
+        }
+
+        public Profile {
+            if (gathered.length != saved.length) {
+                throw new IllegalArgumentException("gathered bytes for " + gathered.length + " blocks, profile of " + saved.length);
+            }
+        }
+
         public int layers() {
             return saved.length;
+        }
+
+        /** The same profile for blocks gathered around their use, {@code bytes[i]} for block i. */
+        public Profile withGathered(long[] bytes) {
+            return new Profile(saved, input, time, selectiveSaved, selectiveExtra, selectiveTime, base, head, other, stepTime,
+                    bytes.clone());
+        }
+
+        /** What recomputing blocks [from, to) together holds gathered beyond the one block {@code other} covers. */
+        long gatheredBeyondOne(int from, int to) {
+            long sum = 0, max = 0;
+            for (int i = from; i < to; i++) {
+                sum += gathered[i];
+                max = Math.max(max, gathered[i]);
+            }
+            return sum - max;
         }
     }
 
@@ -89,7 +121,7 @@ public final class Planner {
             long full = 0;
             for (int i = s[0]; i < s[1]; i++) full += p.saved()[i];
             if (s[2] == Policy.RECOMPUTE) {
-                peak = Math.max(peak, held + recomputed(full, ratio));
+                peak = Math.max(peak, held + recomputed(full, ratio) + p.gatheredBeyondOne(s[0], s[1]));
                 held += p.input()[s[0]];
             } else {
                 held += full;
@@ -147,15 +179,21 @@ public final class Planner {
     public static Plan plan(Profile p, long budget, double ratio) {
         checkRatio(ratio);
         State end = solve(p, budget - p.other(), ratio);
-        if (end == null) {
-            throw new IllegalArgumentException(String.format("no checkpointing plan fits a budget of %,d bytes; the smallest "
-                    + "feasible budget is %,d bytes (%,d of them parameters, gradients, optimizer state and temporaries)",
-                    budget, minimumFeasible(p, ratio), p.other()));
-        }
+        if (end == null) throw infeasible(budget, minimumFeasible(p, ratio), p.other());
         List<int[]> segs = new ArrayList<>();
         for (State s = end; s.prev != null; s = s.prev) segs.add(0, new int[]{s.from, s.to, s.mode});
         Policy policy = new Policy(String.format("BUDGET(%d)", budget), merge(segs));
         return new Plan(policy, predictPeak(p, policy, ratio), predictTotal(p, policy, ratio), end.cost, p.stepTime(), budget);
+    }
+
+    /**
+     * What {@link #plan} throws when nothing fits {@code budget}: the smallest feasible budget, {@code other} of it
+     * not activations (ranks that share one plan throw it with the numbers of the rank that planned).
+     */
+    public static IllegalArgumentException infeasible(long budget, long minimumFeasible, long other) {
+        return new IllegalArgumentException(String.format("no checkpointing plan fits a budget of %,d bytes; the smallest "
+                + "feasible budget is %,d bytes (%,d of them parameters, gradients, optimizer state and temporaries)",
+                budget, minimumFeasible, other));
     }
 
     /** The least predicted total over all policies: the smallest budget {@link #plan} accepts (bisection). */
@@ -204,14 +242,17 @@ public final class Planner {
                 if (st.held + sel + p.selectiveExtra()[i] <= budget) {
                     offer(best.get(i + 1), new State(st.cost + p.selectiveTime()[i], st, i, i + 1, Policy.SELECTIVE, st.held + sel));
                 }
-                long full = 0;
+                long full = 0, gatheredSum = 0, gatheredMax = 0;
                 double t = 0;
                 for (int k = i + 1; k <= n; k++) {
                     full += p.saved()[k - 1];
                     t += p.time()[k - 1];
+                    gatheredSum += p.gathered()[k - 1];
+                    gatheredMax = Math.max(gatheredMax, p.gathered()[k - 1]);
                     if (st.held + full > budget) break; // kept or recomputed, the segment's activations exist at once
                     offer(best.get(k), new State(st.cost, st, i, k, Policy.KEEP, st.held + full));
-                    if (st.held + recomputed(full, ratio) <= budget) { // recomputed in FP32 whatever is kept
+                    // recomputed in FP32 whatever is kept, with all of the segment's blocks gathered (see Profile)
+                    if (st.held + recomputed(full, ratio) + gatheredSum - gatheredMax <= budget) {
                         offer(best.get(k), new State(st.cost + t, st, i, k, Policy.RECOMPUTE, st.held + p.input()[i]));
                     }
                 }

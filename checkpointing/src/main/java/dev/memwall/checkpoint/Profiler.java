@@ -34,6 +34,32 @@ public final class Profiler {
      * and the model's block runner restored afterwards.
      */
     public static Planner.Profile profile(Gpt model, Tensor ids, Tensor targets, long extraBytes) {
+        return profile(model, ids, targets, extraBytes, Step.PLAIN);
+    }
+
+    /**
+     * One forward and backward of {@code model} on a batch, run as a training step runs it, leaving no gradient
+     * behind: what {@link #profile} measures everything but activations on. A sharded step (ZeRO stage 3) gathers and
+     * reduces around it, and those buffers are part of what the step holds.
+     */
+    @FunctionalInterface
+    public interface Step {
+        void run(Gpt model, Tensor ids, Tensor targets);
+
+        /** A plain forward and backward into the parameters' gradients, then zeroed. */
+        Step PLAIN = (model, ids, targets) -> {
+            try (Scope s = Scope.open()) {
+                model.loss(ids, targets).backward();
+            }
+            model.zeroGrad();
+        };
+    }
+
+    /**
+     * {@link #profile(Gpt, Tensor, Tensor, long)} with the steps that measure {@code other} run by {@code runStep}
+     * (collective when the step is: every rank must profile, on batches of the same shape).
+     */
+    public static Planner.Profile profile(Gpt model, Tensor ids, Tensor targets, long extraBytes, Step runStep) {
         int n = model.config().layers();
         MemoryTracker tracker = MemoryTracker.current();
         Gpt.BlockRunner previous = model.blockRunner();
@@ -108,12 +134,9 @@ public final class Profiler {
             for (int step = 0; step < 2; step++) {
                 tracker.resetPeaks();
                 long t0 = System.nanoTime();
-                try (Scope s = Scope.open()) {
-                    model.loss(ids, targets).backward();
-                }
+                runStep.run(model, ids, targets);
                 stepTime = (System.nanoTime() - t0) / 1e6;
                 marks[2] = tracker.peakExcluding(Category.ACTIVATION);
-                model.zeroGrad();
             }
             // The same step without recomputation: take away the blocks' forward time that EVERY_LAYER repeats.
             stepTime = Math.max(0, stepTime - forwardTime(time));
@@ -124,11 +147,8 @@ public final class Profiler {
                 java.util.Arrays.fill(recompute, 0, n - 1, true);
                 Checkpointing.install(model, Policy.checkpointBlocks("PROFILE", recompute));
                 tracker.resetPeaks();
-                try (Scope s = Scope.open()) {
-                    model.loss(ids, targets).backward();
-                }
+                runStep.run(model, ids, targets);
                 marks[2] = Math.max(marks[2], tracker.peakExcluding(Category.ACTIVATION));
-                model.zeroGrad();
             }
         } finally {
             model.blockRunner(previous);

@@ -29,7 +29,7 @@ class PlannerTest {
     }
 
     /** Every segmentation with every mode per segment (keep, checkpoint, selective): the planner must match the best. */
-    private static List<Policy> all(int layers) {
+    static List<Policy> all(int layers) {
         List<Policy> out = new ArrayList<>();
         for (int cuts = 0; cuts < 1 << (layers - 1); cuts++) {
             List<int[]> segs = new ArrayList<>();

@@ -10,6 +10,8 @@ import dev.memwall.data.Batch;
 import dev.memwall.memory.Category;
 import dev.memwall.memory.MemoryTracker;
 import dev.memwall.nn.Gpt;
+import dev.memwall.train.DataParallel;
+import dev.memwall.train.SharedBudgetPlan;
 import picocli.CommandLine;
 
 import java.io.PrintStream;
@@ -67,6 +69,16 @@ final class CheckpointOption {
      */
     static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log,
                           CompressedActivations.Format saved) {
+        return install(text, model, sample, optimizerStateBytes, log, saved, null);
+    }
+
+    /**
+     * {@link #install} for one rank of a job: {@code sample} is this rank's rows, and a BUDGET plan is rank 0's, the
+     * same on every rank, profiled as {@code dp} holds the model (at ZeRO stage 3 a collective: {@link SharedBudgetPlan}).
+     * Null {@code dp}: a model that holds its parameters, planned alone.
+     */
+    static Policy install(String text, Gpt model, Batch sample, long optimizerStateBytes, PrintStream log,
+                          CompressedActivations.Format saved, DataParallel dp) {
         OutOfMemoryAdvice.watch(model.config(), sample, text);
         Long budget = Policy.parseBudget(text);
         Policy policy;
@@ -76,9 +88,11 @@ final class CheckpointOption {
             Planner.Profile profile;
             try (Scope s = Scope.open(); var hooks = CompressedActivations.install(saved)) {
                 long pending = Math.max(0, optimizerStateBytes - MemoryTracker.current().current(Category.OPTIMIZER_STATE));
-                profile = Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), pending);
+                profile = dp == null ? Profiler.profile(model, sample.idsTensor(), sample.targetsTensor(), pending)
+                        : SharedBudgetPlan.profile(model, dp, sample, pending);
             }
-            Planner.Plan plan = Planner.plan(profile, budget, saved.ratio());
+            Planner.Plan plan = dp == null ? Planner.plan(profile, budget, saved.ratio())
+                    : SharedBudgetPlan.plan(dp.group(), profile, budget, saved.ratio());
             if (log != null) log.println(PLAN_PREFIX + plan.describe());
             policy = plan.policy();
         }

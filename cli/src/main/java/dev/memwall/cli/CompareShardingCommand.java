@@ -44,8 +44,8 @@ final class CompareShardingCommand implements Callable<Integer> {
     @Option(names = "--real-memory", description = "also train under one per-worker heap limit (--heap): the single process "
             + "runs out of memory, a stage and N predicted to fit are advised, and that job trains")
     boolean realMemory;
-    @Option(names = "--heap", paramLabel = "SIZE", description = "per-worker heap limit for --real-memory, like 96m (default: the "
-            + "single process's measured peak, which its tracked arrays alone fill)")
+    @Option(names = "--heap", paramLabel = "SIZE", description = "per-worker heap limit for --real-memory, like 96m (default: what "
+            + "ZeRO-3 on the most workers is predicted to need, plus 5%, or the single process's measured peak if smaller)")
     String heap;
     @Option(names = "--backend", paramLabel = "NAME", description = "shm: workers started by memwall's launcher, shared memory; "
             + "mpi: started by Open MPI's mpirun, its transports and collectives (default: ${DEFAULT-VALUE})")

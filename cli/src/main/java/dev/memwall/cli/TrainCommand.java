@@ -159,7 +159,6 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         int bucketElements = bucketElements(stage);
-        ZeroStage3Option.check(stage, checkpoint, spec.commandLine());
         ShardedPrecisionOption.check(stage, precisionOptions, reduceDtype, Backends.worldSize(env, backend), spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage, bucketElements);
@@ -212,7 +211,7 @@ final class TrainCommand implements Callable<Integer> {
             // AdaHessian: its Hessian step's z ⊙ Hz buffer too (a BUDGET plan and the out-of-memory advice count it)
             long products = optimizer instanceof dev.memwall.optim.SecondOrder ? 4L * flat.length() : 0;
             policy = CheckpointOption.install(checkpoint, model, sample, stateBytes + products, System.err,
-                    CompressedActivations.Format.parse(saveActivations));
+                    CompressedActivations.Format.parse(saveActivations), dp); // a BUDGET plan: rank 0's on every rank
             if (products > 0) {
                 OutOfMemoryAdvice.watchSecondOrder(stateBytes, products);
                 if (dev.memwall.checkpoint.Policy.parseBudget(checkpoint) != null) log("plan %s", OutOfMemoryAdvice.SECOND_ORDER_NOTE);

@@ -98,14 +98,14 @@ class CompareShardingCommandTest {
         }
         ShardedTrainingRun.Measured stage1On2 = rows.stream().filter(m -> m.stage() == ZeroStage.STAGE_1 && m.n() == 2).findFirst().orElseThrow();
         long need = ShardingMemoryDemo.predicted(stage1On2);
-        assertThat(need).isEqualTo(12 * psi + rest);
+        assertThat(need).isEqualTo(18 * psi + rest + WorkerHeap.JVM_BASE); // 1.5 · 12Ψ of model state
         // Just enough for stage 1 on two workers: nothing with fewer workers or a lower stage at N = 2 fits.
-        long limit = (long) Math.ceil(need * ShardingMemoryDemo.HEAP_FACTOR);
+        long limit = need;
         assertThat(ShardingMemoryDemo.advise(rows, limit)).isSameAs(stage1On2);
         // One byte less and two workers no longer suffice at stage 1; the advice moves on (a higher stage, or N = 4).
         ShardedTrainingRun.Measured next = ShardingMemoryDemo.advise(rows, limit - 1);
         assertThat(next).isNotNull().isNotSameAs(stage1On2);
-        assertThat(ShardingMemoryDemo.predicted(next) * ShardingMemoryDemo.HEAP_FACTOR).isLessThanOrEqualTo(limit - 1);
+        assertThat(ShardingMemoryDemo.predicted(next)).isLessThanOrEqualTo(limit - 1);
         // The single process is never the advice, and below every sharded job's need there is none.
         assertThat(ShardingMemoryDemo.advise(rows, Long.MAX_VALUE).n()).isEqualTo(2);
         assertThat(ShardingMemoryDemo.advise(rows, rest)).isNull();
@@ -126,8 +126,7 @@ class CompareShardingCommandTest {
                 rows.add(new ShardedTrainingRun.Measured(s, n, psi, state, state + rest, 1, 0, 0, null));
             }
         }
-        long stage3 = (long) Math.ceil((4 * psi + rest) * ShardingMemoryDemo.HEAP_FACTOR);
-        long stage2 = (long) Math.ceil((7 * psi + rest) * ShardingMemoryDemo.HEAP_FACTOR);
+        long stage3 = WorkerHeap.required(4 * psi, rest), stage2 = WorkerHeap.required(7 * psi, rest);
         for (long limit : new long[] {stage3, (stage3 + stage2) / 2, stage2 - 1}) {
             ShardedTrainingRun.Measured advice = ShardingMemoryDemo.advise(rows, limit);
             assertThat(advice.stage()).as("limit %d", limit).isEqualTo(ZeroStage.STAGE_3);
@@ -146,14 +145,17 @@ class CompareShardingCommandTest {
                 "memwall launch: 1 worker\n[rank 0] memwall: out of memory: the usable Java heap is 68 MiB\nmemwall launch: rank 0 exited with status 1\n");
         ShardedTrainingRun.Outcome advised = new ShardedTrainingRun.Outcome(0, advice, "");
         ShardingMemoryDemo.Result r = new ShardingMemoryDemo.Result(69L << 20, advice, ShardingMemoryDemo.predicted(advice), single,
-                advised, null, "--layers 4 --dim 256 --heads 4 --ctx 64 --batch 4");
+                advised, null, "--layers 4 --dim 256 --heads 4 --ctx 64 --batch 4", null, null);
         assertThat(r.toJson()).containsExactly(
                 java.util.Map.entry("heap_limit_bytes", 69L << 20), java.util.Map.entry("single_exit_code", 1),
                 java.util.Map.entry("single_trained", false),
                 java.util.Map.entry("single_message", "[rank 0] memwall: out of memory: the usable Java heap is 68 MiB"),
                 java.util.Map.entry("advised_zero_stage", 1), java.util.Map.entry("advised_world_size", 4),
-                java.util.Map.entry("advised_predicted_bytes", 12_000_000L), java.util.Map.entry("advised_exit_code", 0),
-                java.util.Map.entry("advised_trained", true), java.util.Map.entry("advised_peak_total_bytes", 12_000_000L));
+                java.util.Map.entry("advised_predicted_bytes", WorkerHeap.required(advice)), java.util.Map.entry("advised_exit_code", 0),
+                java.util.Map.entry("advised_trained", true), java.util.Map.entry("advised_peak_total_bytes", 12_000_000L),
+                new java.util.AbstractMap.SimpleEntry<>("zero3_world_size", null),
+                new java.util.AbstractMap.SimpleEntry<>("zero3_predicted_bytes", null),
+                java.util.Map.entry("zero3_trained", false));
         assertThat(String.join("\n", r.lines())).contains("-Xmx69m per worker")
                 .contains("stage 0, N=1: exit 1, [rank 0] memwall: out of memory")
                 .contains("advice: --zero 1 on 4 workers")

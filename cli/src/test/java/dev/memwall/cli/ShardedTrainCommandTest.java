@@ -113,15 +113,49 @@ class ShardedTrainCommandTest {
         }
     }
 
+    /**
+     * Stage 3 under a BUDGET plan: every rank profiles its shards (a collective), rank 0 plans and every rank installs
+     * its plan; the plan counts what a stage-3 rank holds (shards, gathered units, gradient buffers), so each rank's
+     * measured peak stays within the budget, here the smallest feasible one, which rank 0 names on every rank.
+     */
     @Test
-    void stageThreeRefusesTheBudgetPlannerBeforeJoining() throws Exception {
-        Path dir = Files.createTempDirectory("memwall-save-");
+    void stageThreeTrainsUnderTheBudgetPlanOfRankZero() throws Exception {
+        String[] twoBlocks = RUN.clone();
+        twoBlocks[List.of(RUN).indexOf("--layers") + 1] = "2";
+        String[] model = CliRunner.args(twoBlocks, "--zero", "3");
+        long smallest = smallestFeasibleBudget(CliRunner.args(model, "--checkpoint", "BUDGET(1)"));
+        List<JsonNode> ranks = workers(2, CliRunner.args(model, "--checkpoint", "BUDGET(" + smallest + ")"));
+        JsonNode single = CliRunner.run(twoBlocks).lastJson();
+        String plan = ranks.get(0).get("checkpoint").asText();
+        assertThat(plan).startsWith("BUDGET(" + smallest + "): ").containsAnyOf("recompute", "selective");
+        for (int r = 0; r < 2; r++) {
+            JsonNode j = ranks.get(r);
+            String what = "rank " + r + ": " + j;
+            assertThat(j.get("checkpoint").asText()).as("%s: rank 0's plan", what).isEqualTo(plan);
+            assertThat(j.get("peak_bytes").get("total").asLong()).as("%s: measured peak within the budget", what).isLessThanOrEqualTo(smallest);
+            double loss = single.get("final_loss").asDouble(), eval = single.get("eval_loss").asDouble();
+            assertThat(Math.abs(j.get("final_loss").asDouble() - loss)).as(what).isLessThanOrEqualTo(1e-5 * loss);
+            assertThat(Math.abs(j.get("eval_loss").asDouble() - eval)).as(what).isLessThanOrEqualTo(1e-5 * eval);
+        }
+    }
+
+    /** Both ranks refuse a budget nothing fits, naming the same smallest feasible budget (rank 0's); returns it. */
+    private static long smallestFeasibleBudget(String[] args) throws Exception {
+        Path dir = Files.createTempDirectory("memwall-run-");
+        String token = newToken();
         try {
-            Process p = start(0, 2, newToken(), dir, CliRunner.args(MODEL, "--zero", "3", "--checkpoint", "BUDGET(1GiB)"));
-            assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("exits without waiting for rank 1").isTrue();
-            String err = stderr(p);
-            assertThat(p.exitValue()).as(err).isEqualTo(2);
-            assertThat(err).contains("is not available with --zero 3");
+            List<Process> ps = List.of(start(0, 2, token, dir, args), start(1, 2, token, dir, args));
+            java.util.Set<String> named = new java.util.HashSet<>();
+            for (Process p : ps) {
+                assertThat(p.waitFor(300, TimeUnit.SECONDS)).isTrue();
+                String err = stderr(p);
+                assertThat(p.exitValue()).as(err).isEqualTo(2);
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("the smallest feasible budget is ([0-9,]+) bytes").matcher(err);
+                assertThat(m.find()).as(err).isTrue();
+                named.add(m.group(1));
+            }
+            assertThat(named).as("every rank names rank 0's figure").hasSize(1);
+            return Long.parseLong(named.iterator().next().replace(",", ""));
         } finally {
             delete(dir);
         }
