@@ -31,6 +31,8 @@ public final class Trainer {
     private long completedSteps;
     /** Autocast and loss scaling, or null: FP32 throughout. */
     private dev.memwall.precision.MixedPrecision mixed;
+    /** The route of a second-order optimizer's products ({@link HessianProducts}). */
+    private HessianPath hessianPath = HessianPath.FORWARD_OVER_REVERSE;
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -88,6 +90,16 @@ public final class Trainer {
         return mixed;
     }
 
+    /** How a second-order optimizer's steps take g and H·z (default {@link HessianPath#FORWARD_OVER_REVERSE}). */
+    public Trainer hessianPath(HessianPath path) {
+        this.hessianPath = java.util.Objects.requireNonNull(path, "hessian path");
+        return this;
+    }
+
+    public HessianPath hessianPath() {
+        return hessianPath;
+    }
+
     /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
     public long completedSteps() {
         return completedSteps;
@@ -129,16 +141,17 @@ public final class Trainer {
         float lossScale = mixed == null ? 1f : mixed.scaler().scale();
         dev.memwall.precision.Autocast region = mixed == null ? null : mixed.begin(); // one weight copy per step
         dev.memwall.autograd.Guard fp8 = mixed == null ? null : mixed.fp8Region(); // FP8 Linear layers, if an FP8 recipe
-        // under a checkpointing policy, H·z region by region: one region's second-order graph alive at a time
-        dev.memwall.checkpoint.Policy regions = second != null ? dev.memwall.checkpoint.Checkpointing.installed(model) : null;
+        // g and H·z by the fused forward-over-reverse pass, or region by region, or left to a createGraph backward
+        HessianProducts.Route products = second == null ? null : HessianProducts.route(hessianPath, model,
+                dev.memwall.checkpoint.Checkpointing.installed(model), dp, mixed);
         try {
             for (int i = 0; i < microBatches.length; i++) {
                 Batch global = microBatches[i], b = dp.localRows(global);
                 double share = dp.share(global, b);
-                if (regions != null) {
+                if (products != null && products.takesProducts()) {
                     try (Scope micro = Scope.open()) {
                         tracker.phase(Phase.FORWARD);
-                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length),
+                        losses[i] = (float) (products.step(model, b, (float) (share / microBatches.length),
                                 params, parameters, second) * share);
                     }
                     tokens += (long) global.batch() * global.context();
