@@ -112,10 +112,12 @@ final class BlockRop {
         int n = a.v().numel();
         float[] av = a.va(), at = a.ta(), bv = b.va(), bt = b.ta(), sv = s.va(), st = s.ta();
         int ao = a.vo(), ato = a.to(), bo = b.vo(), bto = b.to(), so = s.vo(), sto = s.to();
-        for (int i = 0; i < n; i++) {
-            sv[so + i] = av[ao + i] + bv[bo + i];
-            st[sto + i] = at[ato + i] + bt[bto + i];
-        }
+        dev.memwall.kernels.Parallel.range(n, 2, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                sv[so + i] = av[ao + i] + bv[bo + i];
+                st[sto + i] = at[ato + i] + bt[bto + i];
+            }
+        });
         return s;
     }
 }

@@ -37,15 +37,19 @@ final class EmbeddingRop {
     }
 
     private static void addPositions(float[] x, int xo, float[] table, int to, int batch, int t, int d) {
-        for (int b = 0; b < batch; b++) {
-            for (int i = 0; i < t * d; i++) x[xo + b * t * d + i] += table[to + i];
-        }
+        dev.memwall.kernels.Parallel.range(batch, (long) t * d, (b0, b1) -> {
+            for (int b = b0; b < b1; b++) {
+                for (int i = 0; i < t * d; i++) x[xo + b * t * d + i] += table[to + i];
+            }
+        });
     }
 
     /** out[p] += Σ_b g[b, p]: the positions' rows (only the first t of the table are used). */
     private static void sumPositions(float[] g, int go, int batch, int t, int d, float[] out, int oo) {
-        for (int b = 0; b < batch; b++) {
-            for (int i = 0; i < t * d; i++) out[oo + i] += g[go + b * t * d + i];
-        }
+        dev.memwall.kernels.Parallel.range(t * d, batch, (i0, i1) -> {
+            for (int b = 0; b < batch; b++) {
+                for (int i = i0; i < i1; i++) out[oo + i] += g[go + b * t * d + i];
+            }
+        });
     }
 }

@@ -114,27 +114,26 @@ final class LayerNormRop {
                 }
             }
         });
-        if (sink.addGradient()) {
-            float[] dg = gamma.grad().data(), db = beta.grad().data();
-            int dgo = gamma.grad().offset(), dbo = beta.grad().offset();
-            for (int r = 0; r < rows; r++) {
-                int hi = ho + r * n, yi = gvo + r * n;
-                for (int j = 0; j < n; j++) {
-                    dg[dgo + j] += gv[yi + j] * hv[hi + j];
-                    db[dbo + j] += gv[yi + j];
-                }
-            }
-        }
+        boolean grad = sink.addGradient();
+        float[] dg = grad ? gamma.grad().data() : null, db = grad ? beta.grad().data() : null;
+        int dgo = grad ? gamma.grad().offset() : 0, dbo = grad ? beta.grad().offset() : 0;
         Tensor hg = Products.hzFor(gamma), hb = Products.hzFor(beta);
         float[] a = hg.data(), c = hb.data();
         int ao = hg.offset(), co = hb.offset();
-        for (int r = 0; r < rows; r++) {
-            int hi = ho + r * n, hti = hto + r * n, yi = gvo + r * n, yti = gto + r * n;
-            for (int j = 0; j < n; j++) {
-                a[ao + j] += gt[yti + j] * hv[hi + j] + gv[yi + j] * ht[hti + j];
-                c[co + j] += gt[yti + j];
+        // columns split over the cores, rows summed in order: the same result whatever the split
+        Parallel.range(n, 6L * rows, (c0, c1) -> {
+            for (int r = 0; r < rows; r++) {
+                int hi = ho + r * n, hti = hto + r * n, yi = gvo + r * n, yti = gto + r * n;
+                for (int j = c0; j < c1; j++) {
+                    if (grad) {
+                        dg[dgo + j] += gv[yi + j] * hv[hi + j];
+                        db[dbo + j] += gv[yi + j];
+                    }
+                    a[ao + j] += gt[yti + j] * hv[hi + j] + gv[yi + j] * ht[hti + j];
+                    c[co + j] += gt[yti + j];
+                }
             }
-        }
+        });
         sink.emit(gamma, hg);
         sink.emit(beta, hb);
         return xbar;

@@ -48,9 +48,11 @@ final class LinearRop {
     }
 
     private static void addRowVector(float[] y, int off, int rows, int n, float[] v, int vo) {
-        for (int r = 0; r < rows; r++) {
-            int o = off + r * n;
-            for (int j = 0; j < n; j++) y[o + j] += v[vo + j];
-        }
+        dev.memwall.kernels.Parallel.range(rows, n, (from, to) -> {
+            for (int r = from; r < to; r++) {
+                int o = off + r * n;
+                for (int j = 0; j < n; j++) y[o + j] += v[vo + j];
+            }
+        });
     }
 }

@@ -22,9 +22,12 @@ record Products(boolean addGradient, GptRop.ProductSink sink) {
 
     /** Adds column sums of a [rows, n] block into {@code dst[off..off+n)}: a bias's gradient or its tangent. */
     static void addColumnSums(float[] src, int srcOff, int rows, int n, float[] dst, int off) {
-        for (int r = 0; r < rows; r++) {
-            int s = srcOff + r * n;
-            for (int j = 0; j < n; j++) dst[off + j] += src[s + j];
-        }
+        // columns split over the cores, rows summed in order: the same result whatever the split
+        dev.memwall.kernels.Parallel.range(n, rows, (c0, c1) -> {
+            for (int r = 0; r < rows; r++) {
+                int s = srcOff + r * n;
+                for (int j = c0; j < c1; j++) dst[off + j] += src[s + j];
+            }
+        });
     }
 }

@@ -12,7 +12,25 @@ package dev.memwall.train;
  * <li>{@link #CREATE_GRAPH}: a createGraph backward, then {@code SecondOrder.accumulateHessian} differentiates the
  * gradient's graph again (keeps every node of that graph until the products have run).
  * </ul>
+ * A {@code Trainer} starts with the route named by the system property {@value #PROPERTY}
+ * ({@code forward-over-reverse}, the default, {@code regions} or {@code create-graph}), so any command can be run on
+ * an older route ({@code MEMWALL_JAVA_OPTS=-Dmemwall.hessian=regions ./memwall compare-optimizers}).
  */
 public enum HessianPath {
-    FORWARD_OVER_REVERSE, REGIONS, CREATE_GRAPH
+    FORWARD_OVER_REVERSE, REGIONS, CREATE_GRAPH;
+
+    /** System property that selects a new trainer's route. */
+    public static final String PROPERTY = "memwall.hessian";
+
+    /** The property's name for this route. */
+    public String optionName() {
+        return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** The route {@value #PROPERTY} names, {@link #FORWARD_OVER_REVERSE} when unset. */
+    public static HessianPath fromProperty() {
+        String v = System.getProperty(PROPERTY, FORWARD_OVER_REVERSE.optionName());
+        for (HessianPath p : values()) if (p.optionName().equals(v)) return p;
+        throw new IllegalArgumentException("-D" + PROPERTY + " must be forward-over-reverse, regions or create-graph, got '" + v + "'");
+    }
 }

@@ -32,7 +32,7 @@ public final class Trainer {
     /** Autocast and loss scaling, or null: FP32 throughout. */
     private dev.memwall.precision.MixedPrecision mixed;
     /** The route of a second-order optimizer's products ({@link HessianProducts}). */
-    private HessianPath hessianPath = HessianPath.FORWARD_OVER_REVERSE;
+    private HessianPath hessianPath = HessianPath.fromProperty();
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -90,7 +90,7 @@ public final class Trainer {
         return mixed;
     }
 
-    /** How a second-order optimizer's steps take g and H·z (default {@link HessianPath#FORWARD_OVER_REVERSE}). */
+    /** How a second-order optimizer's steps take g and H·z (default: {@link HessianPath#fromProperty()}). */
     public Trainer hessianPath(HessianPath path) {
         this.hessianPath = java.util.Objects.requireNonNull(path, "hessian path");
         return this;
