@@ -122,12 +122,25 @@ final class EvalCommand implements Callable<Integer> {
             float[] g = flat.grads().whole().toFloatArray();
             double[] hg = new double[flat.length()];
             java.util.List<Tensor> params = model.parameters();
+            boolean fused = dev.memwall.train.HessianPath.fromProperty() == dev.memwall.train.HessianPath.FORWARD_OVER_REVERSE;
             for (long first = 0; first < count; first += b) {
                 int rows = (int) Math.min(b, count - first);
                 Batch w = windows(ds, (int) first, rows, t);
+                float share = (float) ((double) rows / count);
+                if (fused) { // one forward and one backward with tangents along g (HessianPath, rop.GptRop)
+                    try (Scope s = Scope.open()) {
+                        dev.memwall.rop.GptRop.run(model, dev.memwall.rop.GptRop.keepAll(config.layers()), w.idsTensor(),
+                                w.targetsTensor(), share, flat, params, g, false, (k, part) -> {
+                                    int o = flat.entries().get(k).offset();
+                                    float[] d = part.data();
+                                    for (int i = 0, j = part.offset(); i < part.numel(); i++, j++) hg[o + i] += d[j];
+                                });
+                    }
+                    continue;
+                }
                 params.forEach(Tensor::zeroGrad); // zero-fills the flat gradient and drops the previous batch's graph
                 try (Scope s = Scope.open()) {
-                    model.loss(w.idsTensor(), w.targetsTensor()).backward(Tensor.scalar((float) ((double) rows / count)), false, true);
+                    model.loss(w.idsTensor(), w.targetsTensor()).backward(Tensor.scalar(share), false, true);
                     float[] part = Hutchinson.hessianVectorProduct(flat, params, g, false);
                     for (int i = 0; i < hg.length; i++) hg[i] += part[i];
                 }

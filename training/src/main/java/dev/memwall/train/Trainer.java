@@ -33,6 +33,8 @@ public final class Trainer {
     private dev.memwall.precision.MixedPrecision mixed;
     /** {@code --grad-dtype bf16|fp16}: the gradients' low-format slot, or null (FP32 flat buffer). */
     private LowPrecisionGradients lowGrads;
+    /** The route of a second-order optimizer's products ({@link HessianProducts}). */
+    private HessianPath hessianPath = HessianPath.fromProperty();
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -79,6 +81,16 @@ public final class Trainer {
         return mixed;
     }
 
+    /** How a second-order optimizer's steps take g and H·z (default: {@link HessianPath#fromProperty()}). */
+    public Trainer hessianPath(HessianPath path) {
+        this.hessianPath = java.util.Objects.requireNonNull(path, "hessian path");
+        return this;
+    }
+
+    public HessianPath hessianPath() {
+        return hessianPath;
+    }
+
     /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
     public long completedSteps() {
         return completedSteps;
@@ -120,18 +132,19 @@ public final class Trainer {
         float lossScale = mixed == null ? 1f : mixed.scaler().scale();
         dev.memwall.precision.Autocast region = mixed == null ? null : mixed.begin(); // one weight copy per step
         dev.memwall.autograd.Guard fp8 = mixed == null ? null : mixed.fp8Region(); // FP8 Linear layers, if an FP8 recipe
-        // under a checkpointing policy, H·z region by region: one region's second-order graph alive at a time
-        dev.memwall.checkpoint.Policy regions = second != null ? dev.memwall.checkpoint.Checkpointing.installed(model) : null;
+        // g and H·z by the fused forward-over-reverse pass, or region by region, or left to a createGraph backward
+        HessianProducts.Route products = second == null ? null : HessianProducts.route(hessianPath, model,
+                dev.memwall.checkpoint.Checkpointing.installed(model), dp, mixed);
         // ZeRO stage 2: this step's gradient goes into a transient flat buffer, reduced after the backwards
         StageTwoHessian wholeGradient = second != null && dp.buckets() != null ? StageTwoHessian.begin(dp, parameters) : null;
         try {
             for (int i = 0; i < microBatches.length; i++) {
                 Batch global = microBatches[i], b = dp.localRows(global);
                 double share = dp.share(global, b);
-                if (regions != null) {
+                if (products != null && products.takesProducts()) {
                     try (Scope micro = Scope.open()) {
                         tracker.phase(Phase.FORWARD);
-                        losses[i] = (float) (RegionHessian.step(model, regions, b, (float) (share / microBatches.length) * lossScale,
+                        losses[i] = (float) (products.step(model, b, (float) (share / microBatches.length) * lossScale,
                                 params, parameters, second) * share);
                     }
                     tokens += (long) global.batch() * global.context();

@@ -25,11 +25,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 class AdaHessianByRegionsTest {
     private static final GptConfig CONFIG = new GptConfig(16, 6, 16, 2, 3, 0f);
 
+    /** A trainer on the region-by-region route (createGraph without a policy), which is not the default. */
     private static Trainer trainer(AdaHessian.Config cfg, Policy policy) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         if (policy != null) Checkpointing.install(model, policy);
         FlatParameters flat = model.flatten();
-        return new Trainer(model, flat, new AdaHessian(flat, cfg), LrSchedule.constant(cfg.lr()), 0);
+        return new Trainer(model, flat, new AdaHessian(flat, cfg), LrSchedule.constant(cfg.lr()), 0).hessianPath(HessianPath.REGIONS);
     }
 
     private static Batch batch(int rows, long seed) {
@@ -97,7 +98,7 @@ class AdaHessianByRegionsTest {
     private static long activationPeak(Trainer t, Batch b) {
         MemoryTracker tracker = new MemoryTracker();
         try (var installed = MemoryTracker.install(tracker)) {
-            Trainer inside = new Trainer(t.model(), t.params(), t.optimizer(), LrSchedule.constant(0.1), 0);
+            Trainer inside = new Trainer(t.model(), t.params(), t.optimizer(), LrSchedule.constant(0.1), 0).hessianPath(t.hessianPath());
             return inside.step(b).peakBytes().get(Category.ACTIVATION);
         }
     }

@@ -56,7 +56,9 @@ class AdaHessianTrainingTest {
     @Test
     void accumulationOverMicroBatchesGivesTheProductOfTheAccumulatedLoss() {
         AdaHessian.Config cfg = AdaHessian.Config.defaults().withLr(0.05).withHessian(1, 4, 1, 1);
-        Trainer whole = trainer(cfg, 3), halves = trainer(cfg, 3);
+        // the createGraph route, whose accumulated products this pins; the default route's are held to the createGraph
+        // estimate over micro-batches in AdaHessianForwardOverReverseTest
+        Trainer whole = trainer(cfg, 3).hessianPath(HessianPath.CREATE_GRAPH), halves = trainer(cfg, 3).hessianPath(HessianPath.CREATE_GRAPH);
         Batch b = batch(4, 8);
         for (int s = 0; s < 2; s++) {
             whole.step(b);

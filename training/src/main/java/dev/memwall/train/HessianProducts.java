@@ -1,0 +1,63 @@
+package dev.memwall.train;
+
+import dev.memwall.autograd.Tensor;
+import dev.memwall.checkpoint.ForwardOverReverse;
+import dev.memwall.checkpoint.Policy;
+import dev.memwall.data.Batch;
+import dev.memwall.nn.FlatParameters;
+import dev.memwall.nn.Gpt;
+import dev.memwall.optim.SecondOrder;
+import dev.memwall.precision.MixedPrecision;
+import dev.memwall.precision.Precision;
+import dev.memwall.rop.GptRop;
+
+import java.util.List;
+
+/**
+ * A second-order micro-batch's gradient and Hessian-vector products, by the route a {@link HessianPath} and the step's
+ * setting give ({@link #route}): {@link Route#takesProducts()} routes run the whole micro-batch here — the gradient
+ * into the flat buffer once (with the first draw), every draw's products to the optimizer — and the others leave it to
+ * the trainer's createGraph backward.
+ */
+final class HessianProducts {
+    private HessianProducts() {
+    }
+
+    /** What a step does for its products. */
+    enum Kind { FORWARD_OVER_REVERSE, REGIONS, CREATE_GRAPH }
+
+    record Route(Kind kind, Policy policy) {
+        boolean takesProducts() {
+            return kind != Kind.CREATE_GRAPH;
+        }
+
+        /** Returns the micro-batch's (unscaled) loss; {@code scale} weighs its gradient and products, as in backward. */
+        float step(Gpt model, Batch b, float scale, FlatParameters layout, List<Tensor> parameters, SecondOrder second) {
+            if (kind == Kind.REGIONS) return RegionHessian.step(model, policy, b, scale, layout, parameters, second);
+            List<float[]> directions = second.hessianDirections();
+            float loss = Float.NaN;
+            for (int s = 0; s < directions.size(); s++) {
+                float[] z = directions.get(s);
+                float l = ForwardOverReverse.run(model, policy, b.idsTensor(), b.targetsTensor(), scale, layout, parameters,
+                        z, s == 0, (k, hz) -> second.addHessianProduct(z, layout.entries().get(k).offset(), hz));
+                if (s == 0) loss = l; // the gradient goes into the flat buffer once, with the first draw
+            }
+            return loss;
+        }
+    }
+
+    /**
+     * The route of a step: the fused pass where it applies (FP32, no active dropout, gradients written straight into
+     * the flat buffer, every parameter present: ZeRO stage 0 or 1), else the region-by-region product under a
+     * checkpointing policy, else the createGraph backward.
+     */
+    static Route route(HessianPath path, Gpt model, Policy policy, DataParallel dp, MixedPrecision mixed) {
+        boolean fp32 = mixed == null || mixed.precision() == Precision.FP32;
+        boolean flatGradients = dp.buckets() == null && dp.stage() != ZeroStage.STAGE_3;
+        if (path == HessianPath.FORWARD_OVER_REVERSE && fp32 && flatGradients && GptRop.supports(model)) {
+            return new Route(Kind.FORWARD_OVER_REVERSE, policy);
+        }
+        if (path != HessianPath.CREATE_GRAPH && policy != null) return new Route(Kind.REGIONS, policy);
+        return new Route(Kind.CREATE_GRAPH, policy);
+    }
+}
