@@ -73,22 +73,23 @@ public abstract class Node {
         CastPolicy policy = CastPolicy.current();
         Tensor low = policy == null ? t : policy.saved(name, t.storage().op(), t);
         if (low != t) { // autocast keeps this activation in a low format: save the copy, decode it in saved()
-            int slot = savePlain(low);
-            lowered.set(slot, LoweredSave.of(t));
+            int slot = savePlain(low, t);
+            lowered.set(slot, LoweredSave.of(t, low.dtype()));
             low.release(); // the node holds its own handle (or the hooks what they packed)
             return slot;
         }
-        return savePlain(t);
+        return savePlain(t, t);
     }
 
-    private int savePlain(Tensor t) {
+    /** Saves {@code t} through the hooks; {@code original} is the tensor it is a low-format copy of, or {@code t}. */
+    private int savePlain(Tensor t, Tensor original) {
         SavedTensorHooks hooks = SavedTensorHooks.current();
         Object p;
         if (hooks == null) {
             p = t.alias();
         } else {
             try (var off = SavedTensorHooks.suspend()) {
-                p = hooks.pack(t);
+                p = original == t ? hooks.pack(t) : hooks.packLowered(original, t);
             }
             if (p == t) p = t.alias(); // the caller keeps its own handle; the node needs one of its own
         }

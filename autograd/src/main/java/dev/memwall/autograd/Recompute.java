@@ -47,6 +47,16 @@ public final class Recompute {
     }
 
     /**
+     * Whether {@code t} is (a view of) a value marked in the session open on this thread, or one the session keeps in
+     * full as a marked value's input: a value derived from it by a cheap op (a format cast) can then be marked too,
+     * instead of being kept besides it where a node saves it.
+     */
+    public static boolean marks(Tensor t) {
+        Session s = ACTIVE.get().peek();
+        return s != null && GradMode.isEnabled() && (s.recipes.containsKey(t.storage()) || s.inputs.containsKey(t.storage()));
+    }
+
+    /**
      * Starts marking values for recomputation on this thread until the session closes. {@code rngs} are the generators
      * the marked functions draw from besides {@link Rng#defaultRng()} (dropout), restored for each recomputation.
      */
@@ -72,6 +82,11 @@ public final class Recompute {
         int[] shape;
         /** Whether the saved tensor had a producer (the value itself, or a reshape of it) rather than being a raw view. */
         boolean history;
+        /**
+         * While its frame is open: the tensor the node saved as {@link #tensor} — itself, or the FP32 original of a
+         * low-format copy autocast had it keep — so that a save of the frame's result is recognised either way.
+         */
+        Tensor source;
     }
 
     /** How to compute one marked value again, and its cached result while nodes still need it. */
@@ -133,6 +148,8 @@ public final class Recompute {
         /** The hooks active when the session began, which decide how plainly saved values are kept; or null. */
         private final SavedTensorHooks outer;
         private final Map<Storage, Recipe> recipes = new IdentityHashMap<>();
+        /** Storages the session keeps in full as recipes' inputs while the forward pass runs, with their keep counts. */
+        private final Map<Storage, Integer> inputs = new IdentityHashMap<>();
         private final ArrayDeque<List<Ref>> frames = new ArrayDeque<>();
         private final List<Recipe> all = new ArrayList<>();
         private Guard hooks;
@@ -151,8 +168,11 @@ public final class Recompute {
                 if (r != null) {
                     r.dependents++;
                     kept[k] = ref(r, in[k]);
+                } else if (outer == null) {
+                    kept[k] = in[k].saveForBackward();
+                    inputs.merge(in[k].storage(), 1, Integer::sum);
                 } else { // under compressing hooks the input is kept as they keep saved tensors, and recomputed from that
-                    kept[k] = outer == null ? in[k].saveForBackward() : new Delegated(outer, in[k]);
+                    kept[k] = new Delegated(outer, in[k]);
                 }
             }
             List<Rng.State> states = new ArrayList<>(rngs.size());
@@ -164,12 +184,14 @@ public final class Recompute {
                 y = fn.apply(in);
             } catch (RuntimeException | Error e) {
                 undo(kept);
+                forget(kept);
                 throw e;
             } finally {
                 pending = frames.pop();
             }
             if (recipes.containsKey(y.storage())) { // fn returned (a view of) a value already marked
                 undo(kept);
+                forget(kept);
                 settle(pending);
                 return y;
             }
@@ -178,10 +200,11 @@ public final class Recompute {
             all.add(r);
             // Nodes inside fn that saved its own result (a softmax saves its output) now refer to the recipe instead.
             for (Ref p : pending) {
-                if (p.tensor != null && p.tensor.storage() == y.storage()) {
-                    p.offset = p.tensor.offset() - y.offset();
-                    p.shape = p.tensor.shape();
-                    p.history = p.tensor.gradFn != null;
+                if (p.tensor != null && p.source.storage() == y.storage()) {
+                    p.offset = p.source.offset() - y.offset();
+                    p.shape = p.source.shape();
+                    p.history = p.source.gradFn != null;
+                    p.source = null;
                     p.tensor.releaseSavedForBackward();
                     p.tensor = null;
                     p.recipe = r;
@@ -196,6 +219,7 @@ public final class Recompute {
         private void settle(List<Ref> pending) {
             List<Ref> enclosing = frames.peek();
             if (enclosing == null) {
+                for (Ref p : pending) p.source = null;
                 if (outer == null) return;
                 for (Ref p : pending) { // ordinary saves after all: kept as the outer hooks keep them
                     if (p.tensor == null) continue;
@@ -206,6 +230,11 @@ public final class Recompute {
                 return;
             }
             for (Ref p : pending) if (p.tensor != null) enclosing.add(p);
+        }
+
+        /** {@code kept} no longer holds its inputs for a recipe. */
+        private void forget(Object[] kept) {
+            for (Object o : kept) if (o instanceof Tensor t) inputs.computeIfPresent(t.storage(), (k, n) -> n == 1 ? null : n - 1);
         }
 
         private void undo(Object[] kept) {
@@ -227,15 +256,32 @@ public final class Recompute {
 
         @Override
         public Object pack(Tensor t) {
-            Recipe r = recipes.get(t.storage());
+            return packLowered(t, t);
+        }
+
+        /**
+         * A marked value is recognised by the original's storage: under autocast a node may save a low-format copy
+         * ({@link CastPolicy#saved}), which is a new tensor. The value is then recomputed in FP32 and the node rounds it
+         * as it rounded the copy; anything else keeps {@code low}, the copy the node would have kept.
+         */
+        @Override
+        public Object packLowered(Tensor original, Tensor low) {
+            Recipe r = recipes.get(original.storage());
             if (r != null) {
                 r.packs++;
-                return ref(r, t);
+                return ref(r, original);
             }
+            // A recipe keeps the original in full to recompute from it (bitwise as in the forward pass); a node saving
+            // a low copy of it would keep the same values twice. It shares the full one and rounds it when it reads.
+            Tensor kept = low != original && inputs.containsKey(original.storage()) ? original : low;
             List<Ref> frame = frames.peek();
-            if (frame == null) return outer == null ? t : new Delegated(outer, t); // an ordinary save
+            if (frame == null) { // an ordinary save; a handle of the node's own when it is not the tensor it passed
+                if (outer != null) return new Delegated(outer, kept);
+                return kept == low ? low : original.alias();
+            }
             Ref p = new Ref();
-            p.tensor = t.saveForBackward();
+            p.tensor = kept.saveForBackward();
+            p.source = original;
             frame.add(p);
             return p;
         }
@@ -381,6 +427,7 @@ public final class Recompute {
             hooks.close();
             open = false;
             recipes.clear();
+            inputs.clear();
             for (Recipe r : all) maybeRelease(r);
             all.clear();
         }

@@ -17,6 +17,17 @@ public interface SavedTensorHooks {
 
     Tensor unpack(Object packed);
 
+    /**
+     * Packs {@code low}, the low-format copy a {@link CastPolicy} had the node keep of {@code original}. Hooks that
+     * decide by the tensor itself what to drop (selective recomputation recognises its marked values by storage) must
+     * look at {@code original}: the copy is a new tensor. A packed object that refers to {@code original} rather than
+     * to {@code low} is unpacked as FP32 and rounded to {@code low}'s format by the node, so it reads the values it
+     * would have kept. The caller releases its handle to {@code low} after this returns. Default: {@link #pack}{@code (low)}.
+     */
+    default Object packLowered(Tensor original, Tensor low) {
+        return pack(low);
+    }
+
     /** Called when the node frees what it saved, for packed objects that are not tensors. */
     default void release(Object packed) {
     }

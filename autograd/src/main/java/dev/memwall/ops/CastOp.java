@@ -1,5 +1,7 @@
 package dev.memwall.ops;
 
+import dev.memwall.autograd.Recompute;
+
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Node;
 import dev.memwall.autograd.OpStats;
@@ -19,6 +21,13 @@ final class CastOp {
     }
 
     static Tensor cast(Tensor x, DType target, Overflow overflow, Category category) {
+        // A cast of a value marked for recomputation (autocast's operand of a GEMM that follows a layer norm) is as
+        // cheap to make again: marked too, or the GEMM's node would keep the copy and nothing would be saved.
+        if (Recompute.marks(x)) return Recompute.of(in -> castOf(in[0], target, overflow, category), x);
+        return castOf(x, target, overflow, category);
+    }
+
+    private static Tensor castOf(Tensor x, DType target, Overflow overflow, Category category) {
         x.checkAlive("cast");
         if (!target.isFloating() || !x.dtype().isFloating()) {
             throw new IllegalArgumentException("cast: " + x.dtype() + " to " + target + " is not a conversion between floating formats");
