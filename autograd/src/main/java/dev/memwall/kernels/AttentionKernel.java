@@ -1,8 +1,6 @@
 package dev.memwall.kernels;
 
 import dev.memwall.memory.ArrayCache;
-import dev.memwall.memory.Category;
-import dev.memwall.memory.MemoryTracker;
 
 /**
  * Causal self-attention head by head, straight from the qkv projection's output [B, T, 3D] (channels [0, D) are q,
@@ -50,7 +48,7 @@ public final class AttentionKernel {
         checkBlock(block);
         int d = heads * hd;
         Parallel.range(batch * heads, cost(t, hd), (from, to) -> {
-            try (Scratch s = new Scratch(2 * t * hd)) {
+            try (TemporaryScratch s = new TemporaryScratch(2 * t * hd, SCRATCH)) {
                 float[] q = s.a, k = s.a;
                 int ok = t * hd;
                 for (int task = from; task < to; task++) {
@@ -80,7 +78,7 @@ public final class AttentionKernel {
         checkBlock(block);
         int d = heads * hd;
         Parallel.range(batch * heads, cost(t, hd), (from, to) -> {
-            try (Scratch s = new Scratch(2 * t * hd)) {
+            try (TemporaryScratch s = new TemporaryScratch(2 * t * hd, SCRATCH)) {
                 float[] v = s.a, o = s.a;
                 int oo = t * hd;
                 for (int task = from; task < to; task++) {
@@ -115,7 +113,7 @@ public final class AttentionKernel {
         int d = heads * hd;
         Parallel.range(batch * heads, 2 * cost(t, hd), (from, to) -> {
             int th = t * hd;
-            try (Scratch s = new Scratch(5 * th + t * t)) {
+            try (TemporaryScratch s = new TemporaryScratch(5 * th + t * t, SCRATCH)) {
                 float[] w = s.a;
                 int q = 0, k = th, v = 2 * th, dO = 3 * th, out = 4 * th, dp = 5 * th;
                 for (int task = from; task < to; task++) {
@@ -220,20 +218,4 @@ public final class AttentionKernel {
         }
     }
 
-    /** One chunk's scratch array, from the array cache and counted as TEMPORARY until closed. */
-    private static final class Scratch implements AutoCloseable {
-        final float[] a;
-        private final MemoryTracker tracker = MemoryTracker.current();
-
-        Scratch(int floats) {
-            a = ArrayCache.floats(floats);
-            tracker.allocated(Category.TEMPORARY, 4L * a.length, SCRATCH);
-        }
-
-        @Override
-        public void close() {
-            tracker.released(Category.TEMPORARY, 4L * a.length, SCRATCH);
-            ArrayCache.recycle(a);
-        }
-    }
 }

@@ -4,9 +4,7 @@ import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.AttentionKernel;
 import dev.memwall.kernels.Gemm;
 import dev.memwall.kernels.Parallel;
-import dev.memwall.memory.ArrayCache;
-import dev.memwall.memory.Category;
-import dev.memwall.memory.MemoryTracker;
+import dev.memwall.kernels.TemporaryScratch;
 
 /**
  * The fused causal attention ({@code ops.FusedAttention}: qkv [B, T, 3D] → merged heads [B, T, D]) with tangents,
@@ -35,7 +33,7 @@ final class AttentionRop {
         int xo = qkv.vo(), xto = qkv.to(), po = p.vo(), pto = p.to(), oto = out.to();
         Parallel.range(batch * heads, 6L * t * t * hd, (from, to) -> {
             int th = t * hd;
-            try (Scratch s = new Scratch(6 * th + th + t * t)) {
+            try (TemporaryScratch s = new TemporaryScratch(6 * th + th + t * t, SCRATCH)) {
                 float[] w = s.a;
                 int q = 0, k = th, v = 2 * th, qd = 3 * th, kd = 4 * th, vd = 5 * th, o = 6 * th, sd = 7 * th;
                 for (int task = from; task < to; task++) {
@@ -69,7 +67,7 @@ final class AttentionRop {
         int xo = qkv.vo(), xto = qkv.to(), po = p.vo(), pto = p.to(), go = obar.vo(), gto = obar.to(), dvo = dq.vo(), dto = dq.to();
         Parallel.range(batch * heads, 13L * t * t * hd, (from, to) -> {
             int th = t * hd;
-            try (Scratch s = new Scratch(9 * th + 2 * t * t)) {
+            try (TemporaryScratch s = new TemporaryScratch(9 * th + 2 * t * t, SCRATCH)) {
                 float[] w = s.a;
                 int q = 0, k = th, v = 2 * th, qd = 3 * th, kd = 4 * th, vd = 5 * th, gO = 6 * th, gOd = 7 * th, o = 8 * th;
                 int a = 9 * th, c = 9 * th + t * t; // P̄ then S̄; P̄̇ then S̄̇
@@ -134,20 +132,4 @@ final class AttentionRop {
         for (int r = 0; r < rows; r++) System.arraycopy(src, off + r * cols, dst, offDst + r * stride, cols);
     }
 
-    /** One chunk's scratch, from the array cache and counted as TEMPORARY until closed. */
-    private static final class Scratch implements AutoCloseable {
-        final float[] a;
-        private final MemoryTracker tracker = MemoryTracker.current();
-
-        Scratch(int floats) {
-            a = ArrayCache.floats(floats);
-            tracker.allocated(Category.TEMPORARY, 4L * a.length, SCRATCH);
-        }
-
-        @Override
-        public void close() {
-            tracker.released(Category.TEMPORARY, 4L * a.length, SCRATCH);
-            ArrayCache.recycle(a);
-        }
-    }
 }
