@@ -47,14 +47,16 @@ final class HessianProducts {
     }
 
     /**
-     * The route of a step: the fused pass where it applies (FP32, no active dropout, gradients written straight into
-     * the flat buffer, every parameter present: ZeRO stage 0 or 1), else the region-by-region product under a
-     * checkpointing policy, else the createGraph backward.
+     * The route of a step: the fused pass where it applies (FP32, no active dropout, every parameter present: ZeRO
+     * stages 0 to 2 — at stage 2 the pass adds g into {@link StageTwoHessian}'s transient flat buffer, reduced with the
+     * z ⊙ Hz sums after the step's last micro-batch), else the region-by-region product under a checkpointing policy,
+     * else the createGraph backward. Stage 3 gathers each unit's parameters around its forward and backward, which the
+     * pass does not do, so it keeps the other routes.
      */
     static Route route(HessianPath path, Gpt model, Policy policy, DataParallel dp, MixedPrecision mixed) {
         boolean fp32 = mixed == null || mixed.precision() == Precision.FP32;
-        boolean flatGradients = dp.buckets() == null && dp.stage() != ZeroStage.STAGE_3;
-        if (path == HessianPath.FORWARD_OVER_REVERSE && fp32 && flatGradients && GptRop.supports(model)) {
+        boolean wholeParameters = dp.stage() != ZeroStage.STAGE_3;
+        if (path == HessianPath.FORWARD_OVER_REVERSE && fp32 && wholeParameters && GptRop.supports(model)) {
             return new Route(Kind.FORWARD_OVER_REVERSE, policy);
         }
         if (path != HessianPath.CREATE_GRAPH && policy != null) return new Route(Kind.REGIONS, policy);
