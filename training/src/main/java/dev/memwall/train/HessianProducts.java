@@ -23,6 +23,21 @@ final class HessianProducts {
     private HessianProducts() {
     }
 
+    /**
+     * Refuses a second-order optimizer at ZeRO stage 3, before any step. Every route needs what stage 3 shards away:
+     * the fused pass and the region-by-region product read every parameter of the model through one forward and
+     * backward and add g into {@code .grad()} buffers (stage 3 gathers a unit's parameters only around its own forward
+     * and backward, and hands gradients to reduce-scatter hooks), and the createGraph backward cannot go through
+     * gradient-ready hooks. Making the fused pass gather per unit (and reduce g and z ⊙ Hz per unit) is the way there.
+     */
+    static void requireSupportedStage(DataParallel dp, dev.memwall.optim.Optimizer optimizer) {
+        if (optimizer instanceof SecondOrder && dp.stage() == ZeroStage.STAGE_3) {
+            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " does not train at ZeRO stage 3: its "
+                    + "Hessian-vector products need every parameter through a whole forward and backward, which stage 3 gathers "
+                    + "one unit at a time; use --zero 2 (the fused pass, optimizer state 12Ψ/N per rank) or --zero 1");
+        }
+    }
+
     /** What a step does for its products. */
     enum Kind { FORWARD_OVER_REVERSE, REGIONS, CREATE_GRAPH }
 

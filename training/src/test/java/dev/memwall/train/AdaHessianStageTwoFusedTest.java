@@ -24,7 +24,7 @@ import static org.assertj.core.data.Offset.offset;
  * shared-memory groups): the step takes the pass, not the createGraph fallback (its activation peak is the pass's,
  * far below a createGraph backward's, the two ranks' together), and each rank's Hessian estimate over its pieces is |Σ z ⊙ Hz| of the global
  * loss — the products summed over micro-batches and ranks before the absolute value, as one process computes it —
- * with losses and parameters within 1e-5 of one process on the same global batches.
+ * with losses and parameters within 1e-5 of one process on the same global batches. Stage 3 is refused.
  */
 @Timeout(600)
 class AdaHessianStageTwoFusedTest {
@@ -69,13 +69,25 @@ class AdaHessianStageTwoFusedTest {
             assertThat(graph.get(r).route()).isEqualTo(HessianProducts.Kind.CREATE_GRAPH);
             assertThat(fused.get(r).activationPeak()).as("rank %d", r).isPositive().isLessThan(graph.get(r).activationPeak() / 2);
         }
-        // stage 3 gathers parameters per unit, which the pass does not do: it keeps the fallback routes
-        List<HessianProducts.Kind> three = Ranks.run(2, g -> {
+    }
+
+    /** Stage 3 gathers parameters one unit at a time, which no route follows: refused with a way out, before any step. */
+    @Test
+    void stageThreeIsRefusedBeforeAnyStepNamingStageTwo() {
+        List<String> refusals = Ranks.run(2, g -> {
             Gpt model = new Gpt(CONFIG, new Rng(2));
             DataParallel dp = DataParallel.of(model, g, ZeroStage.STAGE_3);
-            return HessianProducts.route(HessianPath.FORWARD_OVER_REVERSE, model, null, dp, null).kind();
+            AdaHessian adaHessian = new AdaHessian(dp.params(), dp.shard(), config(1));
+            try {
+                new Trainer(model, dp, adaHessian, LrSchedule.constant(0.02), 0);
+                return null;
+            } catch (IllegalArgumentException e) {
+                return e.getMessage();
+            }
         });
-        assertThat(three).containsOnly(HessianProducts.Kind.CREATE_GRAPH);
+        for (String message : refusals) {
+            assertThat(message).isNotNull().contains("AdaHessian does not train at ZeRO stage 3").contains("--zero 2");
+        }
     }
 
     @Test
