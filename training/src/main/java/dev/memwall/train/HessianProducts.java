@@ -23,6 +23,21 @@ final class HessianProducts {
     private HessianProducts() {
     }
 
+    /**
+     * Refuses a second-order optimizer at ZeRO stage 3, before any step. Every route needs what stage 3 shards away:
+     * the fused pass and the region-by-region product read every parameter of the model through one forward and
+     * backward and add g into {@code .grad()} buffers (stage 3 gathers a unit's parameters only around its own forward
+     * and backward, and hands gradients to reduce-scatter hooks), and the createGraph backward cannot go through
+     * gradient-ready hooks. Making the fused pass gather per unit (and reduce g and z ⊙ Hz per unit) is the way there.
+     */
+    static void requireSupportedStage(DataParallel dp, dev.memwall.optim.Optimizer optimizer) {
+        if (optimizer instanceof SecondOrder && dp.stage() == ZeroStage.STAGE_3) {
+            throw new IllegalArgumentException(optimizer.getClass().getSimpleName() + " does not train at ZeRO stage 3: its "
+                    + "Hessian-vector products need every parameter through a whole forward and backward, which stage 3 gathers "
+                    + "one unit at a time; use --zero 2 (the fused pass, optimizer state 12Ψ/N per rank) or --zero 1");
+        }
+    }
+
     /** What a step does for its products. */
     enum Kind { FORWARD_OVER_REVERSE, REGIONS, CREATE_GRAPH }
 
@@ -47,14 +62,16 @@ final class HessianProducts {
     }
 
     /**
-     * The route of a step: the fused pass where it applies (FP32, no active dropout, gradients written straight into
-     * the flat buffer, every parameter present: ZeRO stage 0 or 1), else the region-by-region product under a
-     * checkpointing policy, else the createGraph backward.
+     * The route of a step: the fused pass where it applies (FP32, no active dropout, every parameter present: ZeRO
+     * stages 0 to 2 — at stage 2 the pass adds g into {@link StageTwoHessian}'s transient flat buffer, reduced with the
+     * z ⊙ Hz sums after the step's last micro-batch), else the region-by-region product under a checkpointing policy,
+     * else the createGraph backward. Stage 3 gathers each unit's parameters around its forward and backward, which the
+     * pass does not do, so it keeps the other routes.
      */
     static Route route(HessianPath path, Gpt model, Policy policy, DataParallel dp, MixedPrecision mixed) {
         boolean fp32 = mixed == null || mixed.precision() == Precision.FP32;
-        boolean flatGradients = dp.buckets() == null && dp.stage() != ZeroStage.STAGE_3;
-        if (path == HessianPath.FORWARD_OVER_REVERSE && fp32 && flatGradients && GptRop.supports(model)) {
+        boolean wholeParameters = dp.stage() != ZeroStage.STAGE_3;
+        if (path == HessianPath.FORWARD_OVER_REVERSE && fp32 && wholeParameters && GptRop.supports(model)) {
             return new Route(Kind.FORWARD_OVER_REVERSE, policy);
         }
         if (path != HessianPath.CREATE_GRAPH && policy != null) return new Route(Kind.REGIONS, policy);

@@ -16,8 +16,9 @@ import java.util.List;
  * path to add g into — so for that step only:
  * <ol>
  *   <li>{@link #begin}: the hooks come off and the parameters get views of one transient flat buffer of L floats
- *       (GRADIENT, as stages 0 and 1 keep between steps), so the micro-batches run exactly as at stage 0 (createGraph
- *       backward and {@link SecondOrder#accumulateHessian}, or the region path), whatever computes the products;</li>
+ *       (GRADIENT, as stages 0 and 1 keep between steps), so the micro-batches run exactly as at stage 0 (the fused
+ *       forward-over-reverse pass by default, or a createGraph backward and {@link SecondOrder#accumulateHessian}, or
+ *       the region path), whatever computes the products;</li>
  *   <li>{@link #reduce}: g is reduce-scattered bucket by bucket, in the layout and order of a backward's buckets, into
  *       this rank's gradient shard (the sums a backward's buckets would make, bitwise); the full-length z ⊙ Hz sums
  *       likewise, in place, so each rank holds the global sums of the elements it owns — all AdaHessian reads when its

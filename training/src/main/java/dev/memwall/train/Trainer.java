@@ -52,6 +52,7 @@ public final class Trainer {
             throw new IllegalArgumentException("the optimizer owns " + optimizer.shard() + " but rank "
                     + dp.group().rank() + " at " + dp.stage() + " updates " + dp.shard() + "; build it over DataParallel.shard()");
         }
+        HessianProducts.requireSupportedStage(dp, optimizer); // AdaHessian: stages 0 to 2
         this.model = model;
         this.dp = dp;
         this.params = dp.params();
