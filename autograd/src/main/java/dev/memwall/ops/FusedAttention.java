@@ -49,7 +49,7 @@ public final class FusedAttention {
         int[] s = dims("causal_attention_probs", qkv, heads);
         int b = s[0], t = s[1], h = heads, hd = s[2] / heads;
         OpStats.Frame frame = OpStats.begin("causal_attention_probs");
-        Tensor p = Tensor.empty("causal_attention_probs", b, h, t, t);
+        Tensor p = Tensor.forOverwrite("causal_attention_probs", b, h, t, t); // every row: softmax, zeros above
         Tensor q32 = CastOp.fp32(qkv);
         AttentionKernel.probs(q32.data(), q32.offset(), p.data(), 0, b, t, h, hd, scale(hd));
         CastOp.releaseCopy(q32, qkv);

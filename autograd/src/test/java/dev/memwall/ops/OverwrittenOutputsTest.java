@@ -65,7 +65,8 @@ class OverwrittenOutputsTest {
     @Test
     void fusedAttention() {
         int heads = 2;
-        check(t -> {
+        int probsLength = 2 * heads * 33 * 33; // [B, H, T, T], never a result itself
+        check(new int[]{probsLength}, t -> {
             Tensor p = FusedAttention.probs(t[0], heads);
             Tensor y = FusedAttention.attend(t[0], p, heads);
             p.release();
@@ -94,12 +95,20 @@ class OverwrittenOutputsTest {
     }
 
     private static void check(Function<Tensor[], Tensor> op, Tensor... inputs) {
+        check(new int[0], op, inputs);
+    }
+
+    /** Also primes NaN arrays of the {@code extraLengths} (intermediates of the op that are written for overwrite). */
+    private static void check(int[] extraLengths, Function<Tensor[], Tensor> op, Tensor... inputs) {
         ArrayCache.clear();
         List<float[]> clean = run(op, inputs);
         ArrayCache.clear();
-        for (float[] r : clean) {
+        List<Integer> lengths = new ArrayList<>();
+        for (float[] r : clean) lengths.add(r.length);
+        for (int l : extraLengths) lengths.add(l);
+        for (int length : lengths) {
             for (int c = 0; c < COPIES; c++) {
-                float[] poison = new float[r.length];
+                float[] poison = new float[length];
                 Arrays.fill(poison, Float.NaN);
                 ArrayCache.recycle(poison);
             }
