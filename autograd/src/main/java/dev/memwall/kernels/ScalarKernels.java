@@ -209,13 +209,27 @@ public class ScalarKernels implements KernelBodies {
         return s;
     }
 
+    /**
+     * With one offset for all three arrays (the usual case: the residual adds of a step, on tensors that start at 0)
+     * every array is indexed by the same expression, which is what lets C2 vectorize the loop; with three offsets it
+     * must assume the store overlaps a later load and runs it scalar. Same sums either way.
+     */
     @Override
     public void add(float[] a, int offA, float[] b, int offB, float[] out, int offOut, int n) {
+        if (offA == offB && offB == offOut) {
+            for (int j = offA, end = offA + n; j < end; j++) out[j] = a[j] + b[j];
+            return;
+        }
         for (int j = 0; j < n; j++) out[offOut + j] = a[offA + j] + b[offB + j];
     }
 
+    /** As {@link #add}: one loop index for the usual case of a single offset. */
     @Override
     public void mul(float[] a, int offA, float[] b, int offB, float[] out, int offOut, int n) {
+        if (offA == offB && offB == offOut) {
+            for (int j = offA, end = offA + n; j < end; j++) out[j] = a[j] * b[j];
+            return;
+        }
         for (int j = 0; j < n; j++) out[offOut + j] = a[offA + j] * b[offB + j];
     }
 

@@ -84,4 +84,20 @@ class ScalarKernelsTest {
         assertThat(m).containsExactly(mr);
         assertThat(v).containsExactly(vr);
     }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 17, 1000})
+    void addAndMulAtOneOffsetAreTheElementwiseResults(int n) {
+        float[] a = random(5, n + 3, 2f, 0f), b = random(6, n + 3, 2f, 0f);
+        float[] sum = new float[n + 3], prod = new float[n + 3], inPlace = a.clone();
+        ScalarKernels.INSTANCE.add(a, 3, b, 3, sum, 3, n);
+        ScalarKernels.INSTANCE.mul(a, 3, b, 3, prod, 3, n);
+        ScalarKernels.INSTANCE.add(inPlace, 3, b, 3, inPlace, 3, n);
+        for (int j = 0; j < 3; j++) assertThat(sum[j]).as("before the offset").isZero();
+        for (int j = 3; j < n + 3; j++) {
+            assertThat(sum[j]).isEqualTo(a[j] + b[j]);
+            assertThat(prod[j]).isEqualTo(a[j] * b[j]);
+            assertThat(inPlace[j]).isEqualTo(a[j] + b[j]);
+        }
+    }
 }
