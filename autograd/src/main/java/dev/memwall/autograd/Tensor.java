@@ -62,6 +62,16 @@ public final class Tensor {
         return empty(DType.FP32, Category.TEMPORARY, op, shape);
     }
 
+    /**
+     * A new FP32 temporary whose elements are unspecified (a reused array keeps earlier values): only for outputs the
+     * caller writes in full before anything reads them, such as a GEMM with beta 0 or a kernel that stores every
+     * element. It saves the pass over memory that zero-filling costs.
+     */
+    public static Tensor forOverwrite(String op, int... shape) {
+        Shape.check(shape, op);
+        return new Tensor(Storage.allocateForOverwrite(Shape.numel(shape), Category.TEMPORARY, op), 0, shape.clone());
+    }
+
     public static Tensor zeros(int... shape) {
         return empty("zeros", shape);
     }

@@ -50,6 +50,7 @@ public final class AttentionKernel {
         Parallel.range(batch * heads, cost(t, hd), (from, to) -> {
             try (TemporaryScratch s = new TemporaryScratch(2 * t * hd, SCRATCH)) {
                 float[] q = s.a, k = s.a;
+                float[][] expScratch = FastExp.scratch();
                 int ok = t * hd;
                 for (int task = from; task < to; task++) {
                     int b = task / heads, h = task % heads, base = offQkv + b * t * 3 * d;
@@ -60,7 +61,7 @@ public final class AttentionKernel {
                         int r1 = Math.min(t, r0 + block);
                         Gemm.sgemm(false, true, r1 - r0, r1, hd, 1f, q, r0 * hd, hd, k, ok, hd, 0f, p, pp + r0 * t, t);
                     }
-                    causalSoftmaxInPlace(p, pp, t, scale); // reads only j ≤ i, writes the zeros above
+                    causalSoftmaxInPlace(p, pp, t, scale, expScratch); // reads only j ≤ i, writes the zeros above
                 }
             }
         });
@@ -196,12 +197,12 @@ public final class AttentionKernel {
     }
 
     /** Row i of the t×t block becomes softmax(x[i, 0..i]·scale) followed by zeros: the scale and the mask fused. */
-    static void causalSoftmaxInPlace(float[] x, int off, int t, float scale) {
+    static void causalSoftmaxInPlace(float[] x, int off, int t, float scale, float[][] expScratch) {
         for (int i = 0; i < t; i++) {
             int row = off + i * t;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j <= i; j++) max = Math.max(max, x[row + j] * scale);
-            float inv = 1f / FastExp.expSum(x, row, scale, max, x, row, i + 1);
+            float inv = 1f / FastExp.expSum(x, row, scale, max, x, row, i + 1, expScratch);
             for (int j = 0; j <= i; j++) x[row + j] *= inv;
             java.util.Arrays.fill(x, row + i + 1, row + t, 0f);
         }

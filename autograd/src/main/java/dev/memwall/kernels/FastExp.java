@@ -19,7 +19,7 @@ public final class FastExp {
     static final float LN2_HI = 0.693145751953125f, LN2_LO = 1.42860677e-6f;
     static final float ROUND = 12582912f; // 1.5·2^23: adding and subtracting it rounds to an integer
     static final float C2 = 1f / 2, C3 = 1f / 6, C4 = 1f / 24, C5 = 1f / 120, C6 = 1f / 720, C7 = 1f / 5040;
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[][]{new float[BLOCK], new float[BLOCK]});
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(FastExp::scratch);
 
     private FastExp() {
     }
@@ -38,8 +38,20 @@ public final class FastExp {
      * would). With {@code y == null} only the sum is computed.
      */
     public static float expSum(float[] x, int xo, float scale, float shift, float[] y, int yo, int n) {
-        float[][] s = SCRATCH.get();
-        float[] a = s[0], k = s[1];
+        return expSum(x, xo, scale, shift, y, yo, n, SCRATCH.get());
+    }
+
+    /** Working blocks for {@link #expSum(float[], int, float, float, float[], int, int, float[][])}, for one thread. */
+    public static float[][] scratch() {
+        return new float[][]{new float[BLOCK], new float[BLOCK]};
+    }
+
+    /**
+     * {@link #expSum(float[], int, float, float, float[], int, int)} with the caller's {@link #scratch()}: a loop over
+     * many short rows (attention's softmax, one call per row) takes it once instead of a thread-local lookup per row.
+     */
+    public static float expSum(float[] x, int xo, float scale, float shift, float[] y, int yo, int n, float[][] scratch) {
+        float[] a = scratch[0], k = scratch[1];
         float sum = 0f;
         for (int b = 0; b < n; b += BLOCK) {
             int m = Math.min(BLOCK, n - b);

@@ -25,7 +25,7 @@ public final class Gelu {
     static void forwardSame(float[] x, float[] y, int from, int to) {
         for (int i = from; i < to; i++) {
             float v = x[i];
-            float t = tanhInline(C * (v + A * v * v * v));
+            float t = RationalTanh.tanh(C * (v + A * v * v * v));
             y[i] = 0.5f * v * (1f + t);
         }
     }
@@ -44,13 +44,13 @@ public final class Gelu {
 
     /** gelu(v) by the formula of {@link #forwardSame}, one value (the tails of the Vector API bodies). */
     static float value(float v) {
-        float t = tanhInline(C * (v + A * v * v * v));
+        float t = RationalTanh.tanh(C * (v + A * v * v * v));
         return 0.5f * v * (1f + t);
     }
 
     /** g · gelu'(v) by the formulas of {@link #tanhOfInner} and {@link #scaleByDerivative}, one value. */
     static float gradient(float v, float g) {
-        float ti = tanhInline(C * (v + A * v * v * v));
+        float ti = RationalTanh.tanh(C * (v + A * v * v * v));
         float vc = Math.max(-16f, Math.min(16f, v));
         float d = 0.5f + 0.5f * ti + (1f - ti * ti) * vc * (HALF_C + THREE_HALVES_AC * vc * vc);
         return g * d;
@@ -60,7 +60,7 @@ public final class Gelu {
     static void tanhOfInner(float[] x, float[] t, int n) {
         for (int i = 0; i < n; i++) {
             float v = x[i];
-            t[i] = tanhInline(C * (v + A * v * v * v));
+            t[i] = RationalTanh.tanh(C * (v + A * v * v * v));
         }
     }
 
@@ -76,20 +76,5 @@ public final class Gelu {
             float d = 0.5f + 0.5f * ti + (1f - ti * ti) * v * (HALF_C + THREE_HALVES_AC * v * v);
             g[i] = g[i] * d;
         }
-    }
-
-    /**
-     * {@link Elementwise#tanh}, repeated here so that it is small enough to be inlined into the loops above whatever
-     * the JIT has compiled before: a call left in the loop stops vectorization (seen in profiles of a full step).
-     */
-    private static float tanhInline(float u) {
-        float x = Math.max(-7.90531110763549805f, Math.min(7.90531110763549805f, u));
-        float x2 = x * x;
-        float p = ((((((-2.76076847742355e-16f * x2 + 2.00018790482477e-13f) * x2 - 8.60467152213735e-11f) * x2
-                + 5.12229709037114e-08f) * x2 + 1.48572235717979e-05f) * x2 + 6.37261928875436e-04f) * x2
-                + 4.89352455891786e-03f) * x;
-        float q = ((1.19825839466702e-06f * x2 + 1.18534705686654e-04f) * x2 + 2.26843463243900e-03f) * x2
-                + 4.89352518554385e-03f;
-        return p / q;
     }
 }

@@ -31,6 +31,24 @@ public final class ArrayCache {
 
     /** A zero-filled array of exactly {@code length} floats, reused when one is cached. */
     public static float[] floats(int length) {
+        float[] a = reused(length);
+        if (a == null) return allocate(length);
+        Arrays.fill(a, 0f);
+        return a;
+    }
+
+    /**
+     * An array of exactly {@code length} floats whose contents are unspecified: a reused array keeps the values of
+     * the tensor that last held it. For outputs that the caller writes in full (a GEMM with beta 0, a kernel that
+     * stores every element): clearing them first was a whole extra pass over memory, a sixth of a training step's
+     * non-GEMM time (BENCHMARKS.md).
+     */
+    public static float[] floatsForOverwrite(int length) {
+        float[] a = reused(length);
+        return a != null ? a : allocate(length);
+    }
+
+    private static float[] reused(int length) {
         float[] a = null;
         synchronized (ArrayCache.class) {
             ArrayDeque<float[]> q = FREE.get(length);
@@ -42,8 +60,6 @@ public final class ArrayCache {
                 misses++;
             }
         }
-        if (a == null) return allocate(length);
-        Arrays.fill(a, 0f);
         return a;
     }
 

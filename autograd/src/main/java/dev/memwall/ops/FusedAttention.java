@@ -49,7 +49,7 @@ public final class FusedAttention {
         int[] s = dims("causal_attention_probs", qkv, heads);
         int b = s[0], t = s[1], h = heads, hd = s[2] / heads;
         OpStats.Frame frame = OpStats.begin("causal_attention_probs");
-        Tensor p = Tensor.empty("causal_attention_probs", b, h, t, t);
+        Tensor p = Tensor.forOverwrite("causal_attention_probs", b, h, t, t); // every row: softmax, zeros above
         Tensor q32 = CastOp.fp32(qkv);
         AttentionKernel.probs(q32.data(), q32.offset(), p.data(), 0, b, t, h, hd, scale(hd));
         CastOp.releaseCopy(q32, qkv);
@@ -86,7 +86,7 @@ public final class FusedAttention {
                     + "which records no graph; got " + Shape.str(probs.shape()) + " with a gradient history");
         }
         OpStats.Frame frame = OpStats.begin("causal_attention");
-        Tensor out = Tensor.empty("causal_attention", b, t, d);
+        Tensor out = Tensor.forOverwrite("causal_attention", b, t, d); // every head scatters into it
         Tensor q32 = CastOp.fp32(qkv), p32 = CastOp.fp32(probs);
         AttentionKernel.attend(q32.data(), q32.offset(), p32.data(), p32.offset(), out.data(), 0, b, t, heads, hd);
         CastOp.releaseCopy(q32, qkv);
@@ -174,7 +174,7 @@ public final class FusedAttention {
             Tensor qkv = CastOp.fp32(qkvSaved), p = CastOp.fp32(pSaved);
             int b = shape[0], t = shape[1], hd = shape[2] / 3 / heads;
             OpStats.Frame frame = OpStats.begin("causal_attention");
-            Tensor dqkv = Tensor.empty("causal_attention.backward", shape);
+            Tensor dqkv = Tensor.forOverwrite("causal_attention.backward", shape); // the kernel writes every element
             AttentionKernel.backward(qkv.data(), qkv.offset(), p.data(), p.offset(), g.data(), g.offset(), dqkv.data(), 0,
                     b, t, heads, hd, scale(hd));
             if (frame != null) frame.end(8.0 * b * heads * AttentionKernel.scorePairs(t) * hd + Costs.SOFTMAX_BACKWARD * Costs.causalElements(b * heads, t),

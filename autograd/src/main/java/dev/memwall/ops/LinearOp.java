@@ -52,7 +52,7 @@ final class LinearOp {
         int[] outShape = xs.clone();
         outShape[xs.length - 1] = out;
         OpStats.Frame frame = OpStats.begin("linear");
-        Tensor y = Tensor.empty("linear", outShape);
+        Tensor y = Tensor.forOverwrite("linear", outShape); // every row: the bias copied in, or the GEMM at beta 0
         float[] yd = y.data();
         float beta = 0f;
         if (b != null) {

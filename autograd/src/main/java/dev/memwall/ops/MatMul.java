@@ -57,7 +57,7 @@ final class MatMul {
         outShape[batch.length] = m;
         outShape[batch.length + 1] = n;
         OpStats.Frame frame = OpStats.begin("matmul");
-        Tensor out = Tensor.empty("matmul", outShape);
+        Tensor out = Tensor.forOverwrite("matmul", outShape); // GEMMs at beta 0 write all of it (zeros for k = 0)
         boolean bf16 = Bf16Matmul.applies(a, b);
         if (bf16 && batchB.length == 0 && !transA) { // as below, one GEMM over the stacked rows, in BF16
             Bf16Matmul.gemm(false, transB, nb * m, n, ka, a, b, out.data());

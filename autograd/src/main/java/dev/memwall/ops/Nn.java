@@ -99,7 +99,7 @@ final class Nn {
             }
         }
         OpStats.Frame frame = OpStats.begin("layer_norm");
-        Tensor out = Tensor.empty("layer_norm", x.shape());
+        Tensor out = Tensor.forOverwrite("layer_norm", x.shape()); // every row normalized into it
         Tensor mean = Tensor.empty("layer_norm.mean", rows), rstd = Tensor.empty("layer_norm.rstd", rows);
         LayerNormKernel.forward(x.data(), x.offset(), w == null ? null : w.data(), w == null ? 0 : w.offset(),
                 b == null ? null : b.data(), b == null ? 0 : b.offset(), eps, out.data(), 0, mean.data(), rstd.data(), 0, rows, n);
@@ -134,7 +134,7 @@ final class Nn {
             Tensor mean = saved(sMean), rstd = saved(sRstd);
             int n = x.shape()[x.dim() - 1], rows = x.numel() / Math.max(1, n);
             OpStats.Frame frame = OpStats.begin("layer_norm");
-            Tensor dx = needsGrad(0) ? Tensor.empty("layer_norm.backward", x.shape()) : null;
+            Tensor dx = needsGrad(0) ? Tensor.forOverwrite("layer_norm.backward", x.shape()) : null; // every row
             Tensor dw = needsGrad(1) ? Tensor.empty("layer_norm.backward", n) : null;
             Tensor db = needsGrad(2) ? Tensor.empty("layer_norm.backward", n) : null;
             LayerNormKernel.backward(x.data(), x.offset(), w == null ? null : w.data(), w == null ? 0 : w.offset(),
@@ -173,7 +173,7 @@ final class Nn {
     static Tensor gelu(Tensor x) {
         Rel.requireFp32("gelu", x);
         OpStats.Frame frame = OpStats.begin("gelu");
-        Tensor out = Tensor.empty("gelu", x.shape());
+        Tensor out = Tensor.forOverwrite("gelu", x.shape()); // every element written
         Gelu.forward(x.data(), x.offset(), out.data(), 0, x.numel());
         if (frame != null) frame.end(Costs.GELU_FORWARD * x.numel(), OpStats.bytes(x, out));
         if (!Node.shouldRecord(x)) return out;
@@ -184,7 +184,7 @@ final class Nn {
             protected Tensor[] backwardFast(Tensor g) {
                 Tensor xs = saved(sx);
                 OpStats.Frame frame = OpStats.begin("gelu");
-                Tensor dx = Tensor.empty("gelu.backward", xs.shape());
+                Tensor dx = Tensor.forOverwrite("gelu.backward", xs.shape()); // every element written
                 Gelu.backward(xs.data(), xs.offset(), g.data(), g.offset(), dx.data(), 0, xs.numel());
                 if (frame != null) frame.end(Costs.GELU_BACKWARD * xs.numel(), OpStats.bytes(xs, g, dx));
                 return new Tensor[]{dx};

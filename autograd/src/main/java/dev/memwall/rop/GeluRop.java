@@ -3,6 +3,7 @@ package dev.memwall.rop;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.Gelu;
 import dev.memwall.kernels.Parallel;
+import dev.memwall.kernels.RationalTanh;
 
 /**
  * GELU (tanh approximation) with tangents: ẏ = gelu'(f)·ḟ; backward f̄ = gelu'(f)·ȳ and its tangent
@@ -84,19 +85,7 @@ final class GeluRop {
     private static void tanhOfInner(float[] x, float[] t, int n) {
         for (int i = 0; i < n; i++) {
             float v = x[i];
-            t[i] = tanh(C * (v + A * v * v * v));
+            t[i] = RationalTanh.tanh(C * (v + A * v * v * v));
         }
-    }
-
-    /** The rational tanh of {@code kernels.Elementwise.tanh}, repeated so that it inlines into the loop above. */
-    private static float tanh(float u) {
-        float x = Math.max(-7.90531110763549805f, Math.min(7.90531110763549805f, u));
-        float x2 = x * x;
-        float p = ((((((-2.76076847742355e-16f * x2 + 2.00018790482477e-13f) * x2 - 8.60467152213735e-11f) * x2
-                + 5.12229709037114e-08f) * x2 + 1.48572235717979e-05f) * x2 + 6.37261928875436e-04f) * x2
-                + 4.89352455891786e-03f) * x;
-        float q = ((1.19825839466702e-06f * x2 + 1.18534705686654e-04f) * x2 + 2.26843463243900e-03f) * x2
-                + 4.89352518554385e-03f;
-        return p / q;
     }
 }

@@ -28,13 +28,11 @@ final class VectorKernels extends ScalarKernels {
      * hundreds of steps, and every iteration C1 runs boxes its vectors.
      */
     private static final int BLOCK = 4096;
-    // tanh's rational approximation, the coefficients of Gelu.tanhInline and Elementwise.tanh
-    private static final float T_CLAMP = 7.90531110763549805f;
-    private static final float P0 = -2.76076847742355e-16f, P1 = 2.00018790482477e-13f, P2 = 8.60467152213735e-11f,
-            P3 = 5.12229709037114e-08f, P4 = 1.48572235717979e-05f, P5 = 6.37261928875436e-04f,
-            P6 = 4.89352455891786e-03f;
-    private static final float Q0 = 1.19825839466702e-06f, Q1 = 1.18534705686654e-04f, Q2 = 2.26843463243900e-03f,
-            Q3 = 4.89352518554385e-03f;
+    // tanh's rational approximation: RationalTanh's coefficients
+    private static final float T_CLAMP = RationalTanh.CLAMP;
+    private static final float P0 = RationalTanh.P0, P1 = RationalTanh.P1, P2 = RationalTanh.P2, P3 = RationalTanh.P3,
+            P4 = RationalTanh.P4, P5 = RationalTanh.P5, P6 = RationalTanh.P6;
+    private static final float Q0 = RationalTanh.Q0, Q1 = RationalTanh.Q1, Q2 = RationalTanh.Q2, Q3 = RationalTanh.Q3;
 
     VectorKernels() {
         int max = FloatVector.SPECIES_MAX.vectorBitSize();
@@ -57,7 +55,7 @@ final class VectorKernels extends ScalarKernels {
         return "Vector API, " + F.vectorBitSize() + "-bit";
     }
 
-    /** tanh(u), the operations of {@code Gelu.tanhInline} lane by lane. */
+    /** tanh(u), the operations of {@link RationalTanh#tanh} lane by lane. */
     private static FloatVector tanh(FloatVector u) {
         FloatVector x = u.min(T_CLAMP).max(-T_CLAMP);
         FloatVector x2 = x.mul(x);

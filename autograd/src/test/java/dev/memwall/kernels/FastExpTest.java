@@ -67,4 +67,23 @@ class FastExpTest {
         assertThat(FastExp.exp(Float.POSITIVE_INFINITY)).isFinite().isGreaterThan(1e38f);
         assertThat(FastExp.exp(Float.NaN)).isNaN();
     }
+
+    /** The caller's scratch gives the bits of the thread-local one, for rows shorter and longer than a block, in place too. */
+    @Test
+    void callerScratchGivesTheSameBitsAsTheThreadLocalOne() {
+        float[][] scratch = FastExp.scratch();
+        java.util.Random r = new java.util.Random(5);
+        for (int n : new int[]{0, 1, 7, 255, 256, 257, 700}) {
+            float[] x = new float[n + 3];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * 4;
+            float[] y1 = new float[n + 5], y2 = new float[n + 5], inPlace = x.clone();
+            float s1 = FastExp.expSum(x, 3, 0.7f, 1.5f, y1, 5, n);
+            float s2 = FastExp.expSum(x, 3, 0.7f, 1.5f, y2, 5, n, scratch);
+            float s3 = FastExp.expSum(inPlace, 3, 0.7f, 1.5f, inPlace, 3, n, scratch);
+            assertThat(s2).isEqualTo(s1);
+            assertThat(s3).isEqualTo(s1);
+            assertThat(y2).containsExactly(y1);
+            assertThat(java.util.Arrays.copyOfRange(inPlace, 3, n + 3)).containsExactly(java.util.Arrays.copyOfRange(y1, 5, n + 5));
+        }
+    }
 }

@@ -99,7 +99,7 @@ class VectorKernelsTest {
                 assertThat(rv[offStat + r]).isCloseTo(rsS[offStat + r], org.assertj.core.data.Percentage.withPercentage(1e-3));
             }
             // a row offset by 100 makes the mean's rounding visible: each body's y against double precision, and the
-            // vector body (lane partial sums) within twice the scalar body's (one running sum) distance from it, or 1e-5
+            // vector body (lane partial sums) within twice the scalar body's (eight partial sums) distance from it, or 1e-5
             double[] ref = layerNormReference(x, offX, wx, bx, rows, n);
             double errV = 0, errS = 0;
             for (int i = n; i < rows * n; i++) {
