@@ -43,15 +43,19 @@ final class LowPrecisionGradients {
 
     /**
      * Gradients in {@code format} for {@code model}'s training, or null for FP32. Refused with a second-order optimizer:
-     * its Hessian-vector products differentiate the gradients again (createGraph, or the region-by-region product),
-     * which needs them in an FP32 buffer carrying their graph.
+     * its Hessian steps need the FP32 flat gradient buffer — the createGraph and region-by-region routes differentiate
+     * it again, and the fused forward-over-reverse pass, though it builds no graph, adds g straight into FP32
+     * {@code .grad()} views of it inside its own backward, where no gradient-ready hook fires. A Hessian step would
+     * bring the 4-byte buffer back, so the run's gradient peak would be FP32's: nothing saved.
      */
     static LowPrecisionGradients attach(Gpt model, DataParallel dp, Optimizer optimizer, GradDtype format) {
         if (format == GradDtype.FP32) return null;
         String option = "--grad-dtype " + format.label();
         if (optimizer instanceof SecondOrder) {
             throw new IllegalArgumentException(option + " does not compose with " + optimizer.getClass().getSimpleName()
-                    + ": its Hessian-vector products differentiate the FP32 gradients in the flat buffer again; use --grad-dtype fp32");
+                    + ": its Hessian steps need the FP32 flat gradient buffer (the createGraph and region routes differentiate it "
+                    + "again; the fused forward-over-reverse pass adds g straight into it, with no gradient-ready hook), so the "
+                    + "gradient peak would be FP32's anyway; use --grad-dtype fp32");
         }
         return switch (dp.stage()) {
             case STAGE_0, STAGE_1 -> flat(model, dp.params(), format);
