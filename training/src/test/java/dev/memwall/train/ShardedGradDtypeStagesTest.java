@@ -16,6 +16,7 @@ import dev.memwall.precision.GradScaler;
 import dev.memwall.precision.MixedPrecision;
 import dev.memwall.precision.Precision;
 import dev.memwall.rng.Rng;
+import dev.memwall.sharding.HalfFormat;
 import dev.memwall.sharding.ProcessGroup;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -138,23 +139,48 @@ class ShardedGradDtypeStagesTest {
     }
 
     /**
+     * The held shard is the scaled gradient: a scale of 2^40, finite in FP32, overflows FP16's range, is stored as
+     * infinity, and the scaler skips the step and halves the scale, changing no parameter.
+     */
+    @Test
+    void anFp16ShardOverflowIsSkippedByDynamicScaling() {
+        for (ZeroStage stage : List.of(ZeroStage.STAGE_2, ZeroStage.STAGE_3)) {
+            Gpt model = new Gpt(ODD, new Rng(7));
+            DataParallel dp = DataParallel.of(model, ProcessGroup.single(), stage);
+            GradScaler scaler = GradScaler.dynamic(0x1p40f, 2.0, 0.5, 2000);
+            Trainer t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0)
+                    .mixedPrecision(new MixedPrecision(Precision.FP32, scaler, GradDtype.FP16));
+            float[] before = dp.parameterValues();
+            t.step(batches(3, 1).get(0));
+            assertThat(scaler.skippedSteps()).as(stage.toString()).isEqualTo(1);
+            assertThat(scaler.scale()).as(stage.toString()).isEqualTo(0x1p39f);
+            assertThat(dp.parameterValues()).as(stage + ": a skipped step changes nothing").isEqualTo(before);
+            GradScaler.State st = scaler.state();
+            scaler.restore(new GradScaler.State(0x1p8f, st.growthTracker(), st.hysteresisLeft(), st.skippedSteps()));
+            t.step(batches(3, 1).get(0));
+            assertThat(scaler.skippedSteps()).as(stage + ": a representable scale trains").isEqualTo(1);
+            assertThat(dp.parameterValues()).as(stage.toString()).isNotEqualTo(before);
+        }
+    }
+
+    /**
      * What a rank holds after backward is its FP32-reduced shard rounded once: at stage 2 over two micro-batches
      * accumulated in the FP32 buckets (so not the rounded sum of rounded halves), at stage 3 over one.
      */
     @Test
     void theHeldShardIsTheFp32ReducedShardRoundedOnce() {
         Batch b0 = batches(5, 2).get(0), b1 = batches(5, 2).get(1);
-        for (ZeroStage stage : List.of(ZeroStage.STAGE_2, ZeroStage.STAGE_3)) {
+        for (ZeroStage stage : List.of(ZeroStage.STAGE_2, ZeroStage.STAGE_3)) for (HalfFormat wire : new HalfFormat[] {null, HalfFormat.BF16}) {
             int micro = stage == ZeroStage.STAGE_2 ? 2 : 1;
             List<float[]> fp32 = Ranks.run(2, g -> {
                 Gpt model = new Gpt(ODD, new Rng(7));
-                DataParallel dp = DataParallel.of(model, g, stage);
+                DataParallel dp = DataParallel.of(model, g, stage).reduceFormat(wire);
                 backwards(model, dp, micro, b0, b1);
                 return (stage == ZeroStage.STAGE_2 ? dp.buckets().shardGradients() : dp.units().shardGradients()).clone();
             });
             List<short[]> held = Ranks.run(2, g -> {
                 Gpt model = new Gpt(ODD, new Rng(7));
-                DataParallel dp = DataParallel.of(model, g, stage);
+                DataParallel dp = DataParallel.of(model, g, stage).reduceFormat(wire); // --reduce-dtype: the sum's format
                 LowPrecisionGradients low = LowPrecisionGradients.attach(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), GradDtype.BF16);
                 backwards(model, dp, micro, b0, b1);
                 return low.held().shortData().clone();
@@ -162,7 +188,7 @@ class ShardedGradDtypeStagesTest {
             for (int r = 0; r < 2; r++) {
                 assertThat(held.get(r)).as(stage + " rank " + r).hasSize(fp32.get(r).length);
                 for (int i = 0; i < fp32.get(r).length; i++) {
-                    assertThat(held.get(r)[i]).as(stage + " rank " + r + " element " + i)
+                    assertThat(held.get(r)[i]).as(stage + " reduced in " + wire + ", rank " + r + " element " + i)
                             .isEqualTo(Bf16.fromFloat(fp32.get(r)[i], Overflow.NON_SATURATE));
                 }
             }
