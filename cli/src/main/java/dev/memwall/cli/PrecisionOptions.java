@@ -30,7 +30,7 @@ final class PrecisionOptions {
     String lossScale;
     @Option(names = "--grad-dtype", paramLabel = "F", description = "the parameters' gradients between backward and the "
             + "update: fp32, or bf16 / fp16 (2 bytes each, accumulated over micro-batches in that format, decoded into FP32 "
-            + "for unscaling, clipping and the update; ZeRO stages 0-1, not with adahessian) (default: fp32)")
+            + "for unscaling, clipping and the update; at ZeRO stages 2-3 each rank's gradient shard; not with adahessian) (default: fp32)")
     String gradDtype;
 
     private Precision parsed;

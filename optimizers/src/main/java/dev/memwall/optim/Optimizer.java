@@ -55,7 +55,21 @@ public abstract class Optimizer {
 
     /** The array the gradients are read from: the shard's own, or the flat gradient buffer. */
     private float[] gradients() {
+        if (gradientSource != null) return gradientSource.get();
         return shard.grads() != null ? shard.grads() : params.grads().whole().data();
+    }
+
+    /** Where a shard's gradients are read from when its FP32 array is made afresh for each update; null: the shard's own. */
+    private java.util.function.Supplier<float[]> gradientSource;
+
+    /**
+     * Reads the shard's gradients from the array {@code source} gives at each update and zeroing, at the shard's own
+     * gradient starts, instead of from the shard's array: for a shard whose gradients are held in another format between
+     * steps and decoded into a new FP32 array for the update (ZeRO stage 2 with {@code --grad-dtype bf16}).
+     */
+    public final void gradientsFrom(java.util.function.Supplier<float[]> source) {
+        if (shard.grads() == null) throw new IllegalStateException("the optimizer reads the flat gradient buffer, not a shard's array");
+        gradientSource = source;
     }
 
     /**

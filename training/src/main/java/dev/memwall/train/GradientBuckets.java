@@ -34,6 +34,12 @@ import java.util.Map;
  * With several micro-batches the reduction waits for the last one (DDP's {@code no_sync}): earlier micro-batches add
  * into the buckets, which then hold the whole local gradient (4L bytes) until the last backward reduces them.
  * Reports from a backward outside a training step (e.g. the budget planner's profiling runs) are discarded.
+ *
+ * <p><b>2-byte gradients</b> ({@code --grad-dtype bf16|fp16}, {@link #holdIn}): the shard is held in the low format
+ * (2·L/N bytes of GRADIENT) and the FP32 one released. A bucket is then reduce-scattered in place — the sum made in
+ * FP32 (or {@code --reduce-dtype}) as always — and rank r's piece rounded once into the 2-byte shard when the bucket
+ * is released. Accumulation over micro-batches is unchanged: in the FP32 buckets, exact, so the shard is rounded once
+ * per step. For the update the shard is decoded into an FP32 array of L/N floats ({@link #decodedShard}, TEMPORARY).
  */
 final class GradientBuckets {
     /** Issued reduce-scatters whose buckets may be alive at once before the oldest is awaited. */
@@ -59,6 +65,9 @@ final class GradientBuckets {
     private boolean detached;
     private final long[] reports;          // per parameter, every report taken into a bucket since construction
     private final Tensor shardGrads;
+    /** {@code --grad-dtype bf16|fp16}: the shard in 2 bytes (null: {@link #shardGrads}), and its FP32 copy for the update. */
+    private HalfGradients held;
+    private float[] decoded;
     private final Tensor[] buffers;
     private final Work[] works;
     private final int[] left;
@@ -137,8 +146,28 @@ final class GradientBuckets {
         return new Shard(s, l, shardGrads.data(), g);
     }
 
+    /** Elements of this rank's gradient shard: L/N. */
+    int shardLength() {
+        return length / n;
+    }
+
+    /** This rank's FP32 gradient shard: the shard array, or with 2-byte gradients the copy decoded for the update. */
     float[] shardGradients() {
-        return shardGrads.data();
+        if (held == null) return shardGrads.data();
+        if (decoded == null) throw new IllegalStateException("the " + held.format().label() + " gradient shard is decoded only for the update");
+        return decoded;
+    }
+
+    /** Holds the shard in {@code shard}'s 2-byte format from now on; the FP32 shard array is released. */
+    void holdIn(HalfGradients shard) {
+        if (shard.length() != length / n) throw new IllegalArgumentException("a 2-byte shard of " + shard.length() + " elements, the buckets give " + length / n);
+        shardGrads.release();
+        held = shard;
+    }
+
+    /** With 2-byte gradients: the FP32 array the update reads ({@link #shardGradients}), or null after it. */
+    void decodedShard(float[] fp32) {
+        decoded = fp32;
     }
 
     int bucketCount() {
@@ -236,8 +265,9 @@ final class GradientBuckets {
         allocate(k);
         if (parametersLeftAtFirstIssue < 0) parametersLeftAtFirstIssue = parametersLeft;
         int piece = lengths[k] / n;
-        works[k] = GradientWire.reduceScatter(group, reduceFormat, buffers[k].data(), buffers[k].offset(), shardGrads.data(),
-                starts[k] / n, piece);
+        float[] b = buffers[k].data();
+        works[k] = held == null ? GradientWire.reduceScatter(group, reduceFormat, b, buffers[k].offset(), shardGrads.data(), starts[k] / n, piece)
+                : GradientWire.reduceScatter(group, reduceFormat, b, buffers[k].offset(), b, buffers[k].offset() + rank * piece, piece);
         inFlight.add(k);
         while (inFlight.size() > MAX_IN_FLIGHT) complete(inFlight.poll());
     }
@@ -251,6 +281,10 @@ final class GradientBuckets {
         works[k].await();
         waitNanos += System.nanoTime() - t0;
         works[k] = null;
+        if (held != null) { // the piece's FP32 sum, rounded once into the 2-byte shard
+            int piece = lengths[k] / n;
+            held.add(starts[k] / n, buffers[k].data(), buffers[k].offset() + rank * piece, piece);
+        }
         buffers[k].release();
         buffers[k] = null;
         liveBucketElements -= lengths[k];

@@ -58,7 +58,8 @@ import java.util.function.Supplier;
  * wire buffer. The bound in bytes (B = 4 · max_u N·p_u, D = 4 · the most non-GEMM elements of a unit, decoded to FP32):
  * forward B + D; backward and recomputation 2.5·B + D: the computing unit's 16-bit values, decoded copy and FP32
  * gradients (1.5·B + D) beside one reduction in flight (B); with a 16-bit reduce wire 3·B + D + 1.5·B/N (the wire,
- * and the shared-memory 16-bit reduce-scatter's scratch) — docs/precision-sharding.md.
+ * and the shared-memory 16-bit reduce-scatter's scratch) — docs/precision-sharding.md. With {@code --grad-dtype bf16|fp16}
+ * the gradient shard itself is 2 bytes per element ({@link UnitReduction}).
  */
 final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private final Gpt model;
@@ -80,11 +81,9 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private boolean inBackward;
     /** In backward: the unit whose nodes run now; the one below it is prefetched once no reduction is in flight. */
     private int computing = -1;
-    /** The one reduction in flight (null: none), its unit and its buffer. */
-    private Work reduction;
-    private int reducingUnit = -1;
-    private Tensor reducingBuffer;
     private final UnitStepFigures figures = new UnitStepFigures();
+    /** The one reduction in flight, and where its result lands (the FP32 or the 2-byte gradient shard). */
+    private final UnitReduction reduction;
     /** {@code --reduce-dtype}: the gradients' 16-bit wire format, null for FP32 ({@link GradientWire}). */
     private HalfFormat reduceFormat;
     /** Low-precision training: units gathered in the working format ({@link WorkingUnits}); null gathers FP32. */
@@ -124,6 +123,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         ready = new boolean[units];
         paramsLeft = new int[units];
         reported = new boolean[count];
+        reduction = new UnitReduction(group, layout, local, figures);
         model.unitHook(this::around);
     }
 
@@ -301,14 +301,14 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
 
     /** Issues the gather of the unit below the one computing, unless a reduction still holds a buffer. */
     private void prefetch() {
-        if (inBackward && reduction == null && computing > 0) issueGather(computing - 1);
+        if (inBackward && reduction.idle() && computing > 0) issueGather(computing - 1);
     }
 
     /** Finishes a reduction that has completed meanwhile, and then prefetches. Called at every hook and unpack. */
     @Override
     public void progress() {
-        if (reduction != null && reduction.isDone()) {
-            completeReduction();
+        if (reduction.finished()) {
+            reduction.complete();
             prefetch();
         }
     }
@@ -327,7 +327,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         System.arraycopy(g.data(), g.offset(), buf.data(), buf.offset() + layout.offsetInUnit[p], g.numel());
         retireParameter(p);
         if (--paramsLeft[u] == 0) {
-            completeReduction(); // the unit above's: its buffer goes before the one below the next is gathered
+            reduction.complete(); // the unit above's: its buffer goes before the one below the next is gathered
             if (u > 0) issueGather(u - 1); // prefetched already, unless that reduction outlasted u's backward
             reduce(u);
             computing = u - 1;
@@ -350,7 +350,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
 
     /** Reduce-scatters unit u's gradients in place, asynchronously: rank r's sum lands at [r·p_u, (r+1)·p_u). */
     private void reduce(int u) {
-        completeReduction();
+        reduction.complete();
         Tensor b = gradientBuffer(u);
         gradients[u] = null;
         Tensor values = retireUnit(u);
@@ -363,27 +363,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
             if (!reported[k]) Arrays.fill(d, b.offset() + layout.offsetInUnit[k], b.offset() + layout.offsetInUnit[k] + layout.numel(k), 0f);
         }
         Arrays.fill(d, b.offset() + layout.unitLength[u], b.offset() + layout.gatheredLength(u), 0f); // padding
-        reducingUnit = u;
-        reducingBuffer = b;
-        reduction = GradientWire.reduceScatter(group, reduceFormat, d, b.offset(), d, b.offset() + rank * layout.piece[u], layout.piece[u]);
-        figures.reductionInBackward();
-    }
-
-    /** Awaits the reduction in flight (if any), adds this rank's sum into its gradient shard, releases the buffer. */
-    private void completeReduction() {
-        if (reduction == null) return;
-        long t0 = System.nanoTime();
-        reduction.await();
-        figures.waited(System.nanoTime() - t0);
-        int u = reducingUnit, piece = layout.piece[u];
-        float[] src = reducingBuffer.data(), dst = local.grads().whole().data();
-        int s = reducingBuffer.offset() + rank * piece, d = layout.localStart[u];
-        for (int i = 0; i < piece; i++) dst[d + i] += src[s + i];
-        figures.released(reducingBuffer.bytes());
-        reducingBuffer.release();
-        reduction = null;
-        reducingBuffer = null;
-        reducingUnit = -1;
+        reduction.start(u, b, reduceFormat);
     }
 
     /**
@@ -394,7 +374,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         for (int u = units - 1; u >= 0; u--) {
             if (paramsLeft[u] > 0 && paramsLeft[u] < layout.paramsOf[u].length) reduce(u);
         }
-        completeReduction();
+        reduction.complete();
         inBackward = false;
         computing = -1;
         releaseAll();
@@ -470,6 +450,11 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
 
     float[] shardGradients() {
         return local.grads().whole().data();
+    }
+
+    /** {@code --grad-dtype bf16|fp16}: the gradient shard held in 2 bytes between steps ({@link UnitReduction#holdIn}). */
+    void holdGradientsIn(HalfGradients shard) {
+        reduction.holdIn(shard);
     }
 
     /** Zeroes the whole gradient shard (padding included) for the next step. */
