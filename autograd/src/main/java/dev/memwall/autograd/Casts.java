@@ -27,6 +27,8 @@ final class Casts {
                     + " (a tensor counts as ACTIVATION while a node saves it)");
         }
         Tensor out = Tensor.empty(target, category, "to_" + target.name().toLowerCase(), x.shape());
+        if (x.dtype() != DType.FP32) ConversionCounts.decoded(x.dtype(), x.numel());
+        if (target != DType.FP32) ConversionCounts.encoded(target, x.numel());
         if (target == DType.FP32 && x.dtype() != DType.FP32) { // widening: decode straight into the output, no scratch
             decodeInto(x, out.data(), 0);
             return out;
