@@ -94,6 +94,7 @@ public final class Storage {
         if (--refs == 0) {
             tracker.released(accountedAs(), bytes, by);
             if (f != null) ArrayCache.recycle(f);
+            if (s != null) ArrayCache.recycle(s);
             f = null;
             s = null;
             b = null;

@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * Keeps released {@code float[]} arrays for reuse by the next allocation of the same length, like PyTorch's caching
+ * Keeps released {@code float[]} arrays (and {@code short[]}, the 16-bit formats) for reuse by the next allocation of the same length, like PyTorch's caching
  * allocator. A training step allocates the same shapes every time (hundreds of MB of activations and gradients), so
  * after the first step almost every allocation is a reuse: no garbage-collection copying of live activations, no
  * page faults on a growing heap.
@@ -23,6 +23,8 @@ import java.util.function.IntFunction;
 public final class ArrayCache {
     private static final long LIMIT = Long.getLong("memwall.cache.mb", Runtime.getRuntime().maxMemory() / 4 >> 20) << 20;
     private static final Map<Integer, ArrayDeque<float[]>> FREE = new HashMap<>();
+    /** Released {@code short[]} arrays (BF16, FP16): autocast makes and drops as many of them per step as FP32 ones. */
+    private static final Map<Integer, ArrayDeque<short[]>> FREE_SHORTS = new HashMap<>();
     private static long cached;
     private static long hits, misses;
 
@@ -47,9 +49,22 @@ public final class ArrayCache {
         return a;
     }
 
-    /** A new zero-filled {@code short[]} (FP16, BF16); only {@code float[]} arrays are cached and reused. */
+    /** A zero-filled array of exactly {@code length} shorts (FP16, BF16), reused when one is cached. */
     public static short[] shorts(int length) {
-        return allocate(length, short[]::new);
+        short[] a = null;
+        synchronized (ArrayCache.class) {
+            ArrayDeque<short[]> q = FREE_SHORTS.get(length);
+            if (q != null && !q.isEmpty()) {
+                a = q.pop();
+                cached -= 2L * length;
+                hits++;
+            } else {
+                misses++;
+            }
+        }
+        if (a == null) return allocate(length, short[]::new);
+        Arrays.fill(a, (short) 0);
+        return a;
     }
 
     /** A new zero-filled {@code byte[]} (FP8, masks). */
@@ -92,6 +107,17 @@ public final class ArrayCache {
         }
     }
 
+    /** Takes back a {@code short[]} that nothing references any more; dropped when the cache is full. */
+    public static void recycle(short[] a) {
+        long size = 2L * a.length;
+        if (a.length < 1024) return;
+        synchronized (ArrayCache.class) {
+            if (cached + size > LIMIT) return;
+            FREE_SHORTS.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a);
+            cached += size;
+        }
+    }
+
     public static synchronized long cachedBytes() {
         return cached;
     }
@@ -107,6 +133,7 @@ public final class ArrayCache {
     /** Drops every cached array (the garbage collector takes them). */
     public static synchronized void clear() {
         FREE.clear();
+        FREE_SHORTS.clear();
         cached = 0;
     }
 
