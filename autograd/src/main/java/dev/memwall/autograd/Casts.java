@@ -26,7 +26,9 @@ final class Casts {
             throw new IllegalArgumentException("to: a copy is accounted as TEMPORARY or a persistent category, not " + category
                     + " (a tensor counts as ACTIVATION while a node saves it)");
         }
-        Tensor out = Tensor.empty(target, category, "to_" + target.name().toLowerCase(), x.shape());
+        // Every element of the copy is written below, so a reused array is not zeroed first.
+        Tensor out = new Tensor(Storage.allocateForOverwrite(target, x.numel(), category, "to_" + target.name().toLowerCase()),
+                0, x.shape());
         if (x.dtype() != DType.FP32) ConversionCounts.decoded(x.dtype(), x.numel());
         if (target != DType.FP32) ConversionCounts.encoded(target, x.numel());
         if (target == DType.FP32 && x.dtype() != DType.FP32) { // widening: decode straight into the output, no scratch

@@ -33,6 +33,16 @@ public final class ArrayCache {
 
     /** A zero-filled array of exactly {@code length} floats, reused when one is cached. */
     public static float[] floats(int length) {
+        float[] a = floatsForOverwrite(length);
+        Arrays.fill(a, 0f);
+        return a;
+    }
+
+    /**
+     * An array of exactly {@code length} floats whose contents are undefined (a reused one is not zeroed): for a
+     * caller that writes every element before anything reads it, e.g. the output of a format conversion.
+     */
+    public static float[] floatsForOverwrite(int length) {
         float[] a = null;
         synchronized (ArrayCache.class) {
             ArrayDeque<float[]> q = FREE.get(length);
@@ -44,13 +54,18 @@ public final class ArrayCache {
                 misses++;
             }
         }
-        if (a == null) return allocate(length);
-        Arrays.fill(a, 0f);
-        return a;
+        return a == null ? allocate(length) : a;
     }
 
     /** A zero-filled array of exactly {@code length} shorts (FP16, BF16), reused when one is cached. */
     public static short[] shorts(int length) {
+        short[] a = shortsForOverwrite(length);
+        Arrays.fill(a, (short) 0);
+        return a;
+    }
+
+    /** As {@link #floatsForOverwrite}, for shorts. */
+    public static short[] shortsForOverwrite(int length) {
         short[] a = null;
         synchronized (ArrayCache.class) {
             ArrayDeque<short[]> q = FREE_SHORTS.get(length);
@@ -62,9 +77,7 @@ public final class ArrayCache {
                 misses++;
             }
         }
-        if (a == null) return allocate(length, short[]::new);
-        Arrays.fill(a, (short) 0);
-        return a;
+        return a == null ? allocate(length, short[]::new) : a;
     }
 
     /** A new zero-filled {@code byte[]} (FP8, masks). */
