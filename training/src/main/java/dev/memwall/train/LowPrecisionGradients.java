@@ -3,6 +3,7 @@ package dev.memwall.train;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.format.Bf16;
 import dev.memwall.format.Fp16;
+import dev.memwall.kernels.Bf16Arrays;
 import dev.memwall.format.Overflow;
 import dev.memwall.kernels.Parallel;
 import dev.memwall.memory.Category;
@@ -91,7 +92,7 @@ final class LowPrecisionGradients {
         float[] dst = params.grads().whole().data();
         short[] src = low.shortData();
         int n = params.length();
-        if (format == GradDtype.BF16) Parallel.range(n, 1, (lo, hi) -> Bf16.decode(src, lo, dst, lo, hi - lo));
+        if (format == GradDtype.BF16) Bf16Arrays.decode(src, 0, dst, 0, n);
         else Parallel.range(n, 1, (lo, hi) -> Fp16.decode(src, lo, dst, lo, hi - lo));
     }
 
