@@ -74,7 +74,7 @@ public final class Bf16Arrays {
             tried = true;
             try {
                 Bf16Convert.load();
-            } catch (UnsatisfiedLinkError | RuntimeException e) {
+            } catch (LinkageError | RuntimeException e) { // no library, or (another class path) no JavaCPP Loader
                 missing = "the BF16 conversion library " + Bf16Convert.class.getName() + " could not be loaded (" + e
                         + "); it (libjnimemwall_bf16convert.so) is built only where a C++ compiler (/usr/bin/g++) exists at build time";
             }
