@@ -1,10 +1,10 @@
 package dev.memwall.autograd;
 
-import dev.memwall.format.Bf16;
 import dev.memwall.format.Fp16;
 import dev.memwall.format.Fp8E4M3;
 import dev.memwall.format.Fp8E5M2;
 import dev.memwall.format.Overflow;
+import dev.memwall.kernels.Bf16Arrays;
 import dev.memwall.memory.Category;
 
 /** Conversions between floating storage formats; arithmetic happens in FP32, storage may be compact. */
@@ -26,7 +26,11 @@ final class Casts {
             throw new IllegalArgumentException("to: a copy is accounted as TEMPORARY or a persistent category, not " + category
                     + " (a tensor counts as ACTIVATION while a node saves it)");
         }
-        Tensor out = Tensor.empty(target, category, "to_" + target.name().toLowerCase(), x.shape());
+        // Every element of the copy is written below, so a reused array is not zeroed first.
+        Tensor out = new Tensor(Storage.allocateForOverwrite(target, x.numel(), category, "to_" + target.name().toLowerCase()),
+                0, x.shape());
+        if (x.dtype() != DType.FP32) ConversionCounts.decoded(x.dtype(), x.numel());
+        if (target != DType.FP32) ConversionCounts.encoded(target, x.numel());
         if (target == DType.FP32 && x.dtype() != DType.FP32) { // widening: decode straight into the output, no scratch
             decodeInto(x, out.data(), 0);
             return out;
@@ -44,7 +48,7 @@ final class Casts {
         switch (target) {
             case FP32 -> System.arraycopy(src, off, out.data(), 0, n);
             case FP16 -> Fp16.encode(src, off, out.shortData(), 0, n, overflow);
-            case BF16 -> Bf16.encode(src, off, out.shortData(), 0, n, overflow);
+            case BF16 -> Bf16Arrays.encode(src, off, out.shortData(), 0, n, overflow);
             case FP8_E4M3 -> Fp8E4M3.encode(src, off, out.byteData(), 0, n, overflow);
             case FP8_E5M2 -> Fp8E5M2.encode(src, off, out.byteData(), 0, n, overflow);
             default -> throw new IllegalArgumentException("to: unsupported target " + target);
@@ -63,7 +67,7 @@ final class Casts {
         switch (x.dtype()) {
             case FP32 -> System.arraycopy(x.data(), off, r, at, n);
             case FP16 -> Fp16.decode(x.shortData(), off, r, at, n);
-            case BF16 -> Bf16.decode(x.shortData(), off, r, at, n);
+            case BF16 -> Bf16Arrays.decode(x.shortData(), off, r, at, n);
             case FP8_E4M3 -> Fp8E4M3.decode(x.byteData(), off, r, at, n);
             case FP8_E5M2 -> Fp8E5M2.decode(x.byteData(), off, r, at, n);
             default -> throw new IllegalArgumentException("cannot decode " + x.dtype() + " as floats");

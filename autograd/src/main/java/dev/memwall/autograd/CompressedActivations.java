@@ -1,8 +1,8 @@
 package dev.memwall.autograd;
 
-import dev.memwall.format.Bf16;
 import dev.memwall.format.Fp8E4M3;
 import dev.memwall.format.Overflow;
+import dev.memwall.kernels.Bf16Arrays;
 import dev.memwall.kernels.Parallel;
 
 import java.util.ArrayList;
@@ -153,7 +153,7 @@ public final class CompressedActivations implements SavedTensorHooks {
         int n = out.numel(), off = c.offset();
         if (format == Format.BF16) {
             short[] src = c.shortData();
-            Parallel.range(n, 2, (from, to) -> Bf16.decode(src, off + from, dst, from, to - from));
+            Bf16Arrays.decode(src, off, dst, 0, n);
         } else {
             byte[] src = c.byteData();
             float inv = p.scaleInv;
@@ -196,7 +196,7 @@ public final class CompressedActivations implements SavedTensorHooks {
         short[] dst = out.shortData();
         int off = t.offset();
         // NON_SATURATE keeps an infinity infinite (values beyond BF16's largest, within 0.4% of float's, become one too).
-        Parallel.range(t.numel(), 2, (from, to) -> Bf16.encode(src, off + from, dst, from, to - from, Overflow.NON_SATURATE));
+        Bf16Arrays.encode(src, off, dst, 0, t.numel(), Overflow.NON_SATURATE);
         return out;
     }
 

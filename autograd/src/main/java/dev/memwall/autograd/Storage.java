@@ -28,10 +28,10 @@ public final class Storage {
     int[] i;
 
     private Storage(DType dtype, int length, Category category, String op) {
-        this(dtype, length, category, op, true);
+        this(dtype, length, category, op, false);
     }
 
-    private Storage(DType dtype, int length, Category category, String op, boolean zeroed) {
+    private Storage(DType dtype, int length, Category category, String op, boolean forOverwrite) {
         this.dtype = dtype;
         this.length = length;
         this.bytes = (long) length * dtype.bytes;
@@ -39,8 +39,8 @@ public final class Storage {
         this.op = op;
         this.tracker = MemoryTracker.current();
         switch (dtype) {
-            case FP32 -> f = zeroed ? ArrayCache.floats(length) : ArrayCache.floatsForOverwrite(length);
-            case FP16, BF16 -> s = ArrayCache.shorts(length);
+            case FP32 -> f = forOverwrite ? ArrayCache.floatsForOverwrite(length) : ArrayCache.floats(length);
+            case FP16, BF16 -> s = forOverwrite ? ArrayCache.shortsForOverwrite(length) : ArrayCache.shorts(length);
             case FP8_E4M3, FP8_E5M2, BOOL -> b = ArrayCache.bytes(length);
             case INT32 -> i = ArrayCache.ints(length);
         }
@@ -52,10 +52,10 @@ public final class Storage {
         return new Storage(dtype, length, category, op);
     }
 
-    /** An FP32 storage whose elements are unspecified until written ({@link ArrayCache#floatsForOverwrite}). */
-    static Storage allocateForOverwrite(int length, Category category, String op) {
+    /** As {@link #allocate}, but a reused FP32/FP16/BF16 array is not zeroed: the caller writes every element first. */
+    static Storage allocateForOverwrite(DType dtype, int length, Category category, String op) {
         if (length < 0) throw new IllegalArgumentException(op + ": negative size " + length);
-        return new Storage(DType.FP32, length, category, op, false);
+        return new Storage(dtype, length, category, op, true);
     }
 
     public DType dtype() {
@@ -104,6 +104,7 @@ public final class Storage {
         if (--refs == 0) {
             tracker.released(accountedAs(), bytes, by);
             if (f != null) ArrayCache.recycle(f);
+            if (s != null) ArrayCache.recycle(s);
             f = null;
             s = null;
             b = null;

@@ -69,7 +69,7 @@ public final class Tensor {
      */
     public static Tensor forOverwrite(String op, int... shape) {
         Shape.check(shape, op);
-        return new Tensor(Storage.allocateForOverwrite(Shape.numel(shape), Category.TEMPORARY, op), 0, shape.clone());
+        return new Tensor(Storage.allocateForOverwrite(DType.FP32, Shape.numel(shape), Category.TEMPORARY, op), 0, shape.clone());
     }
 
     public static Tensor zeros(int... shape) {

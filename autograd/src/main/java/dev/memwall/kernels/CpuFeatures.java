@@ -21,6 +21,7 @@ final class CpuFeatures {
     private static final List<String> CPUINFO = read(Path.of("/proc/cpuinfo"));
     private static final boolean BF16 = hasBf16(CPUINFO);
     private static final boolean AVX512_BF16 = hasAvx512Bf16(CPUINFO);
+    private static final boolean AVX512F = flags(CPUINFO).contains("avx512f");
 
     private CpuFeatures() {
     }
@@ -36,6 +37,11 @@ final class CpuFeatures {
      */
     static boolean avx512Bf16() {
         return AVX512_BF16;
+    }
+
+    /** Whether this machine's CPU reports AVX-512 F (what the native BF16 conversion's wide loop needs). */
+    static boolean avx512f() {
+        return AVX512F;
     }
 
     static boolean hasAvx512Bf16(List<String> cpuinfo) {

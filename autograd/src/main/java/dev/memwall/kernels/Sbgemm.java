@@ -1,6 +1,5 @@
 package dev.memwall.kernels;
 
-import dev.memwall.format.Bf16;
 import dev.memwall.kernels.blas.SbgemmCritical;
 
 import java.util.Locale;
@@ -194,7 +193,7 @@ public final class Sbgemm {
     /** rows×cols BF16 values (rows {@code ld} apart from {@code off}) into {@code dst}, dense. */
     private static void decode(short[] src, int off, int ld, int rows, int cols, float[] dst) {
         Parallel.range(rows, cols, (r0, r1) -> {
-            for (int r = r0; r < r1; r++) Bf16.decode(src, off + r * ld, dst, r * cols, cols);
+            for (int r = r0; r < r1; r++) Bf16Arrays.decode(src, off + r * ld, dst, r * cols, cols);
         });
     }
 }

@@ -7,7 +7,7 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * Keeps released {@code float[]} arrays for reuse by the next allocation of the same length, like PyTorch's caching
+ * Keeps released {@code float[]} arrays (and {@code short[]}, the 16-bit formats) for reuse by the next allocation of the same length, like PyTorch's caching
  * allocator. A training step allocates the same shapes every time (hundreds of MB of activations and gradients), so
  * after the first step almost every allocation is a reuse: no garbage-collection copying of live activations, no
  * page faults on a growing heap.
@@ -23,6 +23,8 @@ import java.util.function.IntFunction;
 public final class ArrayCache {
     private static final long LIMIT = Long.getLong("memwall.cache.mb", Runtime.getRuntime().maxMemory() / 4 >> 20) << 20;
     private static final Map<Integer, ArrayDeque<float[]>> FREE = new HashMap<>();
+    /** Released {@code short[]} arrays (BF16, FP16): autocast makes and drops as many of them per step as FP32 ones. */
+    private static final Map<Integer, ArrayDeque<short[]>> FREE_SHORTS = new HashMap<>();
     private static long cached;
     private static long hits, misses;
 
@@ -31,8 +33,7 @@ public final class ArrayCache {
 
     /** A zero-filled array of exactly {@code length} floats, reused when one is cached. */
     public static float[] floats(int length) {
-        float[] a = reused(length);
-        if (a == null) return allocate(length);
+        float[] a = floatsForOverwrite(length);
         Arrays.fill(a, 0f);
         return a;
     }
@@ -40,15 +41,10 @@ public final class ArrayCache {
     /**
      * An array of exactly {@code length} floats whose contents are unspecified: a reused array keeps the values of
      * the tensor that last held it. For outputs that the caller writes in full (a GEMM with beta 0, a kernel that
-     * stores every element): clearing them first was a whole extra pass over memory, a sixth of a training step's
-     * non-GEMM time (BENCHMARKS.md).
+     * stores every element, a format conversion): clearing them first was a whole extra pass over memory, a sixth of
+     * a training step's non-GEMM time (BENCHMARKS.md).
      */
     public static float[] floatsForOverwrite(int length) {
-        float[] a = reused(length);
-        return a != null ? a : allocate(length);
-    }
-
-    private static float[] reused(int length) {
         float[] a = null;
         synchronized (ArrayCache.class) {
             ArrayDeque<float[]> q = FREE.get(length);
@@ -60,12 +56,30 @@ public final class ArrayCache {
                 misses++;
             }
         }
+        return a == null ? allocate(length) : a;
+    }
+
+    /** A zero-filled array of exactly {@code length} shorts (FP16, BF16), reused when one is cached. */
+    public static short[] shorts(int length) {
+        short[] a = shortsForOverwrite(length);
+        Arrays.fill(a, (short) 0);
         return a;
     }
 
-    /** A new zero-filled {@code short[]} (FP16, BF16); only {@code float[]} arrays are cached and reused. */
-    public static short[] shorts(int length) {
-        return allocate(length, short[]::new);
+    /** As {@link #floatsForOverwrite}, for shorts. */
+    public static short[] shortsForOverwrite(int length) {
+        short[] a = null;
+        synchronized (ArrayCache.class) {
+            ArrayDeque<short[]> q = FREE_SHORTS.get(length);
+            if (q != null && !q.isEmpty()) {
+                a = q.pop();
+                cached -= 2L * length;
+                hits++;
+            } else {
+                misses++;
+            }
+        }
+        return a == null ? allocate(length, short[]::new) : a;
     }
 
     /** A new zero-filled {@code byte[]} (FP8, masks). */
@@ -108,6 +122,17 @@ public final class ArrayCache {
         }
     }
 
+    /** Takes back a {@code short[]} that nothing references any more; dropped when the cache is full. */
+    public static void recycle(short[] a) {
+        long size = 2L * a.length;
+        if (a.length < 1024) return;
+        synchronized (ArrayCache.class) {
+            if (cached + size > LIMIT) return;
+            FREE_SHORTS.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a);
+            cached += size;
+        }
+    }
+
     public static synchronized long cachedBytes() {
         return cached;
     }
@@ -123,6 +148,7 @@ public final class ArrayCache {
     /** Drops every cached array (the garbage collector takes them). */
     public static synchronized void clear() {
         FREE.clear();
+        FREE_SHORTS.clear();
         cached = 0;
     }
 

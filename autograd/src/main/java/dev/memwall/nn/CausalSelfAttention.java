@@ -1,5 +1,6 @@
 package dev.memwall.nn;
 
+import dev.memwall.autograd.CastPolicy;
 import dev.memwall.autograd.Recompute;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.ops.F;
@@ -58,8 +59,12 @@ public final class CausalSelfAttention extends Module {
         int b = x.size(0), t = x.size(1), hd = dim / heads;
         Tensor all = qkv.forward(x);
         if (fused()) {
-            Tensor probs = Recompute.of(in -> FusedAttention.probs(in[0], heads), all);
-            Tensor flat = Recompute.of(in -> FusedAttention.attend(in[0], in[1], heads), all, probs);
+            // Under autocast both fused ops read qkv in the low format: cast once here (the ops' policy hands an
+            // operand already in its format back as it is), not once per op; attend's node saves this copy.
+            Tensor operand = CastPolicy.apply("causal_attention", 0, all);
+            Tensor probs = Recompute.of(in -> FusedAttention.probs(in[0], heads), operand);
+            Tensor flat = Recompute.of(in -> FusedAttention.attend(in[0], in[1], heads), operand, probs);
+            if (operand != all) operand.release();
             all.release();
             probs.release();
             return flat;

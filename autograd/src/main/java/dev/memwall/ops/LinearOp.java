@@ -96,16 +96,21 @@ final class LinearOp {
             Tensor dx = null, dw = null, db = null;
             int in = ws[1], out = ws[0];
             Tensor g2 = Views.reshape(g, -1, out);
+            // Under autocast both GEMMs read the gradient in the low format: cast it once here (each GEMM's policy
+            // hands an operand already in its format back as it is) rather than once per GEMM. Same bits, half the
+            // encodes. The bias gradient sums the FP32 gradient, as before.
+            Tensor gc = needsGrad(0) && needsGrad(1) ? CastPolicy.apply("matmul", 0, g2) : g2;
             if (needsGrad(0)) {
-                Tensor d2 = MatMul.matmul(g2, saved(savedW), false, false);
+                Tensor d2 = MatMul.matmul(gc, saved(savedW), false, false);
                 dx = Views.reshape(d2, xs);
                 d2.release();
             }
             if (needsGrad(1)) {
                 Tensor x2 = Views.reshape(saved(savedX), -1, in);
-                dw = MatMul.matmul(g2, x2, true, false);
+                dw = MatMul.matmul(gc, x2, true, false);
                 x2.release();
             }
+            CastOp.releaseCopy(gc, g2);
             if (needsGrad(2)) db = Reduce.sumTo(g2, bs);
             g2.release();
             return new Tensor[]{dx, dw, db};

@@ -4,6 +4,7 @@ import dev.memwall.autograd.Tensor;
 import dev.memwall.format.Bf16;
 import dev.memwall.format.Fp16;
 import dev.memwall.format.Overflow;
+import dev.memwall.kernels.Bf16Arrays;
 import dev.memwall.kernels.Parallel;
 import dev.memwall.memory.Category;
 import dev.memwall.precision.GradDtype;
@@ -46,7 +47,7 @@ final class HalfGradients {
         if (dst.length < length()) throw new IllegalArgumentException("decoding " + length() + " gradients into an array of " + dst.length);
         short[] src = low.shortData();
         int off = low.offset();
-        if (format == GradDtype.BF16) Parallel.range(length(), 1, (lo, hi) -> Bf16.decode(src, off + lo, dst, lo, hi - lo));
+        if (format == GradDtype.BF16) Bf16Arrays.decode(src, off, dst, 0, length());
         else Parallel.range(length(), 1, (lo, hi) -> Fp16.decode(src, off + lo, dst, lo, hi - lo));
     }
 
