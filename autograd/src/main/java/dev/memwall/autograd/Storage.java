@@ -28,6 +28,10 @@ public final class Storage {
     int[] i;
 
     private Storage(DType dtype, int length, Category category, String op) {
+        this(dtype, length, category, op, true);
+    }
+
+    private Storage(DType dtype, int length, Category category, String op, boolean zeroed) {
         this.dtype = dtype;
         this.length = length;
         this.bytes = (long) length * dtype.bytes;
@@ -35,7 +39,7 @@ public final class Storage {
         this.op = op;
         this.tracker = MemoryTracker.current();
         switch (dtype) {
-            case FP32 -> f = ArrayCache.floats(length);
+            case FP32 -> f = zeroed ? ArrayCache.floats(length) : ArrayCache.floatsUnfilled(length);
             case FP16, BF16 -> s = ArrayCache.shorts(length);
             case FP8_E4M3, FP8_E5M2, BOOL -> b = ArrayCache.bytes(length);
             case INT32 -> i = ArrayCache.ints(length);
@@ -46,6 +50,12 @@ public final class Storage {
     static Storage allocate(DType dtype, int length, Category category, String op) {
         if (length < 0) throw new IllegalArgumentException(op + ": negative size " + length);
         return new Storage(dtype, length, category, op);
+    }
+
+    /** FP32 storage whose contents are unspecified until written ({@link ArrayCache#floatsUnfilled}). */
+    static Storage allocateUnfilled(int length, Category category, String op) {
+        if (length < 0) throw new IllegalArgumentException(op + ": negative size " + length);
+        return new Storage(DType.FP32, length, category, op, false);
     }
 
     public DType dtype() {

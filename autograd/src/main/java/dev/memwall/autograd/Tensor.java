@@ -62,6 +62,15 @@ public final class Tensor {
         return empty(DType.FP32, Category.TEMPORARY, op, shape);
     }
 
+    /**
+     * A new FP32 temporary whose contents are unspecified: only for a kernel that writes every element before anything
+     * reads it (a GEMM with beta 0, an elementwise op's output), which then skips the zero-fill of a reused array.
+     */
+    public static Tensor uninitialized(String op, int... shape) {
+        Shape.check(shape, op);
+        return new Tensor(Storage.allocateUnfilled(Shape.numel(shape), Category.TEMPORARY, op), 0, shape.clone());
+    }
+
     public static Tensor zeros(int... shape) {
         return empty("zeros", shape);
     }

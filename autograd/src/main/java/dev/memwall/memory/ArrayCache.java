@@ -47,6 +47,23 @@ public final class ArrayCache {
         return a;
     }
 
+    /**
+     * An array of exactly {@code length} floats whose contents are unspecified (a reused array keeps what it held): for
+     * a kernel that writes every element before it reads any, which would otherwise pay a zero-fill pass for nothing.
+     */
+    public static float[] floatsUnfilled(int length) {
+        synchronized (ArrayCache.class) {
+            ArrayDeque<float[]> q = FREE.get(length);
+            if (q != null && !q.isEmpty()) {
+                cached -= 4L * length;
+                hits++;
+                return q.pop();
+            }
+            misses++;
+        }
+        return allocate(length);
+    }
+
     /** A new zero-filled {@code short[]} (FP16, BF16); only {@code float[]} arrays are cached and reused. */
     public static short[] shorts(int length) {
         return allocate(length, short[]::new);

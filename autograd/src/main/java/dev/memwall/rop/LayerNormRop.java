@@ -1,7 +1,6 @@
 package dev.memwall.rop;
 
 import dev.memwall.autograd.Tensor;
-import dev.memwall.kernels.LayerNormKernel;
 import dev.memwall.kernels.Parallel;
 
 /**
@@ -35,23 +34,25 @@ final class LayerNormRop {
 
     /** Returns y and its tangent; {@code saved[0]} receives what the backward needs. */
     static Dual forward(Dual x, Param gamma, Param beta, int rows, int n, int[] shape, Saved[] saved) {
-        Tensor y = Tensor.empty("rop.layer_norm", shape), yd = Tensor.empty("rop.layer_norm.tangent", shape);
-        Dual xh = Dual.zeros("layer_norm.xhat", shape);
-        Tensor stats = Tensor.empty("rop.layer_norm.stats", 2, rows), means = Tensor.empty("rop.layer_norm.mean", rows);
+        // every element of these is written below
+        Tensor y = Tensor.uninitialized("rop.layer_norm", shape), yd = Tensor.uninitialized("rop.layer_norm.tangent", shape);
+        Dual xh = Dual.uninitialized("layer_norm.xhat", shape);
+        Tensor stats = Tensor.uninitialized("rop.layer_norm.stats", 2, rows);
         float[] st = stats.data();
-        int so = 0; // fresh tensors start at offset 0, which the kernel's one stats offset needs
-        // y as the first-order op computes it; x̂, r and s (row 0 and 1 of stats) are recomputed below
-        LayerNormKernel.forward(x.va(), x.vo(), gamma.w(), gamma.wo(), beta.w(), beta.wo(), EPS, y.data(), y.offset(),
-                means.data(), st, so, rows, n);
-        means.release();
-        float[] xv = x.va(), xt = x.ta(), hv = xh.va(), ht = xh.ta(), g = gamma.w(), gz = gamma.z(), bz = beta.z(), ydv = yd.data();
-        int xo = x.vo(), xto = x.to(), ho = xh.vo(), hto = xh.to(), go = gamma.wo(), gzo = gamma.zOffset(), bzo = beta.zOffset(), ydo = yd.offset();
+        int so = stats.offset();
+        float[] xv = x.va(), xt = x.ta(), hv = xh.va(), ht = xh.ta(), yv = y.data(), ydv = yd.data();
+        float[] g = gamma.w(), b = beta.w(), gz = gamma.z(), bz = beta.z();
+        int xo = x.vo(), xto = x.to(), ho = xh.vo(), hto = xh.to(), yo = y.offset(), ydo = yd.offset();
+        int go = gamma.wo(), bo = beta.wo(), gzo = gamma.zOffset(), bzo = beta.zOffset();
+        // One pass over the rows for y, x̂, ẋ̂ and ẏ: y's arithmetic is the scalar first-order kernel's
+        // (LayerNormKernel: sum, mean, centred sum of squares, r, then (x − μ)·r·γ + β), so y is bit for bit what the
+        // first-order forward gives on the scalar path, and x̂ is exactly the (x − μ)·r inside it.
         Parallel.range(rows, 8L * n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int xi = xo + r * n, ti = xto + r * n, hi = ho + r * n, hti = hto + r * n, yi = ydo + r * n;
-                float mean = 0f;
-                for (int j = 0; j < n; j++) mean += xv[xi + j];
-                mean /= n;
+                int xi = xo + r * n, ti = xto + r * n, hi = ho + r * n, hti = hto + r * n, yi = yo + r * n, ydi = ydo + r * n;
+                float sum = 0f;
+                for (int j = 0; j < n; j++) sum += xv[xi + j];
+                float mean = sum / n;
                 float var = 0f;
                 for (int j = 0; j < n; j++) {
                     float c = xv[xi + j] - mean;
@@ -62,6 +63,7 @@ final class LayerNormRop {
                 for (int j = 0; j < n; j++) {
                     float h = (xv[xi + j] - mean) * rstd;
                     hv[hi + j] = h;
+                    yv[yi + j] = h * g[go + j] + b[bo + j];
                     tmean += xt[ti + j];
                     dot += h * xt[ti + j];
                 }
@@ -70,7 +72,7 @@ final class LayerNormRop {
                 for (int j = 0; j < n; j++) {
                     float hd = rstd * (xt[ti + j] - tmean) - hv[hi + j] * s;
                     ht[hti + j] = hd;
-                    ydv[yi + j] = hd * g[go + j] + hv[hi + j] * gz[gzo + j] + bz[bzo + j];
+                    ydv[ydi + j] = hd * g[go + j] + hv[hi + j] * gz[gzo + j] + bz[bzo + j];
                 }
                 st[so + r] = rstd;
                 st[so + rows + r] = s;
@@ -83,7 +85,7 @@ final class LayerNormRop {
     /** Returns (x̄, its tangent); γ's and β's gradient and H·z go to {@code sink}. */
     static Dual backward(Saved sv, Dual ybar, Param gamma, Param beta, int[] shape, Products sink) {
         int rows = sv.rows(), n = sv.n();
-        Dual xbar = Dual.zeros("layer_norm.grad", shape);
+        Dual xbar = Dual.uninitialized("layer_norm.grad", shape); // every row is written
         float[] hv = sv.xhat().va(), ht = sv.xhat().ta(), st = sv.stats().data(), gv = ybar.va(), gt = ybar.ta();
         float[] g = gamma.w(), gz = gamma.z(), bv = xbar.va(), bt = xbar.ta();
         int ho = sv.xhat().vo(), hto = sv.xhat().to(), so = sv.stats().offset(), gvo = ybar.vo(), gto = ybar.to();
@@ -117,18 +119,31 @@ final class LayerNormRop {
         boolean grad = sink.addGradient();
         float[] dg = grad ? gamma.grad().data() : null, db = grad ? beta.grad().data() : null;
         int dgo = grad ? gamma.grad().offset() : 0, dbo = grad ? beta.grad().offset() : 0;
-        Tensor hg = Products.hzFor(gamma), hb = Products.hzFor(beta);
+        Tensor hg = Products.hzUnfilled(gamma), hb = Products.hzUnfilled(beta);
         float[] a = hg.data(), c = hb.data();
         int ao = hg.offset(), co = hb.offset();
-        // columns split over the cores, rows summed in order: the same result whatever the split
+        // columns split over the cores, rows summed in order: the same result whatever the split; the H·z sums start
+        // from row 0's terms (+0f: what adding them onto a zero-filled buffer gives, -0 included)
         Parallel.range(n, 6L * rows, (c0, c1) -> {
-            for (int r = 0; r < rows; r++) {
-                int hi = ho + r * n, hti = hto + r * n, yi = gvo + r * n, yti = gto + r * n;
+            for (int j = c0; j < c1; j++) {
+                a[ao + j] = 0f + (gt[gto + j] * hv[ho + j] + gv[gvo + j] * ht[hto + j]);
+                c[co + j] = 0f + gt[gto + j];
+            }
+            if (grad) {
                 for (int j = c0; j < c1; j++) {
-                    if (grad) {
+                    dg[dgo + j] += gv[gvo + j] * hv[ho + j];
+                    db[dbo + j] += gv[gvo + j];
+                }
+            }
+            for (int r = 1; r < rows; r++) {
+                int hi = ho + r * n, hti = hto + r * n, yi = gvo + r * n, yti = gto + r * n;
+                if (grad) {
+                    for (int j = c0; j < c1; j++) {
                         dg[dgo + j] += gv[yi + j] * hv[hi + j];
                         db[dbo + j] += gv[yi + j];
                     }
+                }
+                for (int j = c0; j < c1; j++) {
                     a[ao + j] += gt[yti + j] * hv[hi + j] + gv[yi + j] * ht[hti + j];
                     c[co + j] += gt[yti + j];
                 }

@@ -20,13 +20,27 @@ record Products(boolean addGradient, GptRop.ProductSink sink) {
         }
     }
 
-    /** Adds column sums of a [rows, n] block into {@code dst[off..off+n)}: a bias's gradient or its tangent. */
-    static void addColumnSums(float[] src, int srcOff, int rows, int n, float[] dst, int off) {
-        // columns split over the cores, rows summed in order: the same result whatever the split
-        dev.memwall.kernels.Parallel.range(n, rows, (c0, c1) -> {
-            for (int r = 0; r < rows; r++) {
-                int s = srcOff + r * n;
-                for (int j = c0; j < c1; j++) dst[off + j] += src[s + j];
+    /** An H·z buffer shaped like {@code p} whose contents are unspecified: for a product that writes all of it. */
+    static Tensor hzUnfilled(Param p) {
+        return Tensor.uninitialized("rop.hz", p.value().shape());
+    }
+
+    /**
+     * One pass over two [rows, n] blocks: adds the column sums of {@code a} into {@code dstA} (skipped when null) and
+     * writes those of {@code b} to {@code dstB} (a bias's gradient and its H·z). Columns are split over the cores and
+     * rows summed in order, so the result does not depend on the split, and equals adding onto zeros.
+     */
+    static void columnSums(float[] a, int aOff, float[] b, int bOff, int rows, int n, float[] dstA, int offA, float[] dstB, int offB) {
+        dev.memwall.kernels.Parallel.range(n, 2L * rows, (c0, c1) -> {
+            // the first row is written as it is (+0f turns -0 into 0, exactly as adding onto a zero-filled buffer)
+            for (int j = c0; j < c1; j++) dstB[offB + j] = 0f + b[bOff + j];
+            if (dstA != null) for (int j = c0; j < c1; j++) dstA[offA + j] += a[aOff + j];
+            for (int r = 1; r < rows; r++) {
+                int sb = bOff + r * n;
+                for (int j = c0; j < c1; j++) dstB[offB + j] += b[sb + j];
+                if (dstA == null) continue;
+                int sa = aOff + r * n;
+                for (int j = c0; j < c1; j++) dstA[offA + j] += a[sa + j];
             }
         });
     }
