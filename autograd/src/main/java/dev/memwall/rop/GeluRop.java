@@ -21,19 +21,23 @@ final class GeluRop {
 
     static Dual forward(Dual f, int[] shape) {
         int n = f.v().numel();
-        Dual y = Dual.uninitialized("gelu", shape);
+        Dual y = Dual.uninitialized("gelu", shape); // every element is written
         float[] fv = f.va(), ft = f.ta(), yv = y.va(), yt = y.ta();
         int fo = f.vo(), fto = f.to(), yo = y.vo(), yto = y.to();
         Parallel.range(n, 16, (from, to) -> {
-            float[] t = new float[BLOCK];
+            float[] t = new float[BLOCK], x = new float[BLOCK], dx = new float[BLOCK], out = new float[BLOCK], outT = new float[BLOCK];
             for (int s = from; s < to; s += BLOCK) {
-                int len = Math.min(BLOCK, to - s), xs = fo + s, ds = fto + s, os = yo + s, ots = yto + s;
-                tanhOfInner(fv, xs, t, len);
+                int len = Math.min(BLOCK, to - s);
+                System.arraycopy(fv, fo + s, x, 0, len);
+                System.arraycopy(ft, fto + s, dx, 0, len);
+                tanhOfInner(x, t, len);
                 for (int i = 0; i < len; i++) {
-                    float v = fv[xs + i], ti = t[i], vc = Math.max(-16f, Math.min(16f, v));
-                    yv[os + i] = 0.5f * v * (1f + ti);
-                    yt[ots + i] = ft[ds + i] * (0.5f + 0.5f * ti + (1f - ti * ti) * vc * (HALF_C + THREE_HALVES_AC * vc * vc));
+                    float v = x[i], ti = t[i], vc = Math.max(-16f, Math.min(16f, v));
+                    out[i] = 0.5f * v * (1f + ti);
+                    outT[i] = dx[i] * (0.5f + 0.5f * ti + (1f - ti * ti) * vc * (HALF_C + THREE_HALVES_AC * vc * vc));
                 }
+                System.arraycopy(out, 0, yv, yo + s, len);
+                System.arraycopy(outT, 0, yt, yto + s, len);
             }
         });
         return y;
@@ -41,23 +45,29 @@ final class GeluRop {
 
     static Dual backward(Dual f, Dual ybar, int[] shape) {
         int n = f.v().numel();
-        Dual xb = Dual.uninitialized("gelu.grad", shape);
+        Dual xb = Dual.uninitialized("gelu.grad", shape); // every element is written
         float[] fv = f.va(), ft = f.ta(), gv = ybar.va(), gt = ybar.ta(), bv = xb.va(), bt = xb.ta();
         int fo = f.vo(), fto = f.to(), go = ybar.vo(), gto = ybar.to(), bo = xb.vo(), bto = xb.to();
         Parallel.range(n, 24, (from, to) -> {
-            float[] t = new float[BLOCK];
+            float[] t = new float[BLOCK], x = new float[BLOCK], dx = new float[BLOCK], g = new float[BLOCK], gd = new float[BLOCK];
             for (int s = from; s < to; s += BLOCK) {
-                int len = Math.min(BLOCK, to - s), xs = fo + s, ds = fto + s, gs = go + s, gds = gto + s, os = bo + s, ots = bto + s;
-                tanhOfInner(fv, xs, t, len);
+                int len = Math.min(BLOCK, to - s);
+                System.arraycopy(fv, fo + s, x, 0, len);
+                System.arraycopy(ft, fto + s, dx, 0, len);
+                System.arraycopy(gv, go + s, g, 0, len);
+                System.arraycopy(gt, gto + s, gd, 0, len);
+                tanhOfInner(x, t, len);
                 for (int i = 0; i < len; i++) {
-                    float vc = Math.max(-16f, Math.min(16f, fv[xs + i])), ti = t[i], sech2 = 1f - ti * ti;
+                    float vc = Math.max(-16f, Math.min(16f, x[i])), ti = t[i], sech2 = 1f - ti * ti;
                     float u1 = C + THREE_A * C * vc * vc;
                     float d1 = 0.5f + 0.5f * ti + sech2 * vc * (HALF_C + THREE_HALVES_AC * vc * vc);
                     float d2 = sech2 * (u1 - vc * ti * u1 * u1 + 0.5f * vc * SIX_AC * vc);
-                    float gi = gv[gs + i];
-                    bv[os + i] = d1 * gi;
-                    bt[ots + i] = d1 * gt[gds + i] + d2 * ft[ds + i] * gi;
+                    float gi = g[i];
+                    g[i] = d1 * gi;
+                    gd[i] = d1 * gd[i] + d2 * dx[i] * gi;
                 }
+                System.arraycopy(g, 0, bv, bo + s, len);
+                System.arraycopy(gd, 0, bt, bto + s, len);
             }
         });
         return xb;
@@ -66,14 +76,14 @@ final class GeluRop {
     /** gelu''(v), one value: the formula of {@link #backward}. */
     static float secondDerivative(float v) {
         float[] x = {v}, t = new float[1];
-        tanhOfInner(x, 0, t, 1);
+        tanhOfInner(x, t, 1);
         float vc = Math.max(-16f, Math.min(16f, v)), ti = t[0], u1 = C + THREE_A * C * vc * vc;
         return (1f - ti * ti) * (u1 - vc * ti * u1 * u1 + 0.5f * vc * SIX_AC * vc);
     }
 
-    private static void tanhOfInner(float[] x, int xo, float[] t, int n) {
+    private static void tanhOfInner(float[] x, float[] t, int n) {
         for (int i = 0; i < n; i++) {
-            float v = x[xo + i];
+            float v = x[i];
             t[i] = tanh(C * (v + A * v * v * v));
         }
     }
