@@ -12,6 +12,8 @@ import dev.memwall.kernels.Parallel;
  */
 final class LayerNormRop {
     static final float EPS = 1e-5f;
+    /** Rows whose mean and variance are summed side by side. */
+    private static final int GROUP = 4;
 
     /** What the backward reads: the normalized input and its tangent, r and s per row. */
     record Saved(Dual xhat, Tensor stats, int rows, int n) {
@@ -48,38 +50,86 @@ final class LayerNormRop {
         // (LayerNormKernel: sum, mean, centred sum of squares, r, then (x − μ)·r·γ + β), so y is bit for bit what the
         // first-order forward gives on the scalar path, and x̂ is exactly the (x − μ)·r inside it.
         Parallel.range(rows, 8L * n, (from, to) -> {
-            for (int r = from; r < to; r++) {
-                int xi = xo + r * n, ti = xto + r * n, hi = ho + r * n, hti = hto + r * n, yi = yo + r * n, ydi = ydo + r * n;
-                float sum = 0f;
-                for (int j = 0; j < n; j++) sum += xv[xi + j];
-                float mean = sum / n;
-                float var = 0f;
-                for (int j = 0; j < n; j++) {
-                    float c = xv[xi + j] - mean;
-                    var += c * c;
+            float[] mr = new float[2 * GROUP]; // mean, then r, of the rows of a group
+            for (int r0 = from; r0 < to; r0 += GROUP) {
+                int count = Math.min(GROUP, to - r0);
+                if (count == GROUP) meansAndRstd4(xv, xo + r0 * n, n, mr);
+                else for (int k = 0; k < count; k++) meanAndRstd(xv, xo + (r0 + k) * n, n, mr, k);
+                for (int k = 0; k < count; k++) {
+                    int r = r0 + k;
+                    int xi = xo + r * n, ti = xto + r * n, hi = ho + r * n, hti = hto + r * n, yi = yo + r * n, ydi = ydo + r * n;
+                    float mean = mr[k], rstd = mr[GROUP + k];
+                    float tmean = 0f, dot = 0f;
+                    for (int j = 0; j < n; j++) {
+                        float h = (xv[xi + j] - mean) * rstd;
+                        hv[hi + j] = h;
+                        yv[yi + j] = h * g[go + j] + b[bo + j];
+                        tmean += xt[ti + j];
+                        dot += h * xt[ti + j];
+                    }
+                    tmean /= n;
+                    float s = rstd * dot / n;
+                    for (int j = 0; j < n; j++) {
+                        float hd = rstd * (xt[ti + j] - tmean) - hv[hi + j] * s;
+                        ht[hti + j] = hd;
+                        ydv[ydi + j] = hd * g[go + j] + hv[hi + j] * gz[gzo + j] + bz[bzo + j];
+                    }
+                    st[so + r] = rstd;
+                    st[so + rows + r] = s;
                 }
-                float rstd = (float) (1.0 / Math.sqrt(var / n + EPS));
-                float tmean = 0f, dot = 0f;
-                for (int j = 0; j < n; j++) {
-                    float h = (xv[xi + j] - mean) * rstd;
-                    hv[hi + j] = h;
-                    yv[yi + j] = h * g[go + j] + b[bo + j];
-                    tmean += xt[ti + j];
-                    dot += h * xt[ti + j];
-                }
-                tmean /= n;
-                float s = rstd * dot / n;
-                for (int j = 0; j < n; j++) {
-                    float hd = rstd * (xt[ti + j] - tmean) - hv[hi + j] * s;
-                    ht[hti + j] = hd;
-                    ydv[ydi + j] = hd * g[go + j] + hv[hi + j] * gz[gzo + j] + bz[bzo + j];
-                }
-                st[so + r] = rstd;
-                st[so + rows + r] = s;
             }
         });
         saved[0] = new Saved(xh, stats, rows, n);
         return new Dual(y, yd, false);
+    }
+
+    /**
+     * μ and r of one row (into {@code mr[k]} and {@code mr[GROUP + k]}): the sum, then the centred sum of squares, each
+     * added in index order as the scalar first-order kernel does.
+     */
+    private static void meanAndRstd(float[] x, int xi, int n, float[] mr, int k) {
+        float sum = 0f;
+        for (int j = 0; j < n; j++) sum += x[xi + j];
+        float mean = sum / n;
+        float var = 0f;
+        for (int j = 0; j < n; j++) {
+            float c = x[xi + j] - mean;
+            var += c * c;
+        }
+        mr[k] = mean;
+        mr[GROUP + k] = (float) (1.0 / Math.sqrt(var / n + EPS));
+    }
+
+    /**
+     * {@link #meanAndRstd} of four consecutive rows at once: each row's sums in the same order (so the same bits), the
+     * four independent additions interleaved so that they overlap instead of each waiting on the one before.
+     */
+    private static void meansAndRstd4(float[] x, int xi, int n, float[] mr) {
+        int x1 = xi + n, x2 = xi + 2 * n, x3 = xi + 3 * n;
+        float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
+        for (int j = 0; j < n; j++) {
+            s0 += x[xi + j];
+            s1 += x[x1 + j];
+            s2 += x[x2 + j];
+            s3 += x[x3 + j];
+        }
+        float m0 = s0 / n, m1 = s1 / n, m2 = s2 / n, m3 = s3 / n;
+        float v0 = 0f, v1 = 0f, v2 = 0f, v3 = 0f;
+        for (int j = 0; j < n; j++) {
+            float c0 = x[xi + j] - m0, c1 = x[x1 + j] - m1, c2 = x[x2 + j] - m2, c3 = x[x3 + j] - m3;
+            v0 += c0 * c0;
+            v1 += c1 * c1;
+            v2 += c2 * c2;
+            v3 += c3 * c3;
+        }
+        mr[0] = m0;
+        mr[1] = m1;
+        mr[2] = m2;
+        mr[3] = m3;
+        mr[GROUP] = (float) (1.0 / Math.sqrt(v0 / n + EPS));
+        mr[GROUP + 1] = (float) (1.0 / Math.sqrt(v1 / n + EPS));
+        mr[GROUP + 2] = (float) (1.0 / Math.sqrt(v2 / n + EPS));
+        mr[GROUP + 3] = (float) (1.0 / Math.sqrt(v3 / n + EPS));
     }
 
     /** Returns (x̄, its tangent); γ's and β's gradient and H·z go to {@code sink}. */
