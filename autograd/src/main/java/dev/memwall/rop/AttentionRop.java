@@ -26,7 +26,7 @@ final class AttentionRop {
         int d = heads * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
         Dual p = Dual.zeros("attention.probs", batch, heads, t, t);
-        Dual out = Dual.zeros("attention", batch, t, d);
+        Dual out = Dual.forOverwrite("attention", batch, t, d); // every head's rows are written
         AttentionKernel.probs(qkv.va(), qkv.vo(), p.va(), p.vo(), batch, t, heads, hd, scale);
         AttentionKernel.attend(qkv.va(), qkv.vo(), p.va(), p.vo(), out.va(), out.vo(), batch, t, heads, hd);
         float[] x = qkv.va(), xt = qkv.ta(), pv = p.va(), pt = p.ta(), ot = out.ta();
@@ -62,7 +62,7 @@ final class AttentionRop {
     static Dual backward(Dual qkv, Dual p, Dual obar, int batch, int t, int heads, int hd) {
         int d = heads * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
-        Dual dq = Dual.zeros("attention.grad", batch, t, 3 * d);
+        Dual dq = Dual.forOverwrite("attention.grad", batch, t, 3 * d); // q, k and v of every head are written
         float[] x = qkv.va(), xt = qkv.ta(), pv = p.va(), pt = p.ta(), g = obar.va(), gt = obar.ta(), dv = dq.va(), dt = dq.ta();
         int xo = qkv.vo(), xto = qkv.to(), po = p.vo(), pto = p.to(), go = obar.vo(), gto = obar.to(), dvo = dq.vo(), dto = dq.to();
         Parallel.range(batch * heads, 13L * t * t * hd, (from, to) -> {

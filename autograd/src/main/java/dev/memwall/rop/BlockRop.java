@@ -108,7 +108,7 @@ final class BlockRop {
 
     /** a + b, values and tangents, as a new temporary dual. */
     static Dual add(Dual a, Dual b) {
-        Dual s = Dual.zeros("add", a.v().shape());
+        Dual s = Dual.forOverwrite("add", a.v().shape());
         int n = a.v().numel();
         float[] av = a.va(), at = a.ta(), bv = b.va(), bt = b.ta(), sv = s.va(), st = s.ta();
         int ao = a.vo(), ato = a.to(), bo = b.vo(), bto = b.to(), so = s.vo(), sto = s.to();

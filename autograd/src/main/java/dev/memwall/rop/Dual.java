@@ -13,6 +13,11 @@ record Dual(Tensor v, Tensor t, boolean kept) {
         return new Dual(Tensor.empty("rop." + op, shape), Tensor.empty("rop." + op + ".tangent", shape), false);
     }
 
+    /** A temporary dual of two fresh tensors whose contents are unspecified: for a rule that writes every element. */
+    static Dual forOverwrite(String op, int... shape) {
+        return new Dual(Tensor.forOverwrite("rop." + op, shape), Tensor.forOverwrite("rop." + op + ".tangent", shape), false);
+    }
+
     /** The same values, now held for backward (ACTIVATION); this temporary dual's handles are released. */
     Dual keep() {
         if (kept) return this;

@@ -22,7 +22,7 @@ final class GeluRop {
 
     static Dual forward(Dual f, int[] shape) {
         int n = f.v().numel();
-        Dual y = Dual.zeros("gelu", shape);
+        Dual y = Dual.forOverwrite("gelu", shape); // every element is written
         float[] fv = f.va(), ft = f.ta(), yv = y.va(), yt = y.ta();
         int fo = f.vo(), fto = f.to(), yo = y.vo(), yto = y.to();
         Parallel.range(n, 16, (from, to) -> {
@@ -46,7 +46,7 @@ final class GeluRop {
 
     static Dual backward(Dual f, Dual ybar, int[] shape) {
         int n = f.v().numel();
-        Dual xb = Dual.zeros("gelu.grad", shape);
+        Dual xb = Dual.forOverwrite("gelu.grad", shape); // every element is written
         float[] fv = f.va(), ft = f.ta(), gv = ybar.va(), gt = ybar.ta(), bv = xb.va(), bt = xb.ta();
         int fo = f.vo(), fto = f.to(), go = ybar.vo(), gto = ybar.to(), bo = xb.vo(), bto = xb.to();
         Parallel.range(n, 24, (from, to) -> {

@@ -13,45 +13,51 @@ final class LinearRop {
     }
 
     static Dual forward(Dual x, Param w, Param b, int rows, int in, int out, int[] outShape) {
-        Tensor y = Tensor.empty("rop.linear", outShape), yd = Tensor.empty("rop.linear.tangent", outShape);
-        Gemm.sgemm(false, true, rows, out, in, 1f, x.va(), x.vo(), w.w(), w.wo(), 0f, y.data(), y.offset());
-        Gemm.sgemm(false, true, rows, out, in, 1f, x.ta(), x.to(), w.w(), w.wo(), 0f, yd.data(), yd.offset());
-        Gemm.sgemm(false, true, rows, out, in, 1f, x.va(), x.vo(), w.z(), w.zOffset(), 1f, yd.data(), yd.offset());
+        // every element is written before it is read: the bias rows (then the GEMMs add with beta 1) or a beta-0 GEMM
+        Tensor y = Tensor.forOverwrite("rop.linear", outShape), yd = Tensor.forOverwrite("rop.linear.tangent", outShape);
+        float beta = 0f;
         if (b != null) {
-            addRowVector(y.data(), y.offset(), rows, out, b.w(), b.wo());
-            addRowVector(yd.data(), yd.offset(), rows, out, b.z(), b.zOffset());
+            // the bias goes into y first and the GEMM adds onto it, as the first-order LinearOp does: no separate pass
+            // reading and writing all of y (and ẏ) to add b (and ḃ) afterwards
+            copyRows(b.w(), b.wo(), b.z(), b.zOffset(), y.data(), y.offset(), yd.data(), yd.offset(), rows, out);
+            beta = 1f;
         }
+        Gemm.sgemm(false, true, rows, out, in, 1f, x.va(), x.vo(), w.w(), w.wo(), beta, y.data(), y.offset());
+        Gemm.sgemm(false, true, rows, out, in, 1f, x.ta(), x.to(), w.w(), w.wo(), beta, yd.data(), yd.offset());
+        Gemm.sgemm(false, true, rows, out, in, 1f, x.va(), x.vo(), w.z(), w.zOffset(), 1f, yd.data(), yd.offset());
         return new Dual(y, yd, false);
     }
 
     /** Returns (x̄, its tangent), shaped {@code inShape}; the parameters' gradient and H·z go to {@code out}. */
     static Dual backward(Dual x, Dual ybar, Param w, Param b, int rows, int in, int out, int[] inShape, Products sink) {
-        Tensor xb = Tensor.empty("rop.linear.grad", inShape), xbd = Tensor.empty("rop.linear.grad.tangent", inShape);
+        Tensor xb = Tensor.forOverwrite("rop.linear.grad", inShape), xbd = Tensor.forOverwrite("rop.linear.grad.tangent", inShape);
         Gemm.sgemm(false, false, rows, in, out, 1f, ybar.va(), ybar.vo(), w.w(), w.wo(), 0f, xb.data(), xb.offset());
         Gemm.sgemm(false, false, rows, in, out, 1f, ybar.ta(), ybar.to(), w.w(), w.wo(), 0f, xbd.data(), xbd.offset());
         Gemm.sgemm(false, false, rows, in, out, 1f, ybar.va(), ybar.vo(), w.z(), w.zOffset(), 1f, xbd.data(), xbd.offset());
         if (sink.addGradient()) {
             Tensor g = w.grad();
             Gemm.sgemm(true, false, out, in, rows, 1f, ybar.va(), ybar.vo(), x.va(), x.vo(), 1f, g.data(), g.offset());
-            if (b != null) Products.addColumnSums(ybar.va(), ybar.vo(), rows, out, b.grad().data(), b.grad().offset());
         }
-        Tensor hw = Products.hzFor(w);
+        Tensor hw = Products.hzUnfilled(w);
         Gemm.sgemm(true, false, out, in, rows, 1f, ybar.ta(), ybar.to(), x.va(), x.vo(), 0f, hw.data(), hw.offset());
         Gemm.sgemm(true, false, out, in, rows, 1f, ybar.va(), ybar.vo(), x.ta(), x.to(), 1f, hw.data(), hw.offset());
         sink.emit(w, hw);
         if (b != null) {
-            Tensor hb = Products.hzFor(b);
-            Products.addColumnSums(ybar.ta(), ybar.to(), rows, out, hb.data(), hb.offset());
+            Tensor hb = Products.hzUnfilled(b);
+            // b̄ (added into .grad()) and (H·z)_b in one pass over ȳ and ẏ̄
+            Products.columnSums(ybar.va(), ybar.vo(), ybar.ta(), ybar.to(), rows, out,
+                    sink.addGradient() ? b.grad().data() : null, sink.addGradient() ? b.grad().offset() : 0, hb.data(), hb.offset());
             sink.emit(b, hb);
         }
         return new Dual(xb, xbd, false);
     }
 
-    private static void addRowVector(float[] y, int off, int rows, int n, float[] v, int vo) {
+    /** Every row of y gets v, every row of yd gets vd. */
+    private static void copyRows(float[] v, int vo, float[] vd, int vdo, float[] y, int yo, float[] yd, int ydo, int rows, int n) {
         dev.memwall.kernels.Parallel.range(rows, n, (from, to) -> {
             for (int r = from; r < to; r++) {
-                int o = off + r * n;
-                for (int j = 0; j < n; j++) y[o + j] += v[vo + j];
+                System.arraycopy(v, vo, y, yo + r * n, n);
+                System.arraycopy(vd, vdo, yd, ydo + r * n, n);
             }
         });
     }

@@ -22,7 +22,7 @@ import java.lang.management.ManagementFactory;
  * forward-over-reverse route and on the earlier one (region by region under a policy, createGraph without), under NONE
  * and EVERY_LAYER. CPU time, unlike wall time, hardly moves when other processes share the cores, so its ratios are
  * what a loaded machine can tell about step-time ratios (both cores busy through a step either way). Arguments: timed
- * steps per run (default 2). {@code mvn -q -pl examples -am compile exec:java -Dexample=dev.memwall.examples.HessianStepCpuTime}
+ * steps per run (default 2), then optionally the runs, comma-separated (default {@code adamw,fused/1,earlier/1,fused/5}). {@code mvn -q -pl examples -am compile exec:java -Dexample=dev.memwall.examples.HessianStepCpuTime}
  */
 public final class HessianStepCpuTime {
     private HessianStepCpuTime() {
@@ -30,6 +30,7 @@ public final class HessianStepCpuTime {
 
     public static void main(String[] args) {
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+        String[] runs = (args.length > 1 ? args[1] : "adamw,fused/1,earlier/1,fused/5").split(",");
         GptConfig c = GptConfig.benchmark();
         int rows = 16, t = c.context();
         Rng r = new Rng(1);
@@ -40,7 +41,7 @@ public final class HessianStepCpuTime {
         }
         Batch batch = new Batch(ids, targets, rows, t);
         for (Policy policy : new Policy[]{Policy.none(c.layers()), Policy.everyLayer(c.layers())}) {
-            for (String run : new String[]{"adamw", "fused/1", "earlier/1", "fused/5"}) {
+            for (String run : runs) {
                 Gpt model = new Gpt(c, new Rng(0));
                 Checkpointing.install(model, policy);
                 FlatParameters flat = model.flatten();

@@ -3,6 +3,7 @@ package dev.memwall.optim;
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.OpStats;
 import dev.memwall.autograd.Tensor;
+import dev.memwall.kernels.Parallel;
 import dev.memwall.memory.Category;
 import dev.memwall.nn.FlatParameters;
 
@@ -125,8 +126,16 @@ public final class AdaHessian extends Optimizer implements SecondOrder {
             throw new IllegalArgumentException("product of " + hz.numel() + " elements at offset " + offset + " outside the flat buffer of " + params.length());
         }
         float[] s = sums.data(), h = hz.data();
+        int ho = hz.offset();
         double weight = 1.0 / config.nSamples();
-        for (int i = 0, j = hz.offset(); i < hz.numel(); i++, j++) s[offset + i] += (float) (weight * z[offset + i] * h[j]);
+        Parallel.range(hz.numel(), 2, (from, to) -> {
+            if (weight == 1.0) {
+                // one draw: z is ±1 (0 on padding), so z·h is exact in float and equals the double product rounded
+                for (int i = from; i < to; i++) s[offset + i] += z[offset + i] * h[ho + i];
+            } else {
+                for (int i = from; i < to; i++) s[offset + i] += (float) (weight * z[offset + i] * h[ho + i]);
+            }
+        });
     }
 
     /** Adds weight · z ⊙ Hz for a given z (full flat length): what {@link #accumulateHessian(List)} does per draw. */
@@ -159,33 +168,56 @@ public final class AdaHessian extends Optimizer implements SecondOrder {
 
     @Override
     protected void update(float[] values, float[] grads) {
+        float[] fresh = null; // this step's signed sums when D is recomputed in the update loop itself (block length 1)
         if ((step - 1) % config.updateEach() == 0) {
             if (sums == null) {
                 throw new IllegalStateException("AdaHessian step " + step + " recomputes the Hessian estimate but no "
                         + "Hessian-vector products were accumulated: run backward with createGraph, then accumulateHessian");
             }
-            Hutchinson.diagonal(params, sums.data(), config.blockLength(), shard, hessian.data());
-            sums.release();
-            sums = null;
+            if (config.blockLength() == 1) fresh = sums.data();
+            else Hutchinson.diagonal(params, sums.data(), config.blockLength(), shard, hessian.data());
         }
         OpStats.Frame frame = OpStats.begin("adahessian");
         double b1 = config.beta1(), b2 = config.beta2(), k = config.hessianPower(), eps = config.eps();
         double bc1 = 1 - Math.pow(b1, step), bc2k = Math.pow(Math.sqrt(1 - Math.pow(b2, step)), k);
-        double wd = config.weightDecay();
-        float[] m = expAvg.data(), v = expHessianDiagSq.data(), d = hessian.data();
+        double wd = config.weightDecay(), rate = lr;
+        float[] m = expAvg.data(), v = expHessianDiagSq.data(), d = hessian.data(), sumsOrNull = fresh;
         int j = 0; // state index: the segments one after another
         for (int seg = 0; seg < shard.starts().length; seg++) {
-            int start = shard.starts()[seg], gStart = shard.gradStarts()[seg], len = shard.lengths()[seg];
-            for (int e = 0; e < len; e++, j++) {
-                int i = start + e;
-                double mj = b1 * m[j] + (1 - b1) * grads[gStart + e];
-                double vj = b2 * v[j] + (1 - b2) * (double) d[j] * d[j];
-                m[j] = (float) mj;
-                v[j] = (float) vj;
-                double root = Math.sqrt(vj);
-                double denom = (k == 1 ? root : Math.pow(root, k)) / bc2k + eps;
-                values[i] = (float) (values[i] - lr * (mj / bc1 / denom + wd * values[i]));
-            }
+            int start = shard.starts()[seg], gStart = shard.gradStarts()[seg], len = shard.lengths()[seg], state = j;
+            // element by element, so any split over the cores gives the same bits
+            Parallel.range(len, 16, (from, to) -> {
+                if (sumsOrNull != null) {
+                    // D = |z ⊙ Hz| (Hutchinson.diagonal with blocks of 1), written to the state as it is used
+                    for (int e = from; e < to; e++) d[state + e] = Math.abs(sumsOrNull[start + e]);
+                }
+                if (k == 1) {
+                    for (int e = from; e < to; e++) {
+                        int i = start + e, s = state + e;
+                        double mj = b1 * m[s] + (1 - b1) * grads[gStart + e];
+                        double vj = b2 * v[s] + (1 - b2) * (double) d[s] * d[s];
+                        m[s] = (float) mj;
+                        v[s] = (float) vj;
+                        double denom = Math.sqrt(vj) / bc2k + eps;
+                        values[i] = (float) (values[i] - rate * (mj / bc1 / denom + wd * values[i]));
+                    }
+                } else {
+                    for (int e = from; e < to; e++) {
+                        int i = start + e, s = state + e;
+                        double mj = b1 * m[s] + (1 - b1) * grads[gStart + e];
+                        double vj = b2 * v[s] + (1 - b2) * (double) d[s] * d[s];
+                        m[s] = (float) mj;
+                        v[s] = (float) vj;
+                        double denom = Math.pow(Math.sqrt(vj), k) / bc2k + eps;
+                        values[i] = (float) (values[i] - rate * (mj / bc1 / denom + wd * values[i]));
+                    }
+                }
+            });
+            j += len;
+        }
+        if (sums != null && (step - 1) % config.updateEach() == 0) {
+            sums.release();
+            sums = null;
         }
         // reads parameter, gradient, m, v and D, writes parameter, m and v: 8 FP32 values per element
         if (frame != null) frame.end(FLOPS_PER_ELEMENT * shard.size(), 32.0 * shard.size());

@@ -3,6 +3,7 @@ package dev.memwall.optim;
 import dev.memwall.autograd.Engine;
 import dev.memwall.autograd.Scope;
 import dev.memwall.autograd.Tensor;
+import dev.memwall.kernels.Parallel;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.rng.Rng;
 
@@ -27,7 +28,10 @@ public final class Hutchinson {
     public static float[] rademacher(long seed, long draw, int count, int length) {
         float[] z = new float[length];
         long base = draw * count;
-        for (int i = 0; i < count; i++) z[i] = Rng.mix(seed, base + i) < 0 ? -1f : 1f;
+        // element i depends on i alone, so the split over the cores changes nothing
+        Parallel.range(count, 4, (from, to) -> {
+            for (int i = from; i < to; i++) z[i] = Rng.mix(seed, base + i) < 0 ? -1f : 1f;
+        });
         return z;
     }
 
@@ -108,6 +112,12 @@ public final class Hutchinson {
                 if (eLo >= eHi) continue;
                 int cols = e.shape().length == 2 && blockLength > 1 ? e.shape()[1] : 1;
                 int block = cols == 1 ? 1 : blockLength;
+                if (block == 1) {
+                    // blocks of one: |s| (the mean of one |s| in double is |s| exactly)
+                    int to = stateStart[k] - lo;
+                    for (int i = eLo; i < eHi; i++) out[to + i] = Math.abs(sums[i]);
+                    continue;
+                }
                 for (int i = eLo; i < eHi; ) {
                     int rel = i - e.offset(), col = rel % cols;
                     int bStart = i - (col % block), bLen = Math.min(block, cols - (col - col % block));
