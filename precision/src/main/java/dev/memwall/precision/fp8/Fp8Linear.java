@@ -50,14 +50,20 @@ public final class Fp8Linear {
         // Forward operands, and the ones backward keeps (null when that gradient is not wanted).
         Fp8Tensor xf, wf, xSave, wSave;
         Fp8Format fwd = recipe.format().forward();
+        // a weight gathered in FP8 (ZeRO stage 3) arrives quantized, its amax agreed over the ranks that hold its shards
+        Fp8Tensor supplied = state.suppliedWeight(w);
+        if (supplied != null && !(recipe instanceof DelayedScaling || recipe instanceof CurrentScaling)) {
+            supplied.release();
+            throw new IllegalStateException("fp8 linear: a pre-quantized weight under " + recipe.name() + "; only per-tensor recipes take one");
+        }
         if (recipe instanceof DelayedScaling) {
-            xf = delayed(x, fwd, state.history(layer, TensorRole.INPUT));
-            wf = delayed(w, fwd, state.history(layer, TensorRole.WEIGHT));
+            xf = delayed(x, fwd, state, state.history(layer, TensorRole.INPUT));
+            wf = supplied != null ? supplied : delayed(w, fwd, state.history(layer, TensorRole.WEIGHT));
             xSave = xf;
             wSave = wf;
         } else if (recipe instanceof CurrentScaling) {
             xf = Fp8Quantizer.tiled(x, fwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
-            wf = Fp8Quantizer.tiled(w, fwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
+            wf = supplied != null ? supplied : Fp8Quantizer.tiled(w, fwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
             xSave = xf;
             wSave = wf;
         } else if (recipe instanceof Mxfp8BlockScaling) {
@@ -91,6 +97,13 @@ public final class Fp8Linear {
     static Fp8Tensor delayed(Tensor t, Fp8Format f, AmaxHistory h) {
         Fp8Tensor q = Fp8Quantizer.perTensor(t, f, h.scale());
         h.record(Fp8Quantizer.amax(t));
+        return q;
+    }
+
+    /** As above, the amax recorded through {@code state} (pending while a sharded run defers records to agree them). */
+    static Fp8Tensor delayed(Tensor t, Fp8Format f, Fp8State state, AmaxHistory h) {
+        Fp8Tensor q = Fp8Quantizer.perTensor(t, f, h.scale());
+        state.record(h, Fp8Quantizer.amax(t));
         return q;
     }
 
@@ -138,7 +151,7 @@ public final class Fp8Linear {
             Fp8Tensor gRow, gCol;
             boolean dx = needsGrad(0), dw = needsGrad(1);
             if (recipe instanceof DelayedScaling) {
-                gRow = gCol = Fp8Linear.delayed(g, bwd, state.history(layer, TensorRole.GRAD_OUTPUT));
+                gRow = gCol = Fp8Linear.delayed(g, bwd, state, state.history(layer, TensorRole.GRAD_OUTPUT));
             } else if (recipe instanceof CurrentScaling) {
                 gRow = gCol = Fp8Quantizer.tiled(g, bwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
             } else if (recipe instanceof Mxfp8BlockScaling) {
