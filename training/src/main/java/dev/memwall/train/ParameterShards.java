@@ -59,6 +59,9 @@ import java.util.function.Supplier;
  * forward B + D; backward and recomputation 2.5·B + D: the computing unit's 16-bit values, decoded copy and FP32
  * gradients (1.5·B + D) beside one reduction in flight (B); with a 16-bit reduce wire 3·B + D + 1.5·B/N (the wire,
  * and the shared-memory 16-bit reduce-scatter's scratch) — docs/precision-sharding.md.
+ *
+ * <p><b>FP8</b> ({@link #fp8}, per-tensor recipes): units are gathered as FP8 codes of their Linear weights, each
+ * weight's amax agreed over the ranks first, and the other parameters exact ({@link Fp8Units}); gradients as in BF16.
  */
 final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private final Gpt model;
