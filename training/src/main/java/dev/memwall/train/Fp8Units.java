@@ -10,6 +10,8 @@ import dev.memwall.precision.fp8.Fp8Format;
 import dev.memwall.precision.fp8.Fp8Quantizer;
 import dev.memwall.precision.fp8.Fp8State;
 import dev.memwall.precision.fp8.Fp8Tensor;
+import dev.memwall.precision.fp8.Mxfp8BlockScaling;
+import dev.memwall.precision.fp8.Tiling;
 import dev.memwall.precision.fp8.ScaleMath;
 import dev.memwall.precision.fp8.TensorRole;
 import dev.memwall.sharding.ProcessGroup;
@@ -19,8 +21,9 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * ZeRO stage 3 under an FP8 per-tensor recipe (delayed or current scaling): each unit's Linear weights are all-gathered
- * as FP8 codes, quantized by the rank that owns them with the scale one process would use for the whole weight.
+ * ZeRO stage 3 under an FP8 per-tensor recipe (delayed or current scaling) or MXFP8: each unit's Linear weights are
+ * all-gathered as FP8 codes, quantized by the rank that owns them with the scale one process would use for the whole
+ * weight (MXFP8: for each block).
  *
  * <p><b>Forward gather of unit u.</b> Each rank takes the amax of its piece of every FP8 weight of the unit (0 where it
  * holds none), and the ranks agree on the maximum, one {@code allReduceMax} of m_u floats (m_u = the unit's FP8
@@ -44,6 +47,16 @@ import java.util.Map;
  * batch's amax, so the histories are identical on every rank and a checkpoint's ({@code Fp8Checkpoint}, rank 0's) is
  * everyone's. Current scaling takes each rank's own rows' amax for activations and gradients, as at stages 0–2.
  *
+ * <p><b>MXFP8</b> (blocks of 32 along a row, E8M0 scales rounded up). A rank's piece of a unit rarely starts on a
+ * block boundary of every weight ({@link UnitLayout} pads a unit once, and the layer norms and biases before a weight
+ * shift it), so the scales are agreed block by block rather than aligned: each rank takes the amax of its part of every
+ * row-wise block (0 where it holds none), one {@code allReduceMax} of a float per block gives each block's amax, and
+ * every rank computes the E8M0 scales and encodes its elements with them — bitwise one process's row-wise
+ * quantization. Backward needs the weight quantized column-wise (blocks of 32 rows, which every piece boundary cuts),
+ * so the backward gather moves the unit in FP32 and {@code Fp8Linear} quantizes it column-wise there, from the same
+ * values forward's codes came from (its node saves the weight by reference instead of the column-wise codes).
+ * Recomputation reads that FP32 unit and quantizes row-wise itself: the same codes.
+ *
  * <p><b>What a GEMM receives.</b> A Linear weight in the model is an FP8 view of the byte buffer (standing for the
  * parameter's leaf); {@code Fp8Linear} asks the state's {@link Fp8State.WeightSource} (this class) for its
  * quantization and uses the codes as they are. The node saves the codes by (unit, offset) like any gathered parameter,
@@ -56,6 +69,13 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
     private final Tensor[] identities;
     private final Fp8Format format;
     private final boolean delayed;
+    /** MXFP8: per-block E8M0 scales agreed over the ranks; backward gathers FP32 (see the class comment). */
+    private final boolean blocked;
+    private static final Tiling ROWWISE = Mxfp8BlockScaling.rowwise();
+    /** MXFP8, per parameter: the E8M0 codes of its row-wise blocks from its unit's last forward gather. */
+    private final byte[][] blockScales;
+    /** Per unit while gathered: whether its buffer holds FP32 values (MXFP8's backward gather) rather than codes. */
+    private final boolean[] fp32Gather;
     private final int n, rank;
     /** Per parameter: an FP8 weight (2-D, outside the embedding unit); its decoded offset otherwise. */
     private final boolean[] fp8;
@@ -71,8 +91,9 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
     private Work last;
 
     Fp8Units(Fp8State state, ProcessGroup group, UnitLayout layout, Tensor[] identities) {
-        if (!(state.recipe() instanceof DelayedScaling || state.recipe() instanceof CurrentScaling)) {
-            throw new IllegalArgumentException("FP8 gathers at ZeRO stage 3 take a per-tensor recipe, not " + state.recipe().name());
+        if (!(state.recipe() instanceof DelayedScaling || state.recipe() instanceof CurrentScaling
+                || state.recipe() instanceof Mxfp8BlockScaling)) {
+            throw new IllegalArgumentException("FP8 gathers at ZeRO stage 3 take a per-tensor recipe or MXFP8, not " + state.recipe().name());
         }
         this.state = state;
         this.group = group;
@@ -80,6 +101,7 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         this.identities = identities;
         this.format = state.recipe().format().forward();
         this.delayed = state.recipe() instanceof DelayedScaling;
+        this.blocked = state.recipe() instanceof Mxfp8BlockScaling;
         this.n = group.worldSize();
         this.rank = group.rank();
         int count = layout.count(), units = layout.units;
@@ -121,6 +143,8 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
                 exactPerRank[u] = Math.max(exactPerRank[u], inside);
             }
         }
+        blockScales = new byte[count][];
+        fp32Gather = new boolean[units];
         buffers = new Tensor[units];
         codeWires = new Tensor[units];
         exactWires = new Tensor[units];
@@ -142,7 +166,17 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         }
         if (forward && u == 0) passEnded(); // amaxes of an evaluation since the last backward, before a new forward
         int[] ws = weightsOf[u];
-        if (forward) agreeScales(u, masters, from, piece);
+        fp32Gather[u] = blocked && !forward;
+        if (fp32Gather[u]) { // MXFP8 backward: the whole unit in FP32, from which Fp8Linear quantizes column-wise
+            Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", n * piece);
+            buffers[u] = buf;
+            last = group.allGatherAsync(masters, from, buf.data(), buf.offset(), piece);
+            return buf;
+        }
+        if (forward) {
+            if (blocked) agreeBlockScales(u, masters, from, piece);
+            else agreeScales(u, masters, from, piece);
+        }
         Tensor buf = Tensor.empty(format.dtype, Category.COMMUNICATION, "gathered_unit8", codeLength(u));
         buffers[u] = buf;
         last = null;
@@ -150,8 +184,12 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
             byte[] codes = buf.byteData();
             int own = buf.offset() + rank * piece;
             for (int k : ws) {
-                if (Float.isNaN(scaleOf[k])) throw new IllegalStateException("unit " + u + " gathered for backward before its forward");
                 int[] s = slice(k, piece);
+                if (blocked) {
+                    encodeBlocks(k, s, masters, from, codes, own);
+                    continue;
+                }
+                if (Float.isNaN(scaleOf[k])) throw new IllegalStateException("unit " + u + " gathered for backward before its forward");
                 if (s[1] > 0) Fp8Quantizer.encode(masters, from + s[2], codes, own + s[2], s[1], scaleOf[k], format);
             }
             int half = (piece + 1) / 2;
@@ -217,6 +255,54 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         }
     }
 
+    /**
+     * MXFP8's forward gather: each rank the amax of its part of every row-wise block (32 elements of a row) of the
+     * unit's Linear weights, 0 where it holds none; their maximum over ranks (one allReduceMax of a float per block,
+     * Σ rows·⌈cols/32⌉); each block's E8M0 scale by the recipe's rule (rounded up), as one process computes it.
+     */
+    private void agreeBlockScales(int u, float[] masters, int from, int piece) {
+        int[] ws = weightsOf[u];
+        if (ws.length == 0) return;
+        int total = 0;
+        for (int k : ws) total += blockCount(k);
+        float[] amax = new float[total];
+        int base = 0;
+        for (int k : ws) {
+            int[] s = slice(k, piece);
+            int cols = layout.shapes[k][1], across = ROWWISE.tilesAcross(cols);
+            for (int i = 0; i < s[1]; i++) {
+                int e = s[0] + i, block = base + e / cols * across + e % cols / ROWWISE.tileCols();
+                amax[block] = Math.max(amax[block], Math.abs(masters[from + s[2] + i])); // NaN wins, as in the quantizer
+            }
+            base += blockCount(k);
+        }
+        group.allReduceMax(amax, 0, amax.length);
+        base = 0;
+        for (int k : ws) {
+            byte[] codes = new byte[blockCount(k)];
+            for (int j = 0; j < codes.length; j++) codes[j] = ScaleMath.e8m0Up(amax[base + j], format);
+            blockScales[k] = codes;
+            base += codes.length;
+        }
+    }
+
+    private int blockCount(int k) {
+        return layout.shapes[k][0] * ROWWISE.tilesAcross(layout.shapes[k][1]);
+    }
+
+    /** Parameter k's elements in this rank's piece ({@link #slice}) encoded block by block with the agreed scales. */
+    private void encodeBlocks(int k, int[] s, float[] masters, int from, byte[] codes, int own) {
+        if (blockScales[k] == null) throw new IllegalStateException(layout.names[k] + " gathered in FP8 before its scales were agreed");
+        int cols = layout.shapes[k][1], across = ROWWISE.tilesAcross(cols), tile = ROWWISE.tileCols();
+        for (int i = 0; i < s[1]; ) {
+            int e = s[0] + i, col = e % cols;
+            int run = Math.min(s[1] - i, Math.min(cols, (col / tile + 1) * tile) - col); // to the end of the block
+            double m = ScaleMath.e8m0Multiplier(blockScales[k][e / cols * across + col / tile]);
+            Fp8Quantizer.encode(masters, from + s[2] + i, codes, own + s[2] + i, run, (float) m, format); // a power of two: exact as float
+            i += run;
+        }
+    }
+
     @Override
     public Work lastIssued() {
         return last;
@@ -225,6 +311,16 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
     @Override
     public void decode(int u, Tensor buf, int[] params, int[] offsetInUnit, int[][] shapes, Map<Storage, Integer> unitOfStorage) {
         int p = layout.piece[u];
+        if (fp32Gather[u]) { // MXFP8 backward: the non-Linear parameters copied where forward's references point
+            if (decodedLength[u] == 0) return;
+            Tensor d = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit_fp32", decodedLength[u]);
+            for (int k : params) {
+                if (!fp8[k]) System.arraycopy(buf.data(), buf.offset() + offsetInUnit[k], d.data(), d.offset() + decodedOffset[k], layout.numel(k));
+            }
+            decoded[u] = d;
+            unitOfStorage.put(d.storage(), u);
+            return;
+        }
         if (codeWires[u] != null) {
             short[] w = codeWires[u].shortData();
             byte[] codes = buf.byteData();
@@ -297,8 +393,8 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
 
     // ------------------------------------------------------------------------------------------ Fp8State.WeightSource
 
-    /** The FP8 weight {@code w} is a view of (a gathered unit's codes), or -1. */
-    private int paramOf(Tensor w) {
+    /** The Linear weight {@code w} is a view of, in whatever buffer its unit is gathered in, or -1. */
+    private int paramIn(Tensor w) {
         for (int u = 0; u < buffers.length; u++) {
             Tensor b = buffers[u];
             if (b == null || weightsOf[u].length == 0 || w.storage() != b.storage()) continue;
@@ -310,14 +406,23 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
 
     @Override
     public Tensor identity(Tensor weight) {
-        int k = paramOf(weight);
+        int k = paramIn(weight);
         return k < 0 ? null : identities[k];
     }
 
     @Override
     public Fp8Tensor quantized(Tensor weight) {
-        int k = paramOf(weight);
-        if (k < 0) return null;
-        return Fp8Tensor.perTensorOf(format, Tensor.view(weight, 0, weight.shape()), scaleOf[k]);
+        int k = paramIn(weight);
+        // MXFP8's backward gather is FP32: Fp8Linear quantizes that weight itself (column-wise, and row-wise to recompute)
+        if (k < 0 || fp32Gather[layout.unitOfParam[k]]) return null;
+        Tensor codes = Tensor.view(weight, 0, weight.shape());
+        return blocked ? Fp8Tensor.mxOf(format, codes, ROWWISE, blockScales[k], 0)
+                : Fp8Tensor.perTensorOf(format, codes, scaleOf[k]);
+    }
+
+    /** MXFP8: every gathered Linear weight, codes or FP32, is saved whole and quantized column-wise in backward. */
+    @Override
+    public boolean quantizedInBackward(Tensor weight) {
+        return blocked && paramIn(weight) >= 0;
     }
 }

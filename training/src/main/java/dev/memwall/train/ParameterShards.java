@@ -60,8 +60,9 @@ import java.util.function.Supplier;
  * gradients (1.5·B + D) beside one reduction in flight (B); with a 16-bit reduce wire 3·B + D + 1.5·B/N (the wire,
  * and the shared-memory 16-bit reduce-scatter's scratch) — docs/precision-sharding.md.
  *
- * <p><b>FP8</b> ({@link #fp8}, per-tensor recipes): units are gathered as FP8 codes of their Linear weights, each
- * weight's amax agreed over the ranks first, and the other parameters exact ({@link Fp8Units}); gradients as in BF16.
+ * <p><b>FP8</b> ({@link #fp8}: per-tensor recipes and MXFP8): units are gathered as FP8 codes of their Linear weights,
+ * each weight's (block's) amax agreed over the ranks first, and the other parameters exact ({@link Fp8Units}; MXFP8's
+ * backward gather is FP32); gradients as in BF16.
  */
 final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private final Gpt model;
@@ -146,7 +147,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         return working instanceof WorkingUnits w ? w.format() : null;
     }
 
-    /** Units gathered in FP8 under {@code state}'s per-tensor recipe ({@link Fp8Units}) from the next gather. */
+    /** Units gathered in FP8 under {@code state}'s recipe (per-tensor or MXFP8, {@link Fp8Units}) from the next gather. */
     void fp8(dev.memwall.precision.fp8.Fp8State state) {
         releaseAll();
         working = new Fp8Units(state, group, layout, identities);

@@ -14,13 +14,14 @@ public final class ShardedPrecision {
 
     /**
      * Stage 3: BF16/FP16 autocast gathers every unit in its format ({@link WorkingUnits}); the per-tensor FP8 recipes
-     * (delayed and current scaling) gather the Linear weights as FP8 codes, their amax agreed over the ranks first
-     * ({@link Fp8Units}); FP32 gathers FP32. The block recipes are refused ({@link #check}).
+     * (delayed and current scaling) and MXFP8 gather the Linear weights as FP8 codes, their amax (MXFP8: each block's)
+     * agreed over the ranks first ({@link Fp8Units}); FP32 gathers FP32. 1×128/128×128 block scaling is refused
+     * ({@link #check}).
      */
     static void configureStageThree(DataParallel dp, MixedPrecision mp) {
         Precision p = mp == null ? Precision.FP32 : mp.precision();
         check(ZeroStage.STAGE_3, p);
-        if (p == Precision.FP8 || p == Precision.FP8_CURRENT) {
+        if (p == Precision.FP8 || p == Precision.FP8_CURRENT || p == Precision.MXFP8) {
             dp.units().fp8(mp.fp8());
             return;
         }
@@ -38,17 +39,16 @@ public final class ShardedPrecision {
     }
 
     /**
-     * Refuses a precision the stage cannot train in, naming why: the block-scaled FP8 recipes (mxfp8, fp8-blockwise)
-     * at stage 3. They scale each block of a Linear weight from the block's amax, and need the weight quantized twice
-     * (row-wise for forward, column-wise or 128×128 for backward); a column-wise block spans 32 (or 128) rows, which a
-     * rank's 1/N piece of the unit cuts, so their scales would have to be agreed block by block over the ranks.
+     * Refuses a precision the stage cannot train in, naming why: 1×128/128×128 block scaling (fp8-blockwise) at stage
+     * 3. It quantizes each Linear weight in 128×128 blocks, used as they are and transposed, and a block spans 128 rows,
+     * which the ranks' 1/N pieces of a unit cut; its activations' 128×1 tiles would also straddle the ranks' rows.
      */
     public static void check(ZeroStage stage, Precision p) {
-        if (stage == ZeroStage.STAGE_3 && (p == Precision.MXFP8 || p == Precision.FP8_BLOCKWISE)) {
-            throw new IllegalArgumentException("--precision " + p.label() + " is not available with ZeRO stage 3: a block-scaled "
-                    + "FP8 recipe scales each block of a Linear weight from that block's amax, and its column-wise blocks span "
-                    + "32 or 128 rows, which the ranks' 1/N pieces of a unit cut; use --precision fp8 or fp8-current (per-tensor "
-                    + "scales, agreed over the ranks) at stage 3, or " + p.label() + " at stages 0-2");
+        if (stage == ZeroStage.STAGE_3 && p == Precision.FP8_BLOCKWISE) {
+            throw new IllegalArgumentException("--precision " + p.label() + " is not available with ZeRO stage 3: it scales each "
+                    + "Linear weight by 128x128 blocks, whose scale comes from a block's amax, and a block spans 128 rows, which "
+                    + "the ranks' 1/N pieces of a unit cut; use --precision fp8, fp8-current or mxfp8 (scales agreed over the "
+                    + "ranks) at stage 3, or " + p.label() + " at stages 0-2");
         }
     }
 

@@ -37,10 +37,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 /**
- * The per-tensor FP8 recipes at ZeRO stage 3 ({@link Fp8Units}) on two ranks: every Linear weight reaches its GEMM as
- * exactly the codes and scale one process quantizes from the whole weight; training follows one FP8 process; delayed
- * scaling's amax histories are bitwise the same on both ranks and follow one process's; the bytes per step are the
- * analytic count; a run saved and resumed continues bit-identically; the block recipes stay refused.
+ * The per-tensor FP8 recipes and MXFP8 at ZeRO stage 3 ({@link Fp8Units}) on two ranks: every Linear weight reaches its
+ * GEMM as exactly the codes and scales one process quantizes from the whole weight; training follows one FP8 process;
+ * delayed scaling's amax histories are bitwise the same on both ranks and follow one process's; the bytes per step are
+ * the analytic count; recomputation changes nothing; a run saved and resumed continues bit-identically; 1×128/128×128
+ * block scaling stays refused.
  */
 @Timeout(300)
 class StageThreeFp8Test {
@@ -54,7 +55,12 @@ class StageThreeFp8Test {
     }
 
     static Run train(ProcessGroup g, Precision p, List<Batch> data, ZeroStage stage) {
+        return train(g, p, data, stage, null);
+    }
+
+    static Run train(ProcessGroup g, Precision p, List<Batch> data, ZeroStage stage, dev.memwall.checkpoint.Policy policy) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
+        if (policy != null) dev.memwall.checkpoint.Checkpointing.install(model, policy);
         MixedPrecision mp = MixedPrecision.of(p);
         Trainer t;
         DataParallel dp = g == null ? null : DataParallel.of(model, g, stage);
@@ -78,33 +84,37 @@ class StageThreeFp8Test {
     }
 
     /**
-     * Current scaling: what each Linear layer's GEMM receives on either rank — codes and scale — is bitwise what one
-     * process gets quantizing the whole FP32 weight (the weights are the same before the first update).
+     * Current scaling and MXFP8: what each Linear layer's forward GEMM receives on either rank — codes and scales (one
+     * per tensor; one E8M0 byte per block of 32 in a row, agreed block by block) — is bitwise what one process gets
+     * quantizing the whole FP32 weight (the weights are the same before the first update).
      */
-    @Test
-    void everyGemmReadsTheWeightCodesOneProcessQuantizes() {
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP8_CURRENT", "MXFP8"})
+    void everyGemmReadsTheWeightCodesOneProcessQuantizes(Precision p) {
         Gpt whole = new Gpt(CONFIG, new Rng(7));
         List<byte[]> expected = new ArrayList<>();
-        List<Float> expectedScales = new ArrayList<>();
+        List<String> expectedScales = new ArrayList<>();
         for (var e : whole.namedParameters().entrySet()) {
             if (e.getValue().dim() != 2 || e.getKey().startsWith("tok.") || e.getKey().startsWith("pos.")) continue;
-            Fp8Tensor q = Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, Tiling.PER_TENSOR, ScaleRule.CURRENT);
+            Fp8Tensor q = p == Precision.MXFP8
+                    ? Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, dev.memwall.precision.fp8.Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP)
+                    : Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, Tiling.PER_TENSOR, ScaleRule.CURRENT);
             expected.add(bytes(q.codes()));
-            expectedScales.add((float) q.scale());
+            expectedScales.add(scales(q));
             q.release();
         }
         Batch b = batches(71, 1).get(0);
         List<List<Object>> seen = Ranks.run(2, g -> {
             Gpt model = new Gpt(CONFIG, new Rng(7));
             DataParallel dp = DataParallel.of(model, g, ZeroStage.STAGE_3);
-            MixedPrecision mp = MixedPrecision.of(Precision.FP8_CURRENT);
+            MixedPrecision mp = MixedPrecision.of(p);
             new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0).mixedPrecision(mp);
             Fp8State state = mp.fp8();
             List<Object> got = new ArrayList<>();
             LinearAutocast.Policy spy = (x, w, bias) -> {
                 Fp8Tensor q = state.suppliedWeight(w);
                 got.add(bytes(q.codes()));
-                got.add((float) q.scale());
+                got.add(scales(q));
                 q.release();
                 return Fp8Linear.linear(x, w, bias, state);
             };
@@ -118,7 +128,7 @@ class StageThreeFp8Test {
             assertThat(got).hasSize(2 * expected.size());
             for (int i = 0; i < expected.size(); i++) {
                 assertThat((byte[]) got.get(2 * i)).as("linear %d codes", i).isEqualTo(expected.get(i));
-                assertThat((Float) got.get(2 * i + 1)).as("linear %d scale", i).isEqualTo(expectedScales.get(i));
+                assertThat((String) got.get(2 * i + 1)).as("linear %d scales", i).isEqualTo(expectedScales.get(i));
             }
         }
     }
@@ -129,11 +139,13 @@ class StageThreeFp8Test {
      * weight gradients over the ranks' rows differs). Current scaling quantizes each rank's own rows' activations and
      * output gradients with its own rows' amax, as at stages 0–2 and in Transformer Engine (no amax reduction over
      * data-parallel ranks), which moves the loss by about 1e-3 from one process's: so its reference is stage 0 on the
-     * same two ranks (within 1e-4), and one process is checked within 1e-2. The ranks end bitwise alike, and delayed scaling's histories are bitwise the same on both ranks, of
+     * same two ranks (within 1e-4), and one process is checked within 1e-2. MXFP8 too is checked against stage 0 on
+     * two ranks (1e-4; bitwise seen) and one process (1e-2): its codes are one process's (above), but a block's E8M0
+     * scale jumps by 2 when the weight-gradient sums, added in another order, move its amax across a power of two. The ranks end bitwise alike, and delayed scaling's histories are bitwise the same on both ranks, of
      * the same layers and lengths as one process's, their amaxes within 1e-4 of its.
      */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT"})
+    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT", "MXFP8"})
     void trainsAsOneFp8Process(Precision p) {
         List<Batch> data = batches(73, STEPS);
         Run single = train(null, p, data);
@@ -176,7 +188,7 @@ class StageThreeFp8Test {
      * per Linear layer each; the loss and norm scalars 8. FP32 for comparison: 12·Σp_u + 8.
      */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT"})
+    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT", "MXFP8"})
     void bytesPerStepAreTheAnalyticCount(Precision p) {
         Gpt model = new Gpt(CONFIG, new Rng(7));
         long gathers = 0, reduce = 0, amaxes = 0, linears = 0, fp32 = 0;
@@ -200,9 +212,18 @@ class StageThreeFp8Test {
                 q = Math.max(q, exact);
             }
             for (int[] k : params) m += k[2];
-            gathers += 2 * ((m > 0 ? 2L * ((piece + 1) / 2) : 0) + 4L * q);
+            if (p == Precision.MXFP8) { // forward in FP8 with one amax per block of 32 in a row; backward in FP32
+                gathers += (m > 0 ? 2L * ((piece + 1) / 2) : 0) + 4L * q + 4L * piece;
+                for (var e : model.namedParameters().entrySet()) {
+                    if (model.unitOf(e.getKey()) == u && e.getValue().dim() == 2 && u != 0) {
+                        amaxes += 4L * e.getValue().shape()[0] * ((e.getValue().shape()[1] + 31) / 32);
+                    }
+                }
+            } else {
+                gathers += 2 * ((m > 0 ? 2L * ((piece + 1) / 2) : 0) + 4L * q);
+                amaxes += 4L * m;
+            }
             reduce += 4L * piece;
-            amaxes += 4L * m;
             fp32 += 12L * piece;
         }
         long agreedActivations = p == Precision.FP8 ? 2 * 4 * linears : 0;
@@ -213,7 +234,8 @@ class StageThreeFp8Test {
             assertThat(r.received()).as(p.label() + ": received per step").containsOnly(expected);
         }
         System.out.printf("stage 3 on 2 ranks, bytes sent per step: %s %d, fp32 %d%n", p.label(), expected, fp32 + 8);
-        assertThat(expected).as("gathers at 1 byte: about half of FP32's step, whose reduce-scatter stays FP32").isLessThan((fp32 + 8) * 6 / 10);
+        if (p == Precision.MXFP8) assertThat(expected).as("forward in FP8, backward in FP32").isLessThan(fp32 + 8);
+        else assertThat(expected).as("gathers at 1 byte: about half of FP32's step, whose reduce-scatter stays FP32").isLessThan((fp32 + 8) * 6 / 10);
     }
 
     /**
@@ -254,19 +276,80 @@ class StageThreeFp8Test {
         return new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0).mixedPrecision(mp);
     }
 
+    private static String scales(Fp8Tensor q) {
+        return q.isE8m0() ? Arrays.toString(bytes(q.scales())) : Float.toString((float) q.scale());
+    }
+
     private static byte[] bytes(Tensor codes) {
         return Arrays.copyOfRange(codes.byteData(), codes.offset(), codes.offset() + codes.numel());
     }
 
+    /**
+     * Two micro-batches per step under delayed scaling: the amaxes are agreed after each micro-batch's forward and
+     * backward, so every history receives its records in one process's order; losses within 1e-4 of one process and
+     * histories bitwise alike on both ranks, with two records per step.
+     */
     @Test
-    void theBlockRecipesAreRefusedAtStageThreeAndThePerTensorOnesAccepted() {
+    void delayedScalingAgreesPerMicroBatch() {
+        List<Batch> data = batches(97, 4);
+        java.util.function.Function<ProcessGroup, Run> run = g -> {
+            Gpt model = new Gpt(CONFIG, new Rng(7));
+            MixedPrecision mp = MixedPrecision.of(Precision.FP8);
+            Trainer t;
+            DataParallel dp = g == null ? null : DataParallel.of(model, g, ZeroStage.STAGE_3);
+            if (dp == null) {
+                var flat = model.flatten();
+                t = new Trainer(model, flat, new AdamW(flat, ADAM), LrSchedule.constant(ADAM.lr()), 1.0);
+            } else {
+                t = new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0);
+            }
+            t.mixedPrecision(mp);
+            double[] losses = new double[2];
+            for (int s = 0; s < 2; s++) losses[s] = t.step(data.get(2 * s), data.get(2 * s + 1)).loss();
+            return new Run(losses, null, null, null, mp.fp8().toArrays());
+        };
+        Run single = run.apply(null);
+        List<Run> ranks = Ranks.run(2, run::apply);
+        for (int s = 0; s < 2; s++) {
+            assertThat(ranks.get(0).losses()[s]).as("step %d", s).isCloseTo(single.losses()[s], within(1e-4 * Math.abs(single.losses()[s])));
+        }
+        Map<String, float[]> h0 = ranks.get(0).histories(), h1 = ranks.get(1).histories();
+        assertThat(h0.keySet()).containsExactlyElementsOf(single.histories().keySet());
+        int window = h0.values().iterator().next().length - 4;
+        h0.forEach((k, a) -> {
+            assertThat(h1.get(k)).as(k).isEqualTo(a);
+            assertThat(a[window + 1]).as(k + ": records").isEqualTo(single.histories().get(k)[window + 1]).isEqualTo(4f);
+        });
+    }
+
+    /**
+     * Recomputation at stage 3 reads the unit gathered for backward: under current scaling the same codes and scales
+     * (the forward gather's), under MXFP8 the FP32 weight, which Fp8Linear quantizes as forward's codes were. Every
+     * checkpointing policy gives bitwise the losses and parameters of none, and gathers nothing more.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP8_CURRENT", "MXFP8"})
+    void recomputationChangesNothing(Precision p) {
+        List<Batch> data = batches(101, 3);
+        Run none = Ranks.run(2, g -> train(g, p, data)).get(0);
+        for (var policy : List.of(dev.memwall.checkpoint.Policy.everyLayer(CONFIG.layers()),
+                dev.memwall.checkpoint.Policy.selective(CONFIG.layers()))) {
+            Run r = Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_3, policy)).get(0);
+            assertThat(r.losses()).as(policy.describe()).isEqualTo(none.losses());
+            assertThat(r.params()).as(policy.describe()).isEqualTo(none.params());
+            assertThat(r.sent()).as(policy.describe()).isEqualTo(none.sent());
+        }
+    }
+
+    @Test
+    void blockwiseScalingIsRefusedAtStageThreeAndTheOtherRecipesAccepted() {
         for (Precision p : Precision.values()) {
             if (!p.isFp8()) continue;
-            boolean block = p == Precision.MXFP8 || p == Precision.FP8_BLOCKWISE;
+            boolean block = p == Precision.FP8_BLOCKWISE;
             if (block) {
                 assertThatThrownBy(() -> ShardedPrecision.check(ZeroStage.STAGE_3, p))
                         .hasMessageContaining("--precision " + p.label()).hasMessageContaining("ZeRO stage 3")
-                        .hasMessageContaining("fp8-current");
+                        .hasMessageContaining("mxfp8");
             } else {
                 ShardedPrecision.check(ZeroStage.STAGE_3, p);
             }

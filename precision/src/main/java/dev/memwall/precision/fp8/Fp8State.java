@@ -43,6 +43,14 @@ public final class Fp8State {
          * from its FP32 values. A supplied weight's WEIGHT history, under delayed scaling, is the source's to record.
          */
         Fp8Tensor quantized(Tensor weight);
+
+        /**
+         * Whether a node should save {@code weight} itself and quantize it column-wise in backward (MXFP8 at ZeRO stage
+         * 3, where backward gathers the weight in FP32) rather than save forward's column-wise codes.
+         */
+        default boolean quantizedInBackward(Tensor weight) {
+            return false;
+        }
     }
 
     public Fp8State(Fp8Recipe recipe) {
@@ -71,6 +79,15 @@ public final class Fp8State {
             s = weights;
         }
         return s == null ? null : s.quantized(weight);
+    }
+
+    /** Whether the weight source has {@code weight} saved whole and quantized column-wise in backward (MXFP8). */
+    public boolean weightQuantizedInBackward(Tensor weight) {
+        WeightSource s;
+        synchronized (this) {
+            s = weights;
+        }
+        return s != null && s.quantizedInBackward(weight);
     }
 
     /**
