@@ -11,7 +11,6 @@ import dev.memwall.precision.fp8.Fp8Quantizer;
 import dev.memwall.precision.fp8.Fp8State;
 import dev.memwall.precision.fp8.Fp8Tensor;
 import dev.memwall.precision.fp8.Mxfp8BlockScaling;
-import dev.memwall.precision.fp8.Tiling;
 import dev.memwall.precision.fp8.ScaleMath;
 import dev.memwall.precision.fp8.TensorRole;
 import dev.memwall.sharding.ProcessGroup;
@@ -71,9 +70,8 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
     private final boolean delayed;
     /** MXFP8: per-block E8M0 scales agreed over the ranks; backward gathers FP32 (see the class comment). */
     private final boolean blocked;
-    private static final Tiling ROWWISE = Mxfp8BlockScaling.rowwise();
-    /** MXFP8, per parameter: the E8M0 codes of its row-wise blocks from its unit's last forward gather. */
-    private final byte[][] blockScales;
+    /** MXFP8: the block scales agreed over the ranks (null for the per-tensor recipes). */
+    private final Mxfp8Shards blocks;
     /** Per unit while gathered: whether its buffer holds FP32 values (MXFP8's backward gather) rather than codes. */
     private final boolean[] fp32Gather;
     private final int n, rank;
@@ -143,7 +141,7 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
                 exactPerRank[u] = Math.max(exactPerRank[u], inside);
             }
         }
-        blockScales = new byte[count][];
+        blocks = blocked ? new Mxfp8Shards(group, layout, format) : null;
         fp32Gather = new boolean[units];
         buffers = new Tensor[units];
         codeWires = new Tensor[units];
@@ -186,7 +184,7 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
             for (int k : ws) {
                 int[] s = slice(k, piece);
                 if (blocked) {
-                    encodeBlocks(k, s, masters, from, codes, own);
+                    blocks.encode(k, s, masters, from, codes, own);
                     continue;
                 }
                 if (Float.isNaN(scaleOf[k])) throw new IllegalStateException("unit " + u + " gathered for backward before its forward");
@@ -255,52 +253,12 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         }
     }
 
-    /**
-     * MXFP8's forward gather: each rank the amax of its part of every row-wise block (32 elements of a row) of the
-     * unit's Linear weights, 0 where it holds none; their maximum over ranks (one allReduceMax of a float per block,
-     * Σ rows·⌈cols/32⌉); each block's E8M0 scale by the recipe's rule (rounded up), as one process computes it.
-     */
     private void agreeBlockScales(int u, float[] masters, int from, int piece) {
         int[] ws = weightsOf[u];
         if (ws.length == 0) return;
-        int total = 0;
-        for (int k : ws) total += blockCount(k);
-        float[] amax = new float[total];
-        int base = 0;
-        for (int k : ws) {
-            int[] s = slice(k, piece);
-            int cols = layout.shapes[k][1], across = ROWWISE.tilesAcross(cols);
-            for (int i = 0; i < s[1]; i++) {
-                int e = s[0] + i, block = base + e / cols * across + e % cols / ROWWISE.tileCols();
-                amax[block] = Math.max(amax[block], Math.abs(masters[from + s[2] + i])); // NaN wins, as in the quantizer
-            }
-            base += blockCount(k);
-        }
-        group.allReduceMax(amax, 0, amax.length);
-        base = 0;
-        for (int k : ws) {
-            byte[] codes = new byte[blockCount(k)];
-            for (int j = 0; j < codes.length; j++) codes[j] = ScaleMath.e8m0Up(amax[base + j], format);
-            blockScales[k] = codes;
-            base += codes.length;
-        }
-    }
-
-    private int blockCount(int k) {
-        return layout.shapes[k][0] * ROWWISE.tilesAcross(layout.shapes[k][1]);
-    }
-
-    /** Parameter k's elements in this rank's piece ({@link #slice}) encoded block by block with the agreed scales. */
-    private void encodeBlocks(int k, int[] s, float[] masters, int from, byte[] codes, int own) {
-        if (blockScales[k] == null) throw new IllegalStateException(layout.names[k] + " gathered in FP8 before its scales were agreed");
-        int cols = layout.shapes[k][1], across = ROWWISE.tilesAcross(cols), tile = ROWWISE.tileCols();
-        for (int i = 0; i < s[1]; ) {
-            int e = s[0] + i, col = e % cols;
-            int run = Math.min(s[1] - i, Math.min(cols, (col / tile + 1) * tile) - col); // to the end of the block
-            double m = ScaleMath.e8m0Multiplier(blockScales[k][e / cols * across + col / tile]);
-            Fp8Quantizer.encode(masters, from + s[2] + i, codes, own + s[2] + i, run, (float) m, format); // a power of two: exact as float
-            i += run;
-        }
+        int[][] slices = new int[ws.length][];
+        for (int i = 0; i < ws.length; i++) slices[i] = slice(ws[i], piece);
+        blocks.agree(ws, slices, masters, from);
     }
 
     @Override
@@ -416,7 +374,7 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         // MXFP8's backward gather is FP32: Fp8Linear quantizes that weight itself (column-wise, and row-wise to recompute)
         if (k < 0 || fp32Gather[layout.unitOfParam[k]]) return null;
         Tensor codes = Tensor.view(weight, 0, weight.shape());
-        return blocked ? Fp8Tensor.mxOf(format, codes, ROWWISE, blockScales[k], 0)
+        return blocked ? Fp8Tensor.mxOf(format, codes, Mxfp8Shards.ROWWISE, blocks.scales(k), 0)
                 : Fp8Tensor.perTensorOf(format, codes, scaleOf[k]);
     }
 
