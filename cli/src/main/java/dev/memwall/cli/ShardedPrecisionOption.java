@@ -7,7 +7,7 @@ import picocli.CommandLine;
 
 /**
  * What {@code train} refuses about precision under sharding, before any rank joins (so every rank exits at once with
- * the same error): an FP8 recipe at {@code --zero 3}, a {@code --reduce-dtype} other than fp32 or bf16, and bf16
+ * the same error): 1×128/128×128 block-scaled FP8 (fp8-blockwise) at {@code --zero 3}, a {@code --reduce-dtype} other than fp32 or bf16, and bf16
  * reductions in a single process. A resumed run's saved precision is checked again when the trainer takes it.
  */
 final class ShardedPrecisionOption {

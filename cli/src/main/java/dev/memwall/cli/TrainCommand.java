@@ -311,7 +311,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (task != null) {
             int limit = (int) Math.pow(10, task.digits());
-            log("sample: %s", task.sampleCompletion(model, 123 % limit, 456 % limit));
+            try (var region = PrecisionOptions.region(mixed)) { // in the training precision (FP8 at stage 3 needs its region)
+                log("sample: %s", task.sampleCompletion(model, 123 % limit, 456 % limit));
+            }
         }
         System.err.print(report.table());
         if (memoryReport != null) {

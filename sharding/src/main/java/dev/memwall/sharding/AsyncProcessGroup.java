@@ -131,6 +131,12 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
     }
 
     @Override
+    public final Work allReduceMaxAsync(float[] buf, int off, int len) {
+        Checks.range("allReduceMax", "buf", buf, off, len);
+        return submit("allReduceMax", RingVolumes.allReduce(len, worldSize), c -> runAllReduceMax(buf, off, len, c));
+    }
+
+    @Override
     public final Work reduceScatterAsync(float[] in, int inOff, float[] out, int outOff, int shard) {
         Checks.shard("reduceScatter", shard, worldSize);
         Checks.range("reduceScatter", "in", in, inOff, (long) worldSize * shard);
@@ -192,6 +198,9 @@ public abstract class AsyncProcessGroup implements ProcessGroup {
     }
 
     protected abstract void runAllReduce(float[] buf, int off, int len, Call call);
+
+    /** Element-wise maximum over ranks, NaN winning; every rank gets the same bits. */
+    protected abstract void runAllReduceMax(float[] buf, int off, int len, Call call);
 
     protected abstract void runReduceScatter(float[] in, int inOff, float[] out, int outOff, int shard, Call call);
 

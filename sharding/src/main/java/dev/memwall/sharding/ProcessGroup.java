@@ -52,6 +52,17 @@ public interface ProcessGroup extends AutoCloseable {
     Work allReduceAsync(float[] buf, int off, int len);
 
     /**
+     * Element-wise maximum of {@code buf[off, off+len)} over all ranks, in place, on every rank (an FP8 recipe's amax
+     * agreed over the shards of a weight). NaN wins: an element that is NaN on any rank is NaN on every rank. Counted
+     * as an all-reduce of {@code len} floats.
+     */
+    default void allReduceMax(float[] buf, int off, int len) {
+        allReduceMaxAsync(buf, off, len).await();
+    }
+
+    Work allReduceMaxAsync(float[] buf, int off, int len);
+
+    /**
      * Sums {@code in[inOff, inOff + N·shard)} over all ranks and writes this rank's shard of the sum, elements
      * [rank·shard, (rank+1)·shard), to {@code out[outOff, outOff + shard)}. {@code out} may be this rank's own shard
      * of {@code in} (in place).

@@ -31,6 +31,12 @@ final class SingleProcessGroup implements ProcessGroup {
     }
 
     @Override
+    public Work allReduceMaxAsync(float[] buf, int off, int len) {
+        Checks.range("allReduceMax", "buf", buf, off, len);
+        return counted(); // the maximum over one rank is its value
+    }
+
+    @Override
     public Work reduceScatterAsync(float[] in, int inOff, float[] out, int outOff, int shard) {
         Checks.shard("reduceScatter", shard, 1);
         Checks.range("reduceScatter", "in", in, inOff, shard);

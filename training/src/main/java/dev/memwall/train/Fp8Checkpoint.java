@@ -22,6 +22,8 @@ import java.util.Map;
  * records the amaxes of its own micro-batches, so the ranks' histories differ. Rank 0's are saved and every rank
  * resumes from them, which is exact on one process and, under data parallelism, one more way the ranks' scales already
  * differ (the weights, which the gradients' all-reduce keeps identical, are unaffected by which history scaled them).
+ * At ZeRO stage 3 they are agreed ({@link Fp8Units}: the weights' amaxes at each forward gather, the activations' and
+ * gradients' after each forward and backward), so rank 0's histories are every rank's.
  */
 final class Fp8Checkpoint {
     static final String NAME = "fp8.safetensors";

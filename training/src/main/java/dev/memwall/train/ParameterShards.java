@@ -60,6 +60,10 @@ import java.util.function.Supplier;
  * gradients (1.5·B + D) beside one reduction in flight (B); with a 16-bit reduce wire 3·B + D + 1.5·B/N (the wire,
  * and the shared-memory 16-bit reduce-scatter's scratch) — docs/precision-sharding.md. With {@code --grad-dtype bf16|fp16}
  * the gradient shard itself is 2 bytes per element ({@link UnitReduction}).
+ *
+ * <p><b>FP8</b> ({@link #fp8}: per-tensor recipes and MXFP8): units are gathered as FP8 codes of their Linear weights,
+ * each weight's (block's) amax agreed over the ranks first, and the other parameters exact ({@link Fp8Units}; MXFP8's
+ * backward gather is FP32); gradients as in BF16.
  */
 final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     private final Gpt model;
@@ -87,7 +91,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
     /** {@code --reduce-dtype}: the gradients' 16-bit wire format, null for FP32 ({@link GradientWire}). */
     private HalfFormat reduceFormat;
     /** Low-precision training: units gathered in the working format ({@link WorkingUnits}); null gathers FP32. */
-    private WorkingUnits working;
+    private UnitFormat working;
     /** Per unit, in low precision only: its FP32 gradient buffer while its backward runs (else the gathered buffer). */
     private final Tensor[] gradients;
 
@@ -138,9 +142,15 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         working = format == null ? null : new WorkingUnits(format, group, units, layout.unitOfParam, layout.shapes);
     }
 
-    /** The working format units are gathered in, null for FP32. */
+    /** The working format units are gathered in, null for FP32 (and FP8). */
     HalfFormat workingFormat() {
-        return working == null ? null : working.format();
+        return working instanceof WorkingUnits w ? w.format() : null;
+    }
+
+    /** Units gathered in FP8 under {@code state}'s recipe (per-tensor or MXFP8, {@link Fp8Units}) from the next gather. */
+    void fp8(dev.memwall.precision.fp8.Fp8State state) {
+        releaseAll();
+        working = new Fp8Units(state, group, layout, identities);
     }
 
     /** This rank's shard arrays (values, gradients) with the model's unpadded flat layout as entries. */
@@ -191,7 +201,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         if (gathered[u] != null) return;
         int length = layout.gatheredLength(u);
         if (working != null) {
-            gathered[u] = working.issue(u, local.values().whole().data(), layout.localStart[u], layout.piece[u]);
+            gathered[u] = working.issue(u, local.values().whole().data(), layout.localStart[u], layout.piece[u], !inBackward);
             gathering[u] = working.lastIssued();
         } else {
             Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", length);
@@ -290,6 +300,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
 
     /** Before a micro-batch's backward: every unit expects all its parameters; the last unit is gathered. */
     void beginBackward() {
+        if (working != null) working.passEnded(); // FP8 delayed scaling: the forward's amaxes agreed over ranks
         inBackward = true;
         for (int u = 0; u < units; u++) paramsLeft[u] = layout.paramsOf[u].length;
         Arrays.fill(reported, false);
@@ -378,6 +389,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
         inBackward = false;
         computing = -1;
         releaseAll();
+        if (working != null) working.passEnded(); // and the backward's
     }
 
     /** Releases every gathered unit (leftovers of a backward outside a step, or of a failed one). */
@@ -417,7 +429,7 @@ final class ParameterShards implements ParameterReferenceHooks.GatheredUnits {
      * parameter's name and gathered view to {@code sink} while its unit is gathered; the view is valid only then.
      */
     void forEachGathered(BiConsumer<String, Tensor> sink) {
-        WorkingUnits lowPrecision = working;
+        UnitFormat lowPrecision = working;
         if (lowPrecision != null) releaseAll(); // the masters are FP32: gather them so, not the working copies
         working = null;
         try {

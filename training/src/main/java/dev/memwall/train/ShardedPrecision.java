@@ -13,14 +13,18 @@ public final class ShardedPrecision {
     }
 
     /**
-     * Stage 3: BF16/FP16 autocast gathers every unit in its format ({@link WorkingUnits}); FP32 gathers FP32. The FP8
-     * recipes are refused: they quantize each Linear weight from the whole tensor's amax (or its blocks') at every
-     * forward, and a rank holds 1/N of each unit, so a working-format gather in FP8 needs the amax agreed over ranks
-     * first (Transformer Engine's reduce_amax), which memwall does not do yet.
+     * Stage 3: BF16/FP16 autocast gathers every unit in its format ({@link WorkingUnits}); the per-tensor FP8 recipes
+     * (delayed and current scaling) and MXFP8 gather the Linear weights as FP8 codes, their amax (MXFP8: each block's)
+     * agreed over the ranks first ({@link Fp8Units}); FP32 gathers FP32. 1×128/128×128 block scaling is refused
+     * ({@link #check}).
      */
     static void configureStageThree(DataParallel dp, MixedPrecision mp) {
         Precision p = mp == null ? Precision.FP32 : mp.precision();
         check(ZeroStage.STAGE_3, p);
+        if (p == Precision.FP8 || p == Precision.FP8_CURRENT || p == Precision.MXFP8) {
+            dp.units().fp8(mp.fp8());
+            return;
+        }
         dp.units().workingFormat(switch (p) {
             case BF16 -> HalfFormat.BF16;
             case FP16 -> HalfFormat.FP16;
@@ -34,13 +38,17 @@ public final class ShardedPrecision {
         dp.workingFormat(p == Precision.BF16 ? HalfFormat.BF16 : p == Precision.FP16 ? HalfFormat.FP16 : null);
     }
 
-    /** Refuses a precision the stage cannot train in, naming why: the FP8 recipes at stage 3 (see above). */
+    /**
+     * Refuses a precision the stage cannot train in, naming why: 1×128/128×128 block scaling (fp8-blockwise) at stage
+     * 3. It quantizes each Linear weight in 128×128 blocks, used as they are and transposed, and a block spans 128 rows,
+     * which the ranks' 1/N pieces of a unit cut; its activations' 128×1 tiles would also straddle the ranks' rows.
+     */
     public static void check(ZeroStage stage, Precision p) {
-        if (stage == ZeroStage.STAGE_3 && p.isFp8()) {
-            throw new IllegalArgumentException("--precision " + p.label() + " is not available with ZeRO stage 3: an FP8 "
-                    + "recipe scales each Linear weight from the whole weight's amax at every forward, and at stage 3 each "
-                    + "rank holds 1/N of it, so gathering it in FP8 needs that amax agreed over the ranks first (not done "
-                    + "yet); use --precision bf16 or fp16 at stage 3, or an FP8 recipe at stages 0-2");
+        if (stage == ZeroStage.STAGE_3 && p == Precision.FP8_BLOCKWISE) {
+            throw new IllegalArgumentException("--precision " + p.label() + " is not available with ZeRO stage 3: it scales each "
+                    + "Linear weight by 128x128 blocks, whose scale comes from a block's amax, and a block spans 128 rows, which "
+                    + "the ranks' 1/N pieces of a unit cut; use --precision fp8, fp8-current or mxfp8 (scales agreed over the "
+                    + "ranks) at stage 3, or " + p.label() + " at stages 0-2");
         }
     }
 

@@ -27,7 +27,7 @@ import java.util.Map;
  * {@code param_dtype=bf16} (stages 0–2 use them in FP32, as autocast does): that, and the rounding of the GEMM
  * weights' copies from the same FP32 masters, is the whole difference to a single BF16 process.
  */
-final class WorkingUnits {
+final class WorkingUnits implements UnitFormat {
     private final HalfFormat format;
     private final ProcessGroup group;
     private final boolean[] gemm;
@@ -64,7 +64,8 @@ final class WorkingUnits {
      * Starts unit u's gather: this rank's FP32 piece {@code masters[from, from + piece)} rounded into its place of a
      * fresh 16-bit buffer of N·piece elements, then an in-place 16-bit all-gather ({@link #lastIssued()}).
      */
-    Tensor issue(int u, float[] masters, int from, int piece) {
+    @Override
+    public Tensor issue(int u, float[] masters, int from, int piece, boolean forward) {
         int n = group.worldSize();
         Tensor buf = Tensor.empty(GradientWire.dtype(format), Category.COMMUNICATION, "gathered_unit16", n * piece);
         short[] s = buf.shortData();
@@ -74,12 +75,14 @@ final class WorkingUnits {
         return buf;
     }
 
-    Work lastIssued() {
+    @Override
+    public Work lastIssued() {
         return last;
     }
 
     /** Once unit u is gathered: its non-GEMM parameters decoded into one FP32 buffer, registered as the unit's. */
-    void decode(int u, Tensor buf, int[] params, int[] offsetInUnit, int[][] shapes, Map<Storage, Integer> unitOfStorage) {
+    @Override
+    public void decode(int u, Tensor buf, int[] params, int[] offsetInUnit, int[][] shapes, Map<Storage, Integer> unitOfStorage) {
         if (decodedLength[u] == 0) return;
         Tensor d = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit_fp32", decodedLength[u]);
         for (int k : params) {
@@ -90,12 +93,14 @@ final class WorkingUnits {
     }
 
     /** Parameter k of unit u, once gathered: a 16-bit view for a GEMM weight, else a view of the decoded copy. */
-    Tensor view(int u, int k, Tensor buf, int offsetInUnit, int[] shape) {
+    @Override
+    public Tensor view(int u, int k, Tensor buf, int offsetInUnit, int[] shape) {
         return gemm[k] ? Tensor.view(buf, offsetInUnit, shape) : Tensor.view(decoded[u], decodedOffset[k], shape);
     }
 
     /** The non-GEMM parameter of {@code params} (unit u's, model order) whose decoded elements include {@code offset}. */
-    int paramAtDecoded(int u, int offset, int[] params) {
+    @Override
+    public int paramAtDecoded(int u, int offset, int[] params) {
         int found = -1;
         for (int k : params) {
             if (!gemm[k] && decodedOffset[k] <= offset) found = k; // decoded offsets grow in model order
@@ -109,16 +114,19 @@ final class WorkingUnits {
         return decodedLength[u];
     }
 
-    boolean isDecoded(int u, Tensor t) {
+    @Override
+    public boolean isDecoded(int u, Tensor t) {
         return decoded[u] != null && t.storage() == decoded[u].storage();
     }
 
-    Tensor decoded(int u) {
+    @Override
+    public Tensor decoded(int u) {
         return decoded[u];
     }
 
     /** Releases unit u's decoded copy (with its gathered buffer). */
-    void release(int u, Map<Storage, Integer> unitOfStorage) {
+    @Override
+    public void release(int u, Map<Storage, Integer> unitOfStorage) {
         if (decoded[u] == null) return;
         unitOfStorage.remove(decoded[u].storage());
         decoded[u].release();

@@ -50,21 +50,32 @@ public final class Fp8Linear {
         // Forward operands, and the ones backward keeps (null when that gradient is not wanted).
         Fp8Tensor xf, wf, xSave, wSave;
         Fp8Format fwd = recipe.format().forward();
+        // a weight gathered in FP8 (ZeRO stage 3) arrives quantized, its amax agreed over the ranks that hold its shards
+        Fp8Tensor supplied = state.suppliedWeight(w);
+        if (supplied != null && recipe instanceof BlockScaling) {
+            supplied.release();
+            throw new IllegalStateException("fp8 linear: a pre-quantized weight under " + recipe.name() + "; only the per-tensor "
+                    + "recipes and MXFP8 take one");
+        }
+        // MXFP8 at ZeRO stage 3: backward quantizes the weight column-wise from the weight it is given then (the unit
+        // gathered for backward in FP32), not from FP8 codes; a recomputation, which reads that FP32 unit, does the same
+        boolean weightForBackward = false;
         if (recipe instanceof DelayedScaling) {
-            xf = delayed(x, fwd, state.history(layer, TensorRole.INPUT));
-            wf = delayed(w, fwd, state.history(layer, TensorRole.WEIGHT));
+            xf = delayed(x, fwd, state, state.history(layer, TensorRole.INPUT));
+            wf = supplied != null ? supplied : delayed(w, fwd, state.history(layer, TensorRole.WEIGHT));
             xSave = xf;
             wSave = wf;
         } else if (recipe instanceof CurrentScaling) {
             xf = Fp8Quantizer.tiled(x, fwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
-            wf = Fp8Quantizer.tiled(w, fwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
+            wf = supplied != null ? supplied : Fp8Quantizer.tiled(w, fwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
             xSave = xf;
             wSave = wf;
         } else if (recipe instanceof Mxfp8BlockScaling) {
             xf = Fp8Quantizer.tiled(x, fwd, Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP);
-            wf = Fp8Quantizer.tiled(w, fwd, Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP);
+            wf = supplied != null ? supplied : Fp8Quantizer.tiled(w, fwd, Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP);
             xSave = wantDw ? Fp8Quantizer.tiled(x, fwd, Mxfp8BlockScaling.columnwise(), ScaleRule.E8M0_UP) : null;
-            wSave = wantDx ? Fp8Quantizer.tiled(w, fwd, Mxfp8BlockScaling.columnwise(), ScaleRule.E8M0_UP) : null;
+            weightForBackward = wantDx && (supplied != null || state.weightQuantizedInBackward(w));
+            wSave = wantDx && !weightForBackward ? Fp8Quantizer.tiled(w, fwd, Mxfp8BlockScaling.columnwise(), ScaleRule.E8M0_UP) : null;
         } else {
             BlockScaling bs = (BlockScaling) recipe;
             xf = Fp8Quantizer.tiled(x, fwd, bs.activationRowwise(), ScaleRule.POWER_OF_TWO_DOWN);
@@ -82,7 +93,8 @@ public final class Fp8Linear {
             int yo = y.offset(), bo = b.offset();
             for (int r = 0; r < rows; r++) for (int c = 0; c < out; c++) yd[yo + r * out + c] += bd[bo + c];
         }
-        Fp8LinearNode node = record ? new Fp8LinearNode(x, w, b, state, layer, wantDx ? wSave : null, wantDw ? xSave : null) : null;
+        Fp8LinearNode node = record ? new Fp8LinearNode(x, w, b, state, layer, wantDx ? wSave : null, wantDw ? xSave : null,
+                weightForBackward) : null;
         releaseAll(xf, wf, xSave, wSave);
         return node == null ? y : node.attach(y);
     }
@@ -91,6 +103,13 @@ public final class Fp8Linear {
     static Fp8Tensor delayed(Tensor t, Fp8Format f, AmaxHistory h) {
         Fp8Tensor q = Fp8Quantizer.perTensor(t, f, h.scale());
         h.record(Fp8Quantizer.amax(t));
+        return q;
+    }
+
+    /** As above, the amax recorded through {@code state} (pending while a sharded run defers records to agree them). */
+    static Fp8Tensor delayed(Tensor t, Fp8Format f, Fp8State state, AmaxHistory h) {
+        Fp8Tensor q = Fp8Quantizer.perTensor(t, f, h.scale());
+        state.record(h, Fp8Quantizer.amax(t));
         return q;
     }
 
@@ -109,8 +128,11 @@ public final class Fp8Linear {
         private final String layer;
         private final boolean hasBias;
         private final Saved wq, xq;
+        /** The weight itself, saved to be quantized column-wise in backward (MXFP8 with a supplied weight), or -1. */
+        private final int weightSlot;
 
-        Fp8LinearNode(Tensor x, Tensor w, Tensor b, Fp8State state, String layer, Fp8Tensor wForDgrad, Fp8Tensor xForWgrad) {
+        Fp8LinearNode(Tensor x, Tensor w, Tensor b, Fp8State state, String layer, Fp8Tensor wForDgrad, Fp8Tensor xForWgrad,
+                      boolean weightForBackward) {
             super("fp8_linear", x, w, b);
             this.xs = x.shape();
             this.ws = w.shape();
@@ -119,6 +141,7 @@ public final class Fp8Linear {
             this.hasBias = b != null;
             this.wq = wForDgrad == null ? null : new Saved(this, wForDgrad);
             this.xq = xForWgrad == null ? null : new Saved(this, xForWgrad);
+            this.weightSlot = weightForBackward ? save(w) : -1;
         }
 
         int saveTensor(Tensor t) {
@@ -138,7 +161,7 @@ public final class Fp8Linear {
             Fp8Tensor gRow, gCol;
             boolean dx = needsGrad(0), dw = needsGrad(1);
             if (recipe instanceof DelayedScaling) {
-                gRow = gCol = Fp8Linear.delayed(g, bwd, state.history(layer, TensorRole.GRAD_OUTPUT));
+                gRow = gCol = Fp8Linear.delayed(g, bwd, state, state.history(layer, TensorRole.GRAD_OUTPUT));
             } else if (recipe instanceof CurrentScaling) {
                 gRow = gCol = Fp8Quantizer.tiled(g, bwd, Tiling.PER_TENSOR, ScaleRule.CURRENT);
             } else if (recipe instanceof Mxfp8BlockScaling) {
@@ -152,7 +175,10 @@ public final class Fp8Linear {
             Tensor gx = null, gw = null, gb = null;
             if (dx) {
                 gx = Tensor.empty("fp8_linear_dx", xs);
-                Fp8Gemm.matmul(gRow, false, wq.get(), false, rows, in, out, gx.data(), gx.offset());
+                Fp8Tensor wd = wq != null ? wq.get()
+                        : Fp8Quantizer.tiled(saved(weightSlot), recipe.format().forward(), Mxfp8BlockScaling.columnwise(), ScaleRule.E8M0_UP);
+                Fp8Gemm.matmul(gRow, false, wd, false, rows, in, out, gx.data(), gx.offset());
+                if (wq == null) wd.release();
             }
             if (dw) {
                 gw = Tensor.empty("fp8_linear_dw", ws);

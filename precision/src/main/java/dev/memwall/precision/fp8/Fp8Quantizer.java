@@ -93,6 +93,14 @@ public final class Fp8Quantizer {
         return q;
     }
 
+    /**
+     * {@code dst[k] = fp8(src[k] · scale)} for {@code n} elements: a slice of a tensor quantized per tensor with
+     * {@code scale} (a rank's shard of a weight), each code exactly what {@link #perTensor} gives that element.
+     */
+    public static void encode(float[] src, int so, byte[] dst, int dOff, int n, float scale, Fp8Format f) {
+        encode(src, so, dst, dOff, n, (double) scale, f);
+    }
+
     /** {@code dst[k] = fp8(src[k] · m)}, saturating, correctly rounded from the exact product. */
     static void encode(float[] src, int so, byte[] dst, int dOff, int n, double m, Fp8Format f) {
         for (int k = 0; k < n; k++) {

@@ -46,6 +46,40 @@ public final class Fp8Tensor {
         return new Fp8Tensor(format, codes, scales, e8m0, tiling, rows, cols);
     }
 
+    /**
+     * A per-tensor quantization over existing codes (e.g. a view of a unit gathered in FP8 at ZeRO stage 3) with
+     * multiplier {@code scale}, held in a fresh 1×1 FP32 TEMPORARY; {@link #release()} drops both handles.
+     */
+    public static Fp8Tensor perTensorOf(Fp8Format format, Tensor codes, float scale) {
+        if (codes.dtype() != format.dtype) {
+            throw new IllegalArgumentException("fp8 tensor: codes of " + codes.dtype() + " are not " + format + " codes");
+        }
+        int[] shape = codes.shape();
+        int cols = shape.length == 0 ? 1 : shape[shape.length - 1];
+        int rows = cols == 0 ? 0 : codes.numel() / cols;
+        Tensor scales = Tensor.empty(DType.FP32, Category.TEMPORARY, "fp8_scale", 1, 1);
+        scales.data()[scales.offset()] = scale;
+        return new Fp8Tensor(format, codes, scales, false, Tiling.PER_TENSOR, rows, cols);
+    }
+
+    /**
+     * An MX quantization over existing codes (e.g. a view of a unit gathered in FP8 at ZeRO stage 3) with one E8M0
+     * scale byte per tile of {@code tiling}, row-major [tilesDown, tilesAcross] from {@code e8m0[off, ...)}, copied into
+     * a fresh TEMPORARY; {@link #release()} drops both handles.
+     */
+    public static Fp8Tensor mxOf(Fp8Format format, Tensor codes, Tiling tiling, byte[] e8m0, int off) {
+        if (codes.dtype() != format.dtype) {
+            throw new IllegalArgumentException("fp8 tensor: codes of " + codes.dtype() + " are not " + format + " codes");
+        }
+        int[] shape = codes.shape();
+        int cols = shape.length == 0 ? 1 : shape[shape.length - 1];
+        int rows = cols == 0 ? 0 : codes.numel() / cols;
+        int down = Math.max(1, tiling.tilesDown(rows)), across = Math.max(1, tiling.tilesAcross(cols));
+        Tensor scales = Tensor.empty(DType.BOOL, Category.TEMPORARY, "fp8_scales", down, across);
+        System.arraycopy(e8m0, off, scales.byteData(), scales.offset(), down * across);
+        return new Fp8Tensor(format, codes, scales, true, tiling, rows, cols);
+    }
+
     public Fp8Format format() {
         return format;
     }

@@ -46,6 +46,9 @@ public final class MpiNative {
 
     public static native int memwall_mpi_iallreduce(FloatPointer buf, int count);
 
+    /** In-place element-wise maximum ({@code MPI_MAX} on {@code MPI_INT}) over ranks, of ordered integer keys. */
+    public static native int memwall_mpi_iallreduce_max(IntPointer buf, int count);
+
     public static native int memwall_mpi_ireduce_scatter_block(FloatPointer buf, int count);
 
     public static native int memwall_mpi_iallgather(FloatPointer buf, int count);

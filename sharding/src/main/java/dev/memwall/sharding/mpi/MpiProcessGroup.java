@@ -47,6 +47,8 @@ public final class MpiProcessGroup extends AsyncProcessGroup {
 
     private final MpiOptions options;
     private final FloatPointer scratch;
+    /** The same native scratch seen as 32-bit integers: {@link #runAllReduceMax}'s ordered keys. */
+    private final IntPointer scratchInts;
     /** The same native scratch seen as 2·slot 16-bit elements. */
     private final ShortPointer scratch16;
     /** A second handle on the 16-bit scratch, for an all-to-all's receive blocks (its own position). */
@@ -63,6 +65,7 @@ public final class MpiProcessGroup extends AsyncProcessGroup {
         this.library = library;
         this.scratch = new FloatPointer((long) options.slotFloats());
         this.scratch16 = new ShortPointer(scratch);
+        this.scratchInts = new IntPointer(scratch);
         this.scratch16.capacity(2L * options.slotFloats()).limit(2L * options.slotFloats());
         this.recv16 = new ShortPointer(scratch16);
         this.recv16.capacity(2L * options.slotFloats()).limit(2L * options.slotFloats());
@@ -144,6 +147,39 @@ public final class MpiProcessGroup extends AsyncProcessGroup {
             scratch.position(0).get(buf, off + s, m);
             call.read(m);
         }
+    }
+
+    /**
+     * As {@link #runAllReduce}, taking the maximum. Open MPI's MAX on floats gives an order-dependent answer when an
+     * element is NaN on some rank, so each float travels as an ordered integer key (the IEEE bits, negatives flipped:
+     * integer order is float order, -0 below +0, every NaN made the canonical positive NaN, above +infinity) and
+     * {@code MPI_MAX} on {@code MPI_INT} picks the largest key exactly: NaN wins, as on the shared-memory backend.
+     */
+    @Override
+    protected void runAllReduceMax(float[] buf, int off, int len, Call call) {
+        inStep = false;
+        int slot = options.slotFloats();
+        call.borrowed(4L * Math.min(len, slot));
+        int[] keys = new int[Math.min(len, slot)];
+        for (int s = 0, k = 0; k == 0 || s < len; s += slot, k++) {
+            int m = Math.min(slot, len - s);
+            for (int i = 0; i < m; i++) keys[i] = orderedKey(buf[off + s + i]);
+            scratchInts.position(0).put(keys, 0, m);
+            call.wrote(m);
+            complete(MpiNative.memwall_mpi_iallreduce_max(scratchInts.position(0), m), call);
+            scratchInts.position(0).get(keys, 0, m);
+            for (int i = 0; i < m; i++) buf[off + s + i] = fromOrderedKey(keys[i]);
+            call.read(m);
+        }
+    }
+
+    static int orderedKey(float f) {
+        int bits = Float.floatToIntBits(f); // every NaN as the canonical 0x7fc00000
+        return bits >= 0 ? bits : bits ^ 0x7fffffff;
+    }
+
+    static float fromOrderedKey(int key) {
+        return Float.intBitsToFloat(key >= 0 ? key : key ^ 0x7fffffff);
     }
 
     @Override

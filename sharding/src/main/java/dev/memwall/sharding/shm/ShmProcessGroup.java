@@ -32,7 +32,7 @@ import java.util.List;
  */
 public final class ShmProcessGroup extends AsyncProcessGroup {
     private static final String[] KINDS = {"?", "allReduce", "reduceScatter", "allGather", "broadcast", "barrier",
-            "allGather16", "reduceScatter16", "allReduce16"};
+            "allGather16", "reduceScatter16", "allReduce16", "allReduceMax"};
     private static final int ALL_REDUCE = 1;
     private static final int REDUCE_SCATTER = 2;
     private static final int ALL_GATHER = 3;
@@ -41,6 +41,7 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
     private static final int ALL_GATHER16 = 6;
     private static final int REDUCE_SCATTER16 = 7;
     private static final int ALL_REDUCE16 = 8;
+    private static final int ALL_REDUCE_MAX = 9;
 
     private final String jobId;
     private final Segment own;
@@ -206,6 +207,40 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
             sumInRankOrder(lo, acc, tmp, w, call);
             own.data.put(slot + lo, acc == null ? new float[0] : acc, 0, w);
             call.wrote(w);
+            arrive(call, false);
+            for (int j = 0; j < n; j++) {
+                int a = split(m, j);
+                segments[j].data.get(slot + a, buf, off + s + a, split(m, j + 1) - a);
+            }
+            call.read(m);
+        }
+    }
+
+    /** As {@link #runAllReduce}, rank r taking the maximum of part r over every rank instead of the sum. */
+    @Override
+    protected void runAllReduceMax(float[] buf, int off, int len, Call call) {
+        int n = segments.length;
+        int part = (Math.min(len, slot) + n - 1) / n;
+        float[] acc = part == 0 ? null : call.scratch(0, part);
+        float[] tmp = part == 0 ? null : call.scratch(1, part);
+        enter(ALL_REDUCE_MAX, len, -1);
+        for (int k = 0, rounds = rounds(len, slot); k < rounds; k++) {
+            int s = k * slot;
+            int m = Math.min(slot, len - s);
+            own.data.put(0, buf, off + s, m);
+            call.wrote(m);
+            arrive(call, k == 0);
+            int lo = split(m, rank()), w = split(m, rank() + 1) - lo;
+            if (w > 0) {
+                segments[0].data.get(lo, acc, 0, w);
+                for (int j = 1; j < n; j++) {
+                    segments[j].data.get(lo, tmp, 0, w);
+                    for (int i = 0; i < w; i++) acc[i] = Math.max(acc[i], tmp[i]); // NaN wins, as Math.max says
+                }
+                call.read((long) n * w);
+                own.data.put(slot + lo, acc, 0, w);
+                call.wrote(w);
+            }
             arrive(call, false);
             for (int j = 0; j < n; j++) {
                 int a = split(m, j);
@@ -416,7 +451,7 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
 
     private static String describe(long[] d) {
         String kind = d[1] > 0 && d[1] < KINDS.length ? KINDS[(int) d[1]] : "?";
-        boolean half = d[1] >= ALL_GATHER16;
+        boolean half = d[1] >= ALL_GATHER16 && d[1] <= ALL_REDUCE16;
         String extra = d[3] < 0 ? "" : half ? ", " + HalfFormat.values()[(int) Math.min(d[3], 1)] : ", root " + d[3];
         return kind + "(" + d[2] + (half ? " 16-bit elements" : " floats") + extra + ") as collective #" + d[0];
     }

@@ -1,5 +1,5 @@
 /*
- * The few Open MPI calls memwall's MPI backend needs, on MPI_COMM_WORLD, MPI_FLOAT and MPI_SUM only, so the Java side
+ * The few Open MPI calls memwall's MPI backend needs, on MPI_COMM_WORLD, MPI_FLOAT and MPI_SUM (MAX on integer keys for one), so the Java side
  * (MpiNative.java) sees plain ints and pointers and never an MPI handle. Every function returns an MPI error code
  * (MPI_SUCCESS = 0): the world communicator is set to MPI_ERRORS_RETURN, so a failed call reports instead of exiting.
  *
@@ -40,6 +40,11 @@ static inline int memwall_mpi_size(int* size) { return MPI_Comm_size(MPI_COMM_WO
 /* Non-blocking collectives, in place on native memory that outlives the call (a heap array cannot). */
 static inline int memwall_mpi_iallreduce(float* buf, int count) {
     return MPI_Iallreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &memwall_mpi_request);
+}
+/* Element-wise maximum of ordered integer keys of floats (an FP8 recipe's amax agreed over shards): MPI's MAX on
+ * MPI_FLOAT answers by the order of its operands when one is NaN, MAX on the keys is exact (MpiProcessGroup). */
+static inline int memwall_mpi_iallreduce_max(int* buf, int count) {
+    return MPI_Iallreduce(MPI_IN_PLACE, buf, count, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &memwall_mpi_request);
 }
 /* buf holds N blocks of count floats; this rank's block of the sum lands at buf[0, count). */
 static inline int memwall_mpi_ireduce_scatter_block(float* buf, int count) {

@@ -18,6 +18,8 @@ import java.util.List;
  *       async all-reduce overlapped with compute; writes the results and the byte counters to DIR/rank&lt;r&gt;.bin;</li>
  *   <li>{@code script16 DIR SEED}: the 16-bit collectives of {@code Half16Script}; results and counters to
  *       DIR/rank&lt;r&gt;.bin;</li>
+ *   <li>{@code scriptMax DIR SEED}: the all-reduce MAX calls of {@code MaxScript}; results and counters to
+ *       DIR/rank&lt;r&gt;.bin;</li>
  *   <li>{@code loop}: prints "ready RANK PID" and all-reduces until killed;</li>
  *   <li>{@code fail RANK}: all ranks all-reduce; rank RANK throws after three rounds, the others keep waiting.</li>
  * </ul>
@@ -44,6 +46,10 @@ public final class MpiWorker {
                     out.writeLong(counted.bytesReceived());
                     for (short[] r : results) for (short v : r) out.writeShort(v);
                 }
+            }
+            case "scriptMax" -> {
+                List<float[]> results = dev.memwall.sharding.MaxScript.run(g.rank(), g.worldSize(), Long.parseLong(args[2]), g);
+                write(Path.of(args[1]).resolve("rank" + g.rank() + ".bin"), results, g.counters().total());
             }
             case "loop" -> {
                 float[] x = new float[100_000];
