@@ -52,6 +52,7 @@ final class BlockRop {
         int[] shapeD = {batch, t, d}, shape3 = {batch, t, 3 * d}, shape4 = {batch, t, 4 * d};
         LayerNormRop.Saved[] s1 = new LayerNormRop.Saved[1], s2 = new LayerNormRop.Saved[1];
         Dual h = LayerNormRop.forward(x, ln1w, ln1b, n, d, shapeD, s1);
+        SavedLow.layerNormInput(ops, x, s1[0]);
         Dual qkv = LinearRop.forward(h, qkvW, qkvB, n, d, 3 * d, shape3, ops);
         Dual[] probs = new Dual[1];
         Dual mixed = AttentionRop.forward(qkv, batch, t, heads, d / heads, probs, ops.formats().values());
@@ -59,6 +60,7 @@ final class BlockRop {
         Dual x1 = add(x, a);
         a.release();
         Dual h2 = LayerNormRop.forward(x1, ln2w, ln2b, n, d, shapeD, s2);
+        SavedLow.layerNormInput(ops, x1, s2[0]);
         Dual f = LinearRop.forward(h2, fcW, fcB, n, d, 4 * d, shape4, ops);
         Dual g = GeluRop.forward(f, shape4);
         Dual m = LinearRop.forward(g, outW, outB, n, 4 * d, d, shapeD, ops);
@@ -82,6 +84,7 @@ final class BlockRop {
         int[] shapeD = {batch, t, d}, shape3 = {batch, t, 3 * d}, shape4 = {batch, t, 4 * d};
         try {
             Dual g = GeluRop.forward(tp.f(), shape4);
+            SavedLow.round(ops, tp.f()); // out's input recomputed from FP32 f above; GELU's backward reads f as autocast saves it
             Dual gbar = LinearRop.backward(g, ybar, outW, outB, n, 4 * d, d, shape4, sink, ops);
             g.release();
             Dual fbar = GeluRop.backward(tp.f(), gbar, shape4);

@@ -27,9 +27,9 @@ import java.util.Map;
  *
  * <p>Number formats: the GEMMs' operands follow a {@link GemmFormats} — FP32 throughout, BF16/FP16 autocast's rules,
  * or BF16 tangent GEMMs in an FP32 pass; the pass itself never looks at an installed cast policy, callers choose.
- * The tape stays FP32 under autocast (the layer norms' inputs, GELU's input and the logits are not kept as BF16
- * copies as autocast's saved activations are), so the pass reads those at FP32 where an autocast step's backward
- * reads them rounded: its gradient matches the autocast step's to that rounding, not bit for bit.
+ * Under autocast the backward reads the layer norms' inputs, GELU's input and the logits rounded to BF16, as an autocast
+ * step's nodes save them ({@link SavedLow}); the tape itself stays FP32 bytes. The gradient is the autocast step's up
+ * to the order of FP32 sums.
  *
  * <p>Not covered (callers check {@link #supports}): active dropout (training with p &gt; 0), and a model whose units
  * are gathered around their forward (ZeRO stage 3, {@code Gpt.unitHook}).
@@ -120,10 +120,12 @@ public final class GptRop {
             }
             int[] shapeD = {batch, t, d};
             hf = LayerNormRop.forward(x, lnfW, lnfB, n, d, shapeD, lnf);
+            SavedLow.layerNormInput(ops, x, lnf[0]);
             x.release();
             x = null;
             Dual logits = LinearRop.forward(hf, head, null, n, d, vocab, new int[]{n, vocab}, ops);
             float loss = CrossEntropyRop.loss(logits, targets, n, vocab);
+            SavedLow.round(ops, logits); // the loss is FP32; its backward reads the logits as autocast saves them
             tracker.phase(Phase.BACKWARD);
             Dual ybar = CrossEntropyRop.backward(logits, targets, n, vocab, scale);
             logits.release();
