@@ -5,7 +5,8 @@ package dev.memwall.train;
  * <ul>
  * <li>{@link #FORWARD_OVER_REVERSE} (the default): one fused forward and backward pass with a tangent beside every
  * value gives g and H·z together ({@code rop.GptRop}, {@code checkpoint.ForwardOverReverse}), its blocks checkpointed
- * as the installed policy says. Where it does not apply (active dropout, an autocast or FP8 precision, gradients
+ * as the installed policy says; under BF16/FP16 autocast with autocast's GEMM rules, and in an FP32 run with the
+ * tangent GEMMs in {@link HessianDtype}. Where it does not apply (active dropout, an FP8 precision, gradients
  * handed to buckets or parameters gathered per unit by ZeRO stages 2 and 3) the step takes the {@link #REGIONS} route.
  * <li>{@link #REGIONS}: under a checkpointing policy, the double-VJP region by region ({@code checkpoint.HvpByRegions});
  * without one, {@link #CREATE_GRAPH}.
