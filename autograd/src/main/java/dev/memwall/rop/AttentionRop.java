@@ -1,5 +1,6 @@
 package dev.memwall.rop;
 
+import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.kernels.AttentionKernel;
 import dev.memwall.kernels.Gemm;
@@ -22,12 +23,14 @@ final class AttentionRop {
     }
 
     /** Returns the merged heads and their tangent; {@code probs[0]} receives (P, Ṗ) [B, H, T, T]. */
-    static Dual forward(Dual qkv, int batch, int t, int heads, int hd, Dual[] probs) {
+    static Dual forward(Dual qkv, int batch, int t, int heads, int hd, Dual[] probs, DType operands) {
         int d = heads * hd;
         float scale = (float) (1.0 / Math.sqrt(hd));
         Dual p = Dual.zeros("attention.probs", batch, heads, t, t);
         Dual out = Dual.forOverwrite("attention", batch, t, d); // every head's rows are written
+        roundQkv(qkv, operands);
         AttentionKernel.probs(qkv.va(), qkv.vo(), p.va(), p.vo(), batch, t, heads, hd, scale);
+        GemmOperands.roundInPlace(operands, p.va(), p.vo(), p.v().numel()); // P as P·v and the backward read it
         AttentionKernel.attend(qkv.va(), qkv.vo(), p.va(), p.vo(), out.va(), out.vo(), batch, t, heads, hd);
         float[] x = qkv.va(), xt = qkv.ta(), pv = p.va(), pt = p.ta(), ot = out.ta();
         int xo = qkv.vo(), xto = qkv.to(), po = p.vo(), pto = p.to(), oto = out.to();
@@ -48,6 +51,7 @@ final class AttentionRop {
                         for (int j = 0; j <= i; j++) dot += pv[pr + j] * w[sr + j];
                         for (int j = 0; j <= i; j++) pt[tr + j] = pv[pr + j] * (w[sr + j] - dot);
                     }
+                    GemmOperands.roundInPlace(operands, pt, ppt, t * t); // Ṗ as Ṗ·v and the backward read it
                     Gemm.sgemm(false, false, t, hd, t, 1f, pt, ppt, w, v, 0f, w, o);
                     Gemm.sgemm(false, false, t, hd, t, 1f, pv, pp, w, vd, 1f, w, o);
                     scatter(w, o, ot, oto + b * t * d + h * hd, d, t, hd);
@@ -112,6 +116,17 @@ final class AttentionRop {
             }
         });
         return dq;
+    }
+
+    /**
+     * Under autocast (operands BF16 or FP16) qkv and its tangent are rounded in place: only the attention reads them
+     * (now and in backward), and autocast hands it exactly these rounded operands ({@code causal_attention_probs} and
+     * {@code causal_attention} are LOWER ops). The probabilities are rounded as P·v's operand after the softmax,
+     * which runs in FP32; the backward's P̄, S̄ and their tangents stay FP32, as the first-order kernel's do.
+     */
+    private static void roundQkv(Dual qkv, DType operands) {
+        GemmOperands.roundInPlace(operands, qkv.va(), qkv.vo(), qkv.v().numel());
+        GemmOperands.roundInPlace(operands, qkv.ta(), qkv.to(), qkv.t().numel());
     }
 
     /** q, k, v of head h (at w[q], w[q + th], w[q + 2th]) and their tangents (at w[qd], ...). */

@@ -11,6 +11,7 @@ import java.util.Map;
 final class BlockRop {
     private final Param ln1w, ln1b, qkvW, qkvB, projW, projB, ln2w, ln2b, fcW, fcB, outW, outB;
     private final int batch, t, d, heads;
+    private final GemmOperands ops;
 
     /** What a block's backward reads; {@link #release()} drops it. */
     record Tape(LayerNormRop.Saved ln1, Dual h, Dual qkv, Dual probs, Dual mixed, LayerNormRop.Saved ln2, Dual h2, Dual f) {
@@ -21,7 +22,7 @@ final class BlockRop {
         }
     }
 
-    BlockRop(Map<String, Param> params, int index, int batch, int t, int d, int heads) {
+    BlockRop(Map<String, Param> params, int index, int batch, int t, int d, int heads, GemmOperands ops) {
         String p = "blocks." + index + ".";
         ln1w = GptRop.param(params, p + "ln1.weight");
         ln1b = GptRop.param(params, p + "ln1.bias");
@@ -39,6 +40,7 @@ final class BlockRop {
         this.t = t;
         this.d = d;
         this.heads = heads;
+        this.ops = ops;
     }
 
     /**
@@ -50,16 +52,18 @@ final class BlockRop {
         int[] shapeD = {batch, t, d}, shape3 = {batch, t, 3 * d}, shape4 = {batch, t, 4 * d};
         LayerNormRop.Saved[] s1 = new LayerNormRop.Saved[1], s2 = new LayerNormRop.Saved[1];
         Dual h = LayerNormRop.forward(x, ln1w, ln1b, n, d, shapeD, s1);
-        Dual qkv = LinearRop.forward(h, qkvW, qkvB, n, d, 3 * d, shape3);
+        SavedLow.layerNormInput(ops, x, s1[0]);
+        Dual qkv = LinearRop.forward(h, qkvW, qkvB, n, d, 3 * d, shape3, ops);
         Dual[] probs = new Dual[1];
-        Dual mixed = AttentionRop.forward(qkv, batch, t, heads, d / heads, probs);
-        Dual a = LinearRop.forward(mixed, projW, projB, n, d, d, shapeD);
+        Dual mixed = AttentionRop.forward(qkv, batch, t, heads, d / heads, probs, ops.formats().values());
+        Dual a = LinearRop.forward(mixed, projW, projB, n, d, d, shapeD, ops);
         Dual x1 = add(x, a);
         a.release();
         Dual h2 = LayerNormRop.forward(x1, ln2w, ln2b, n, d, shapeD, s2);
-        Dual f = LinearRop.forward(h2, fcW, fcB, n, d, 4 * d, shape4);
+        SavedLow.layerNormInput(ops, x1, s2[0]);
+        Dual f = LinearRop.forward(h2, fcW, fcB, n, d, 4 * d, shape4, ops);
         Dual g = GeluRop.forward(f, shape4);
-        Dual m = LinearRop.forward(g, outW, outB, n, 4 * d, d, shapeD);
+        Dual m = LinearRop.forward(g, outW, outB, n, 4 * d, d, shapeD, ops);
         g.release();
         Dual x2 = add(x1, m);
         x1.release();
@@ -80,20 +84,21 @@ final class BlockRop {
         int[] shapeD = {batch, t, d}, shape3 = {batch, t, 3 * d}, shape4 = {batch, t, 4 * d};
         try {
             Dual g = GeluRop.forward(tp.f(), shape4);
-            Dual gbar = LinearRop.backward(g, ybar, outW, outB, n, 4 * d, d, shape4, sink);
+            SavedLow.round(ops, tp.f()); // out's input recomputed from FP32 f above; GELU's backward reads f as autocast saves it
+            Dual gbar = LinearRop.backward(g, ybar, outW, outB, n, 4 * d, d, shape4, sink, ops);
             g.release();
             Dual fbar = GeluRop.backward(tp.f(), gbar, shape4);
             gbar.release();
-            Dual h2bar = LinearRop.backward(tp.h2(), fbar, fcW, fcB, n, d, 4 * d, shapeD, sink);
+            Dual h2bar = LinearRop.backward(tp.h2(), fbar, fcW, fcB, n, d, 4 * d, shapeD, sink, ops);
             fbar.release();
             Dual viaLn2 = LayerNormRop.backward(tp.ln2(), h2bar, ln2w, ln2b, shapeD, sink);
             h2bar.release();
             Dual x1bar = add(ybar, viaLn2);
             viaLn2.release();
-            Dual mixedBar = LinearRop.backward(tp.mixed(), x1bar, projW, projB, n, d, d, shapeD, sink);
+            Dual mixedBar = LinearRop.backward(tp.mixed(), x1bar, projW, projB, n, d, d, shapeD, sink, ops);
             Dual qkvBar = AttentionRop.backward(tp.qkv(), tp.probs(), mixedBar, batch, t, heads, d / heads);
             mixedBar.release();
-            Dual hbar = LinearRop.backward(tp.h(), qkvBar, qkvW, qkvB, n, d, 3 * d, shapeD, sink);
+            Dual hbar = LinearRop.backward(tp.h(), qkvBar, qkvW, qkvB, n, d, 3 * d, shapeD, sink, ops);
             qkvBar.release();
             Dual viaLn1 = LayerNormRop.backward(tp.ln1(), hbar, ln1w, ln1b, shapeD, sink);
             hbar.release();

@@ -25,8 +25,14 @@ import java.util.Map;
  * again (with tapes) right before their backward — so under every-layer checkpointing one block's tape is alive at a
  * time, as in a first-order checkpointed step.
  *
+ * <p>Number formats: the GEMMs' operands follow a {@link GemmFormats} — FP32 throughout, BF16/FP16 autocast's rules,
+ * or BF16 tangent GEMMs in an FP32 pass; the pass itself never looks at an installed cast policy, callers choose.
+ * Under autocast the backward reads the layer norms' inputs, GELU's input and the logits rounded to BF16, as an autocast
+ * step's nodes save them ({@link SavedLow}); the tape itself stays FP32 bytes. The gradient is the autocast step's up
+ * to the order of FP32 sums.
+ *
  * <p>Not covered (callers check {@link #supports}): active dropout (training with p &gt; 0), and a model whose units
- * are gathered around their forward (ZeRO stage 3, {@code Gpt.unitHook}); autocast is ignored (FP32 throughout).
+ * are gathered around their forward (ZeRO stage 3, {@code Gpt.unitHook}).
  */
 public final class GptRop {
     private GptRop() {
@@ -61,6 +67,14 @@ public final class GptRop {
      */
     public static float run(Gpt model, List<Segment> segments, Tensor ids, Tensor targets, float scale,
                             FlatParameters layout, List<Tensor> parameters, float[] z, boolean addGradient, ProductSink sink) {
+        return run(model, segments, ids, targets, scale, layout, parameters, z, addGradient, sink, GemmFormats.FP32);
+    }
+
+    /** As {@link #run(Gpt, List, Tensor, Tensor, float, FlatParameters, List, float[], boolean, ProductSink)}, the GEMMs' operands in {@code formats}. */
+    public static float run(Gpt model, List<Segment> segments, Tensor ids, Tensor targets, float scale,
+                            FlatParameters layout, List<Tensor> parameters, float[] z, boolean addGradient, ProductSink sink,
+                            GemmFormats formats) {
+        java.util.Objects.requireNonNull(formats, "GEMM formats");
         if (!supports(model)) {
             throw new IllegalArgumentException("forward-over-reverse H·z does not implement dropout (p = "
                     + model.config().dropout() + " in training mode): use the region-by-region or createGraph product");
@@ -77,8 +91,9 @@ public final class GptRop {
         if (targets.numel() != n) throw new IllegalArgumentException("targets have " + targets.numel() + " elements, ids " + n);
         Map<String, Param> params = params(layout, parameters, z, addGradient);
         Products out = new Products(addGradient, sink);
+        GemmOperands ops = new GemmOperands(formats);
         List<BlockRop> blocks = new ArrayList<>();
-        for (int i = 0; i < c.layers(); i++) blocks.add(new BlockRop(params, i, batch, t, d, c.heads()));
+        for (int i = 0; i < c.layers(); i++) blocks.add(new BlockRop(params, i, batch, t, d, c.heads(), ops));
         Param tok = param(params, "tok.weight"), pos = param(params, "pos.weight");
         Param lnfW = param(params, "lnf.weight"), lnfB = param(params, "lnf.bias"), head = param(params, "head.weight");
         MemoryTracker tracker = MemoryTracker.current();
@@ -105,14 +120,16 @@ public final class GptRop {
             }
             int[] shapeD = {batch, t, d};
             hf = LayerNormRop.forward(x, lnfW, lnfB, n, d, shapeD, lnf);
+            SavedLow.layerNormInput(ops, x, lnf[0]);
             x.release();
             x = null;
-            Dual logits = LinearRop.forward(hf, head, null, n, d, vocab, new int[]{n, vocab});
+            Dual logits = LinearRop.forward(hf, head, null, n, d, vocab, new int[]{n, vocab}, ops);
             float loss = CrossEntropyRop.loss(logits, targets, n, vocab);
+            SavedLow.round(ops, logits); // the loss is FP32; its backward reads the logits as autocast saves them
             tracker.phase(Phase.BACKWARD);
             Dual ybar = CrossEntropyRop.backward(logits, targets, n, vocab, scale);
             logits.release();
-            Dual hfbar = LinearRop.backward(hf, ybar, head, null, n, d, vocab, shapeD, out);
+            Dual hfbar = LinearRop.backward(hf, ybar, head, null, n, d, vocab, shapeD, out, ops);
             ybar.release();
             hf.release();
             hf = null;
@@ -140,6 +157,7 @@ public final class GptRop {
             for (BlockRop.Tape tp : tapes) if (tp != null) tp.release();
             for (Dual in : inputs) if (in != null && !in.v().isReleased()) in.release();
             if (lnf[0] != null) lnf[0].release();
+            ops.close();
             tracker.phase(previous);
         }
     }

@@ -3,6 +3,7 @@ package dev.memwall.checkpoint;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.nn.FlatParameters;
 import dev.memwall.nn.Gpt;
+import dev.memwall.rop.GemmFormats;
 import dev.memwall.rop.GptRop;
 
 import java.util.ArrayList;
@@ -41,7 +42,14 @@ public final class ForwardOverReverse {
      */
     public static float run(Gpt model, Policy policy, Tensor ids, Tensor targets, float scale, FlatParameters layout,
                             List<Tensor> parameters, float[] z, boolean addGradient, HvpByRegions.ProductSink sink) {
+        return run(model, policy, ids, targets, scale, layout, parameters, z, addGradient, sink, GemmFormats.FP32);
+    }
+
+    /** As above, the pass's GEMM operands in {@code formats} (autocast's rules, or BF16 tangent GEMMs: {@link GemmFormats}). */
+    public static float run(Gpt model, Policy policy, Tensor ids, Tensor targets, float scale, FlatParameters layout,
+                            List<Tensor> parameters, float[] z, boolean addGradient, HvpByRegions.ProductSink sink,
+                            GemmFormats formats) {
         return GptRop.run(model, segments(policy, model.blocks().size()), ids, targets, scale, layout, parameters, z,
-                addGradient, sink::add);
+                addGradient, sink::add, formats);
     }
 }

@@ -93,13 +93,14 @@ final class BenchCommand implements Callable<Integer> {
                 throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--checkpoint: " + e.getMessage());
             }
         }, json ? null : System.out, !noSgemmPeak, optimizerFactory(optimizerOptions, spec.commandLine(), seed, state),
-                optimizerOptions.name(spec.commandLine()), mixed);
+                optimizerOptions.name(spec.commandLine()), mixed, optimizerOptions.hessianDtype(spec.commandLine(), mixed));
         }
         if (json) {
             Map<String, Object> out = r.toJson();
             out.put("save_activations", saved.label());
             out.put("optimizer_state", state.label());
             PrecisionOptions.putJson(out, mixed);
+            out.put("hessian_dtype", optimizerOptions.hessianDtype(spec.commandLine()).label());
             System.out.println(Json.line(out));
         } else {
             System.out.println(r.summary());
@@ -199,13 +200,22 @@ final class BenchCommand implements Callable<Integer> {
                       java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
                       boolean timeSgemmPeak, java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizer,
                       String optimizerName, dev.memwall.precision.MixedPrecision mixed) {
+        return run(c, batch, warmup, steps, seed, checkpointing, progress, timeSgemmPeak, optimizer, optimizerName, mixed,
+                dev.memwall.train.HessianDtype.FP32);
+    }
+
+    /** {@link #run} with the fused Hessian pass's tangent GEMMs in {@code hessian} ({@code --hessian-dtype}). */
+    static Result run(GptConfig c, int batch, int warmup, int steps, long seed,
+                      java.util.function.BiFunction<Gpt, Batch, Policy> checkpointing, java.io.PrintStream progress,
+                      boolean timeSgemmPeak, java.util.function.Function<FlatParameters, dev.memwall.optim.Optimizer> optimizer,
+                      String optimizerName, dev.memwall.precision.MixedPrecision mixed, dev.memwall.train.HessianDtype hessian) {
         Gpt gpt = new Gpt(c, new Rng(seed));
         FlatParameters flat = gpt.flatten();
         dev.memwall.optim.Optimizer opt = optimizer.apply(flat);
         // with a delayed Hessian, steps that estimate it and steps that reuse it differ: the figures are the largest step's
         boolean uniformSteps = !(opt instanceof dev.memwall.optim.AdaHessian ah) || ah.config().updateEach() == 1;
         Trainer trainer = new Trainer(gpt, flat, opt, LrSchedule.constant(3e-4), 0);
-        trainer.mixedPrecision(mixed);
+        trainer.mixedPrecision(mixed).hessianDtype(hessian);
         Batch b = randomBatch(c, batch, seed + 1);
         int n = batch * c.context(); // tokens per step
         Policy policy = checkpointing.apply(gpt, b);

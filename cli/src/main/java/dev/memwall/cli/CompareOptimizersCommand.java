@@ -52,6 +52,9 @@ final class CompareOptimizersCommand implements Callable<Integer> {
     int workers = 2;
     @Option(names = "--seed", description = "seed (default: ${DEFAULT-VALUE})")
     long seed = 0;
+    @Option(names = "--hessian-dtype", paramLabel = "FORMAT", description = "fp32 or bf16 operands for the fused Hessian pass's "
+            + "tangent GEMMs in AdaHessian's runs (the ZeRO-2 rows take the region route, in FP32) (default: ${DEFAULT-VALUE})")
+    String hessianDtype = "fp32";
     @Option(names = "--chart", description = "draw peak memory by category and step time per run (.png or .svg)")
     Path chart;
     @Option(names = "--json", description = "print one JSON array of rows")
@@ -83,6 +86,12 @@ final class CompareOptimizersCommand implements Callable<Integer> {
                 throw new CommandLine.ParameterException(cl, e.getMessage().replace("--memory-chart", "--chart"));
             }
         }
+        dev.memwall.train.HessianDtype hessian;
+        try {
+            hessian = dev.memwall.train.HessianDtype.parse(hessianDtype);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
         GptConfig c = model.config(256, 0f);
         int layers = c.layers();
         List<Policy> policies = List.of(Policy.none(layers), Policy.selective(layers), Policy.everyLayer(layers));
@@ -107,7 +116,7 @@ final class CompareOptimizersCommand implements Callable<Integer> {
                         return p;
                     }, null, false, flat -> s.updateEach() == 0 ? new AdamW(flat, AdamW.Config.defaults(3e-4))
                             : new AdaHessian(flat, Shard.range(0, flat.length()), AdaHessian.Config.defaults().withLr(3e-4)
-                            .withHessian(1, 1, 1, s.updateEach()).withSeed(seed)), s.label());
+                            .withHessian(1, 1, 1, s.updateEach()).withSeed(seed)), s.label(), null, hessian);
                 }
                 if (round == 0) first[i] = r;
                 // the delayed runs' figure is the mean over whole intervals; the others the median of their steps
@@ -125,6 +134,7 @@ final class CompareOptimizersCommand implements Callable<Integer> {
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("optimizer", s.updateEach() == 0 ? "adamw" : "adahessian");
             row.put("update_each", s.updateEach() == 0 ? null : s.updateEach());
+            row.put("hessian_dtype", s.updateEach() == 0 ? null : hessian.label());
             row.put("policy", p.name());
             row.put("step_ms", BenchCommand.round(BenchCommand.median(all)));
             Map<String, Long> peaks = new LinkedHashMap<>();

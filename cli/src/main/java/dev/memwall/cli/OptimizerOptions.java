@@ -7,6 +7,7 @@ import dev.memwall.optim.Optimizer;
 import dev.memwall.optim.Sgd;
 import dev.memwall.optim.Shard;
 import dev.memwall.optim.StateFormat;
+import dev.memwall.train.HessianDtype;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -36,6 +37,9 @@ final class OptimizerOptions {
     int updateEach = 1;
     @Option(names = "--n-samples", description = "AdaHessian: Rademacher vectors averaged per estimate (default: ${DEFAULT-VALUE})")
     int nSamples = 1;
+    @Option(names = "--hessian-dtype", paramLabel = "FORMAT", description = "AdaHessian in an FP32 run: fp32 or bf16 operands for "
+            + "the fused pass's tangent GEMMs (H·z; FP32 sums, the gradient stays FP32) (default: ${DEFAULT-VALUE})")
+    String hessianDtype = "fp32";
 
     /** The optimizer's name, lower case; an unknown one is an argument error. */
     String name(CommandLine cl) {
@@ -52,13 +56,33 @@ final class OptimizerOptions {
         if (blockLength < 1 || updateEach < 1 || nSamples < 1) {
             throw new CommandLine.ParameterException(cl, "--block-length, --update-each and --n-samples must be >= 1");
         }
+        hessianDtype(cl);
         if (!n.equals(ADAHESSIAN)) {
-            for (String o : new String[]{"--hessian-power", "--block-length", "--update-each", "--n-samples"}) {
+            for (String o : new String[]{"--hessian-power", "--block-length", "--update-each", "--n-samples", "--hessian-dtype"}) {
                 if (cl.getParseResult() != null && cl.getParseResult().hasMatchedOption(o)) {
                     throw new CommandLine.ParameterException(cl, o + " is an AdaHessian option; add --optimizer adahessian");
                 }
             }
         }
+    }
+
+    /** {@code --hessian-dtype}, parsed; a bad value is an argument error naming the choices. */
+    HessianDtype hessianDtype(CommandLine cl) {
+        try {
+            return HessianDtype.parse(hessianDtype);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+    }
+
+    /** Refuses {@code --hessian-dtype bf16} outside an FP32 run: under autocast the tangents follow its format already. */
+    HessianDtype hessianDtype(CommandLine cl, dev.memwall.precision.MixedPrecision mixed) {
+        HessianDtype h = hessianDtype(cl);
+        if (h != HessianDtype.FP32 && mixed != null && mixed.precision() != dev.memwall.precision.Precision.FP32) {
+            throw new CommandLine.ParameterException(cl, "--hessian-dtype " + h.label() + " applies to an FP32 run, not --precision "
+                    + mixed.precision().label() + " (under autocast the tangent GEMMs follow autocast's format already)");
+        }
+        return h;
     }
 
     /** The optimizer over {@code shard} of {@code flat}, at learning rate {@code lr}. */
@@ -92,6 +116,7 @@ final class OptimizerOptions {
             m.put("block_length", blockLength);
             m.put("update_each", updateEach);
             m.put("n_samples", nSamples);
+            m.put("hessian_dtype", HessianDtype.parse(hessianDtype).label());
         }
         return m;
     }

@@ -225,6 +225,7 @@ final class TrainCommand implements Callable<Integer> {
                 LrSchedule.warmupCosine(lr, Math.min(warmup, scheduleSteps), scheduleSteps, lr / 10), clip);
         try {
             trainer.mixedPrecision(mixed);
+            trainer.hessianDtype(optimizerOptions.hessianDtype(spec.commandLine(), mixed));
         } catch (IllegalArgumentException e) { // every rank refuses at the same point, before any step
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
@@ -334,6 +335,7 @@ final class TrainCommand implements Callable<Integer> {
             out.put("checkpoint", policy.describe());
             out.put("optimizer", optimizerOptions.name(spec.commandLine()));
             out.put("optimizer_settings", optimizerOptions.describe(spec.commandLine()));
+            out.put("hessian_dtype", optimizerOptions.hessianDtype(spec.commandLine()).label());
             out.put("lr", lr);
             out.put("save_activations", saveActivations.toLowerCase(java.util.Locale.ROOT));
             out.put("optimizer_state", optimizerState.toLowerCase(java.util.Locale.ROOT));
@@ -432,7 +434,7 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, "--optimizer-state: " + e.getMessage());
         }
-        precisionOptions.build(cl); // refuses a bad --precision or --loss-scale
+        optimizerOptions.hessianDtype(cl, precisionOptions.build(cl)); // refuses a bad --precision or --loss-scale, and bf16 products under autocast
     }
 
     /** A run saved in --save's directory is continued (--resume of the same directory) or replaced (--overwrite), never mixed. */

@@ -74,4 +74,25 @@ class OptimizerOptionTest {
         assertThat(b.get("step_ms_mean").asDouble()).isPositive();
         assertThat(b.get("peak_bytes").get("optimizer_state").asLong()).isEqualTo(3 * 4 * b.get("config").get("params").asLong());
     }
+
+    @Test
+    void hessianDtypeIsReportedAndBadValuesAreRefused() {
+        JsonNode bf16 = ok(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--hessian-dtype", "bf16", "--json"));
+        assertThat(bf16.get("hessian_dtype").asText()).isEqualTo("bf16");
+        assertThat(bf16.get("optimizer_settings").get("hessian_dtype").asText()).isEqualTo("bf16");
+        assertThat(bf16.get("final_loss").asDouble()).isFinite();
+        CliRunner.Result bad = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--hessian-dtype", "fp8"));
+        assertThat(bad.exit()).isEqualTo(2);
+        assertThat(bad.err()).contains("--hessian-dtype must be fp32 or bf16");
+        CliRunner.Result autocast = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--optimizer", "adahessian", "--hessian-dtype", "bf16",
+                "--precision", "fp16"));
+        assertThat(autocast.exit()).isEqualTo(2);
+        assertThat(autocast.err()).contains("--hessian-dtype bf16 applies to an FP32 run, not --precision fp16");
+        CliRunner.Result stray = CliRunner.run(CliRunner.args(TrainCommandTest.SMALL, "--hessian-dtype", "bf16"));
+        assertThat(stray.exit()).isEqualTo(2);
+        assertThat(stray.err()).contains("--hessian-dtype is an AdaHessian option");
+        JsonNode b = ok("bench", "--layers", "1", "--dim", "32", "--heads", "2", "--batch", "2", "--ctx", "16", "--warmup", "0",
+                "--steps", "1", "--no-sgemm-peak", "--optimizer", "adahessian", "--hessian-dtype", "bf16", "--json");
+        assertThat(b.get("hessian_dtype").asText()).isEqualTo("bf16");
+    }
 }

@@ -11,7 +11,10 @@ import dev.memwall.optim.AdamW;
 import dev.memwall.optim.LrSchedule;
 import dev.memwall.optim.Optimizer;
 import dev.memwall.optim.Shard;
+import dev.memwall.precision.MixedPrecision;
+import dev.memwall.precision.Precision;
 import dev.memwall.rng.Rng;
+import dev.memwall.train.HessianDtype;
 import dev.memwall.train.HessianPath;
 import dev.memwall.train.Trainer;
 
@@ -21,8 +24,12 @@ import java.lang.management.ManagementFactory;
  * Process CPU time per training step on the GPT benchmark model (batch 16): AdamW, and AdaHessian on the fused
  * forward-over-reverse route and on the earlier one (region by region under a policy, createGraph without), under NONE
  * and EVERY_LAYER. CPU time, unlike wall time, hardly moves when other processes share the cores, so its ratios are
- * what a loaded machine can tell about step-time ratios (both cores busy through a step either way). Arguments: timed
- * steps per run (default 2), then optionally the runs, comma-separated (default {@code adamw,fused/1,earlier/1,fused/5}). {@code mvn -q -pl examples -am compile exec:java -Dexample=dev.memwall.examples.HessianStepCpuTime}
+ * what a loaded machine can tell about step-time ratios (both cores busy through a step either way). {@code fused-bf16/1}
+ * is the fused route with BF16 tangent GEMMs ({@code --hessian-dtype bf16}); {@code bf16-fused/1} and
+ * {@code bf16-earlier/1} run under BF16 autocast ({@code --precision bf16}) on the fused and the earlier route. Arguments:
+ * timed steps per run (default 2), then optionally the runs, comma-separated (default
+ * {@code adamw,fused/1,fused-bf16/1,earlier/1,fused/5}).
+ * {@code mvn -q -pl examples -am test-compile exec:java -Dexample=dev.memwall.examples.HessianStepCpuTime}
  */
 public final class HessianStepCpuTime {
     private HessianStepCpuTime() {
@@ -30,7 +37,7 @@ public final class HessianStepCpuTime {
 
     public static void main(String[] args) {
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 2;
-        String[] runs = (args.length > 1 ? args[1] : "adamw,fused/1,earlier/1,fused/5").split(",");
+        String[] runs = (args.length > 1 ? args[1] : "adamw,fused/1,fused-bf16/1,earlier/1,fused/5").split(",");
         GptConfig c = GptConfig.benchmark();
         int rows = 16, t = c.context();
         Rng r = new Rng(1);
@@ -50,7 +57,9 @@ public final class HessianStepCpuTime {
                         : new AdaHessian(flat, Shard.range(0, flat.length()),
                         AdaHessian.Config.defaults().withLr(3e-4).withHessian(1, 1, 1, each).withSeed(0));
                 Trainer trainer = new Trainer(model, flat, opt, LrSchedule.constant(3e-4), 0);
-                if (!run.equals("adamw")) trainer.hessianPath(run.startsWith("fused") ? HessianPath.FORWARD_OVER_REVERSE : HessianPath.REGIONS);
+                if (!run.equals("adamw")) trainer.hessianPath(run.contains("fused") ? HessianPath.FORWARD_OVER_REVERSE : HessianPath.REGIONS);
+                if (run.startsWith("bf16-")) trainer.mixedPrecision(MixedPrecision.of(Precision.BF16));
+                if (run.startsWith("fused-bf16")) trainer.hessianDtype(HessianDtype.BF16);
                 trainer.step(batch); // warm-up: a Hessian step for AdaHessian
                 if (each == 5) for (int i = 0; i < 4; i++) trainer.step(batch); // the next 5 steps hold one Hessian step
                 int n = each == 5 ? 5 : steps;

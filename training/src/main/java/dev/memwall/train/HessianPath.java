@@ -5,11 +5,13 @@ package dev.memwall.train;
  * <ul>
  * <li>{@link #FORWARD_OVER_REVERSE} (the default): one fused forward and backward pass with a tangent beside every
  * value gives g and H·z together ({@code rop.GptRop}, {@code checkpoint.ForwardOverReverse}), its blocks checkpointed
- * as the installed policy says; at ZeRO stage 2 it adds g into the step's transient flat buffer and the products to
- * the z ⊙ Hz sums, both reduce-scattered after the last micro-batch ({@link StageTwoHessian}), so the absolute value
- * is taken of the products summed over micro-batches and ranks. Where it does not apply (active dropout, an autocast
- * or FP8 precision) the step takes the {@link #REGIONS} route. No route runs at ZeRO stage 3, which gathers one
- * unit's parameters at a time: a second-order optimizer is refused there ({@code HessianProducts.requireSupportedStage}).
+ * as the installed policy says; under BF16/FP16 autocast with autocast's GEMM rules, and in an FP32 run with the
+ * tangent GEMMs in {@link HessianDtype}. At ZeRO stage 2 (FP32 products) it adds g into the step's transient flat
+ * buffer and the products to the z ⊙ Hz sums, both reduce-scattered after the last micro-batch
+ * ({@link StageTwoHessian}), so the absolute value is taken of the products summed over micro-batches and ranks.
+ * Where it does not apply (active dropout, an FP8 precision, autocast or BF16 products at stage 2) the step takes the
+ * {@link #REGIONS} route. No route runs at ZeRO stage 3, which gathers one unit's parameters at a time: a
+ * second-order optimizer is refused there ({@code HessianProducts.requireSupportedStage}).
  * <li>{@link #REGIONS}: under a checkpointing policy, the double-VJP region by region ({@code checkpoint.HvpByRegions});
  * without one, {@link #CREATE_GRAPH}.
  * <li>{@link #CREATE_GRAPH}: a createGraph backward, then {@code SecondOrder.accumulateHessian} differentiates the

@@ -1,5 +1,6 @@
 package dev.memwall.train;
 
+import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.checkpoint.ForwardOverReverse;
 import dev.memwall.checkpoint.Policy;
@@ -9,6 +10,7 @@ import dev.memwall.nn.Gpt;
 import dev.memwall.optim.SecondOrder;
 import dev.memwall.precision.MixedPrecision;
 import dev.memwall.precision.Precision;
+import dev.memwall.rop.GemmFormats;
 import dev.memwall.rop.GptRop;
 
 import java.util.List;
@@ -41,7 +43,12 @@ final class HessianProducts {
     /** What a step does for its products. */
     enum Kind { FORWARD_OVER_REVERSE, REGIONS, CREATE_GRAPH }
 
-    record Route(Kind kind, Policy policy) {
+    /** {@code formats}: the fused pass's GEMM operands (autocast's, or BF16 tangent GEMMs); FP32 on the other routes. */
+    record Route(Kind kind, Policy policy, GemmFormats formats) {
+        Route(Kind kind, Policy policy) {
+            this(kind, policy, GemmFormats.FP32);
+        }
+
         boolean takesProducts() {
             return kind != Kind.CREATE_GRAPH;
         }
@@ -54,25 +61,44 @@ final class HessianProducts {
             for (int s = 0; s < directions.size(); s++) {
                 float[] z = directions.get(s);
                 float l = ForwardOverReverse.run(model, policy, b.idsTensor(), b.targetsTensor(), scale, layout, parameters,
-                        z, s == 0, (k, hz) -> second.addHessianProduct(z, layout.entries().get(k).offset(), hz));
+                        z, s == 0, (k, hz) -> second.addHessianProduct(z, layout.entries().get(k).offset(), hz), formats);
                 if (s == 0) loss = l; // the gradient goes into the flat buffer once, with the first draw
             }
             return loss;
         }
     }
 
-    /**
-     * The route of a step: the fused pass where it applies (FP32, no active dropout, every parameter present: ZeRO
-     * stages 0 to 2 — at stage 2 the pass adds g into {@link StageTwoHessian}'s transient flat buffer, reduced with the
-     * z ⊙ Hz sums after the step's last micro-batch), else the region-by-region product under a checkpointing policy,
-     * else the createGraph backward. Stage 3 gathers each unit's parameters around its forward and backward, which the
-     * pass does not do, so it keeps the other routes.
-     */
+    /** As {@link #route(HessianPath, Gpt, Policy, DataParallel, MixedPrecision, HessianDtype)} with FP32 products. */
     static Route route(HessianPath path, Gpt model, Policy policy, DataParallel dp, MixedPrecision mixed) {
-        boolean fp32 = mixed == null || mixed.precision() == Precision.FP32;
-        boolean wholeParameters = dp.stage() != ZeroStage.STAGE_3;
-        if (path == HessianPath.FORWARD_OVER_REVERSE && fp32 && wholeParameters && GptRop.supports(model)) {
-            return new Route(Kind.FORWARD_OVER_REVERSE, policy);
+        return route(path, model, policy, dp, mixed, HessianDtype.FP32);
+    }
+
+    /**
+     * The route of a step: the fused pass where it applies (FP32, or BF16/FP16 autocast with its GEMM rules; no active
+     * dropout; every parameter present: ZeRO stages 0 to 2 — at stage 2, in FP32 with FP32 products, the pass adds g
+     * into {@link StageTwoHessian}'s transient flat buffer, reduced with the z ⊙ Hz sums after the step's last
+     * micro-batch), else the region-by-region product under a checkpointing policy, else the createGraph backward.
+     * Stage 3 gathers each unit's parameters around its forward and backward, which the pass does not do. The FP8
+     * recipes keep the older routes: their Linear layers (scaled E4M3 operands, E5M2 gradients) have no fused rule.
+     * Autocast or BF16 products at stage 2 keep the older routes too: that composition is not tested yet.
+     */
+    static Route route(HessianPath path, Gpt model, Policy policy, DataParallel dp, MixedPrecision mixed, HessianDtype hessian) {
+        Precision precision = mixed == null ? Precision.FP32 : mixed.precision();
+        if (hessian != HessianDtype.FP32 && precision != Precision.FP32) {
+            throw new IllegalArgumentException("--hessian-dtype " + hessian.label() + " applies to an FP32 run, not --precision "
+                    + precision.label() + " (under autocast the tangent GEMMs follow autocast's format already)");
+        }
+        GemmFormats formats = switch (precision) {
+            case FP32 -> hessian.formats();
+            case BF16 -> GemmFormats.autocast(DType.BF16);
+            case FP16 -> GemmFormats.autocast(DType.FP16);
+            default -> null; // FP8: no fused rule
+        };
+        boolean allFp32 = precision == Precision.FP32 && hessian == HessianDtype.FP32;
+        boolean stageFits = dp.stage() == ZeroStage.STAGE_0 || dp.stage() == ZeroStage.STAGE_1
+                || dp.stage() == ZeroStage.STAGE_2 && allFp32;
+        if (path == HessianPath.FORWARD_OVER_REVERSE && formats != null && stageFits && GptRop.supports(model)) {
+            return new Route(Kind.FORWARD_OVER_REVERSE, policy, formats);
         }
         if (path != HessianPath.CREATE_GRAPH && policy != null) return new Route(Kind.REGIONS, policy);
         return new Route(Kind.CREATE_GRAPH, policy);

@@ -35,6 +35,8 @@ public final class Trainer {
     private LowPrecisionGradients lowGrads;
     /** The route of a second-order optimizer's products ({@link HessianProducts}). */
     private HessianPath hessianPath = HessianPath.fromProperty();
+    /** The fused pass's tangent GEMM operands in an FP32 run ({@code --hessian-dtype}). */
+    private HessianDtype hessianDtype = HessianDtype.FP32;
 
     /**
      * @param maxGradNorm global-norm clipping threshold; 0 disables clipping
@@ -92,6 +94,16 @@ public final class Trainer {
         return hessianPath;
     }
 
+    /** The operand format of the fused pass's tangent GEMMs in an FP32 run (default FP32; {@link HessianDtype}). */
+    public Trainer hessianDtype(HessianDtype dtype) {
+        this.hessianDtype = java.util.Objects.requireNonNull(dtype, "hessian dtype");
+        return this;
+    }
+
+    public HessianDtype hessianDtype() {
+        return hessianDtype;
+    }
+
     /** Optimizer steps taken so far (the next step's index); {@link #step(Batch...)} runs one. */
     public long completedSteps() {
         return completedSteps;
@@ -135,7 +147,7 @@ public final class Trainer {
         dev.memwall.autograd.Guard fp8 = mixed == null ? null : mixed.fp8Region(); // FP8 Linear layers, if an FP8 recipe
         // g and H·z by the fused forward-over-reverse pass, or region by region, or left to a createGraph backward
         HessianProducts.Route products = second == null ? null : HessianProducts.route(hessianPath, model,
-                dev.memwall.checkpoint.Checkpointing.installed(model), dp, mixed);
+                dev.memwall.checkpoint.Checkpointing.installed(model), dp, mixed, hessianDtype);
         // ZeRO stage 2: this step's gradient goes into a transient flat buffer, reduced after the backwards
         StageTwoHessian wholeGradient = second != null && dp.buckets() != null ? StageTwoHessian.begin(dp, parameters) : null;
         try {

@@ -27,7 +27,8 @@ import static org.assertj.core.data.Offset.offset;
  * AdaHessian under FP16 loss scaling: the backward seed is S, so the gradients and the Hessian-vector products both
  * come out S times too large; both are unscaled before the update, an inf or NaN in either skips the step (on every
  * rank), and a skipped Hessian step's products are dropped. Against the same FP16 run without loss scaling (scaling by
- * a power of two is exact away from FP16's overflow and underflow), with the createGraph path and region by region.
+ * a power of two is exact away from FP16's overflow and underflow), with the createGraph path, region by region, and
+ * (scaled runs) on the fused forward-over-reverse pass under FP16 autocast's rules.
  */
 @Timeout(600)
 class AdaHessianLossScalingTest {
@@ -35,11 +36,16 @@ class AdaHessianLossScalingTest {
     private static final AdaHessian.Config ADA = new AdaHessian.Config(0.02, 0.9, 0.999, 1e-2, 0, 1, 4, 1, 2, 5);
 
     private static Trainer trainer(ProcessGroup g, ZeroStage stage, GradScaler scaler, boolean checkpointed) {
+        // the createGraph and region routes, the ones ZeRO stage 2 takes; the fused pass is checked on its own below
+        return trainer(g, stage, scaler, checkpointed, HessianPath.REGIONS);
+    }
+
+    private static Trainer trainer(ProcessGroup g, ZeroStage stage, GradScaler scaler, boolean checkpointed, HessianPath path) {
         Gpt model = new Gpt(CONFIG, new Rng(2));
         DataParallel dp = DataParallel.of(model, g, stage);
         if (checkpointed) Checkpointing.install(model, Policy.everyLayer(CONFIG.layers()));
         return new Trainer(model, dp, new AdaHessian(dp.params(), dp.shard(), ADA), LrSchedule.constant(ADA.lr()), 0)
-                .mixedPrecision(new MixedPrecision(Precision.FP16, scaler));
+                .mixedPrecision(new MixedPrecision(Precision.FP16, scaler)).hessianPath(path);
     }
 
     private static float[] train(Trainer t, List<Batch> data) {
@@ -72,11 +78,13 @@ class AdaHessianLossScalingTest {
     @Test
     void aScaledRunTrainsAsTheUnscaledOne() {
         List<Batch> data = batches(4);
-        for (boolean checkpointed : new boolean[] {false, true}) {
-            String what = checkpointed ? "EVERY_LAYER" : "createGraph";
-            float[] plain = train(trainer(ProcessGroup.single(), ZeroStage.STAGE_0, GradScaler.disabled(), checkpointed), data);
-            float[] scaled = train(trainer(ProcessGroup.single(), ZeroStage.STAGE_0, GradScaler.constant(1024f), checkpointed), data);
-            float[] more = train(trainer(ProcessGroup.single(), ZeroStage.STAGE_0, GradScaler.constant(4096f), checkpointed), data);
+        for (int route = 0; route < 3; route++) {
+            boolean checkpointed = route == 1;
+            HessianPath path = route == 2 ? HessianPath.FORWARD_OVER_REVERSE : HessianPath.REGIONS;
+            String what = route == 2 ? "fused pass" : checkpointed ? "EVERY_LAYER" : "createGraph";
+            float[] plain = train(trainer(ProcessGroup.single(), ZeroStage.STAGE_0, GradScaler.disabled(), checkpointed, path), data);
+            float[] scaled = train(trainer(ProcessGroup.single(), ZeroStage.STAGE_0, GradScaler.constant(1024f), checkpointed, path), data);
+            float[] more = train(trainer(ProcessGroup.single(), ZeroStage.STAGE_0, GradScaler.constant(4096f), checkpointed, path), data);
             assertClose(more, scaled, what + ", 2^12 vs 2^10");
             float[] initial = new Gpt(CONFIG, new Rng(2)).flatten().values().whole().toFloatArray();
             double moved = 0, apart = 0;
