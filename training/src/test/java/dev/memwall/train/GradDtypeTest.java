@@ -143,7 +143,8 @@ class GradDtypeTest {
         Trainer ada = new Trainer(m2, flat, new AdaHessian(flat, AdaHessian.Config.defaults()), LrSchedule.constant(0.1), 0);
         assertThatThrownBy(() -> ada.mixedPrecision(new MixedPrecision(Precision.FP32, GradScaler.disabled(), GradDtype.BF16)))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("AdaHessian");
-        for (ZeroStage stage : new ZeroStage[] {ZeroStage.STAGE_2, ZeroStage.STAGE_3}) {
+        // stage 3 refuses AdaHessian itself when the trainer is made (HessianProducts.requireSupportedStage)
+        for (ZeroStage stage : new ZeroStage[] {ZeroStage.STAGE_1, ZeroStage.STAGE_2}) {
             Gpt model = new Gpt(CONFIG, new Rng(1));
             DataParallel dp = DataParallel.of(model, ProcessGroup.single(), stage);
             Trainer t = new Trainer(model, dp, new AdaHessian(dp.params(), dp.shard(), AdaHessian.Config.defaults()), LrSchedule.constant(0.1), 0);
