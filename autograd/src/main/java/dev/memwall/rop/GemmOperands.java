@@ -2,9 +2,9 @@ package dev.memwall.rop;
 
 import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Tensor;
-import dev.memwall.format.Bf16;
 import dev.memwall.format.Fp16;
 import dev.memwall.format.Overflow;
+import dev.memwall.kernels.Bf16Arrays;
 import dev.memwall.kernels.Gemm;
 import dev.memwall.kernels.Parallel;
 import dev.memwall.memory.Category;
@@ -88,12 +88,20 @@ final class GemmOperands implements AutoCloseable {
      */
     static void roundInPlace(DType format, float[] a, int off, int n) {
         if (format == DType.FP32) return;
-        Parallel.range(n, 4, (from, to) -> {
-            if (format == DType.BF16) {
-                for (int i = off + from; i < off + to; i++) a[i] = Bf16.toFloat(Bf16.fromFloat(a[i], Overflow.NON_SATURATE));
-            } else {
-                for (int i = off + from; i < off + to; i++) a[i] = Fp16.toFloat(Fp16.fromFloat(a[i], Overflow.NON_SATURATE));
+        if (format == DType.BF16) {
+            // through the 2-byte codes and back: the conversions run in Bf16Arrays' vectorized loops, the same bits as
+            // Bf16.fromFloat per element
+            Tensor codes = Tensor.empty(DType.BF16, Category.TEMPORARY, "rop.round_bf16", n);
+            try {
+                Bf16Arrays.encode(a, off, codes.shortData(), 0, n, Overflow.NON_SATURATE);
+                Bf16Arrays.decode(codes.shortData(), 0, a, off, n);
+            } finally {
+                codes.release();
             }
+            return;
+        }
+        Parallel.range(n, 4, (from, to) -> {
+            for (int i = off + from; i < off + to; i++) a[i] = Fp16.toFloat(Fp16.fromFloat(a[i], Overflow.NON_SATURATE));
         });
     }
 
@@ -105,7 +113,7 @@ final class GemmOperands implements AutoCloseable {
             case BF16 -> {
                 Tensor t = Tensor.empty(DType.BF16, Category.TEMPORARY, "rop.operand_bf16", n);
                 short[] dst = t.shortData();
-                Parallel.range(n, 4, (from, to) -> Bf16.encode(src, off + from, dst, from, to - from, Overflow.NON_SATURATE));
+                Bf16Arrays.encode(src, off, dst, 0, n, Overflow.NON_SATURATE); // vectorized, Bf16.fromFloat's bits
                 return new Operand(null, dst, 0, t);
             }
             case FP16 -> { // FP16 rounding kept in floats: sgemm multiplies the rounded values exactly
