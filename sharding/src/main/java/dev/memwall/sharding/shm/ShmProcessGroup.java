@@ -192,38 +192,26 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
 
     @Override
     protected void runAllReduce(float[] buf, int off, int len, Call call) {
-        int n = segments.length;
-        int part = (Math.min(len, slot) + n - 1) / n;
-        float[] acc = part == 0 ? null : call.scratch(0, part);
-        float[] tmp = part == 0 ? null : call.scratch(1, part);
-        enter(ALL_REDUCE, len, -1);
-        for (int k = 0, rounds = rounds(len, slot); k < rounds; k++) {
-            int s = k * slot;
-            int m = Math.min(slot, len - s);
-            own.data.put(0, buf, off + s, m);
-            call.wrote(m);
-            arrive(call, k == 0);
-            int lo = split(m, rank()), w = split(m, rank() + 1) - lo;
-            sumInRankOrder(lo, acc, tmp, w, call);
-            own.data.put(slot + lo, acc == null ? new float[0] : acc, 0, w);
-            call.wrote(w);
-            arrive(call, false);
-            for (int j = 0; j < n; j++) {
-                int a = split(m, j);
-                segments[j].data.get(slot + a, buf, off + s + a, split(m, j + 1) - a);
-            }
-            call.read(m);
-        }
+        allReduceInRounds(buf, off, len, call, ALL_REDUCE, false);
     }
 
     /** As {@link #runAllReduce}, rank r taking the maximum of part r over every rank instead of the sum. */
     @Override
     protected void runAllReduceMax(float[] buf, int off, int len, Call call) {
+        allReduceInRounds(buf, off, len, call, ALL_REDUCE_MAX, true);
+    }
+
+    /**
+     * Both all-reduces, round by round through the slots: every rank writes its values, rank r reduces part r over every
+     * rank in rank order (so every rank ends with the same bits) into its slot's second half, and every rank reads all
+     * parts back. {@code max}: the element-wise maximum (NaN wins, as {@link Math#max} says) instead of the sum.
+     */
+    private void allReduceInRounds(float[] buf, int off, int len, Call call, int kind, boolean max) {
         int n = segments.length;
         int part = (Math.min(len, slot) + n - 1) / n;
         float[] acc = part == 0 ? null : call.scratch(0, part);
         float[] tmp = part == 0 ? null : call.scratch(1, part);
-        enter(ALL_REDUCE_MAX, len, -1);
+        enter(kind, len, -1);
         for (int k = 0, rounds = rounds(len, slot); k < rounds; k++) {
             int s = k * slot;
             int m = Math.min(slot, len - s);
@@ -231,16 +219,9 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
             call.wrote(m);
             arrive(call, k == 0);
             int lo = split(m, rank()), w = split(m, rank() + 1) - lo;
-            if (w > 0) {
-                segments[0].data.get(lo, acc, 0, w);
-                for (int j = 1; j < n; j++) {
-                    segments[j].data.get(lo, tmp, 0, w);
-                    for (int i = 0; i < w; i++) acc[i] = Math.max(acc[i], tmp[i]); // NaN wins, as Math.max says
-                }
-                call.read((long) n * w);
-                own.data.put(slot + lo, acc, 0, w);
-                call.wrote(w);
-            }
+            reduceInRankOrder(lo, acc, tmp, w, max, call);
+            own.data.put(slot + lo, acc == null ? new float[0] : acc, 0, w);
+            call.wrote(w);
             arrive(call, false);
             for (int j = 0; j < n; j++) {
                 int a = split(m, j);
@@ -390,22 +371,23 @@ public final class ShmProcessGroup extends AsyncProcessGroup {
         arrive(call, false);
     }
 
-    /**
-     * acc[0, w) = Σ_j segment j's IN[at, at+w), summed in rank order ((x0 + x1) + x2) + …, so every rank (which reads
-     * the one sum its owner computed) and every run get the same bits.
-     */
-    private void sumInRankOrder(int at, float[] acc, float[] tmp, int w, Call call) {
+    /** acc[0, w) = the sum (or, with {@code max}, the maximum) over ranks of segment j's [at, at+w), in rank order. */
+    private void reduceInRankOrder(int at, float[] acc, float[] tmp, int w, boolean max, Call call) {
         if (w == 0) return;
         segments[0].data.get(at, acc, 0, w);
         for (int j = 1; j < segments.length; j++) {
             segments[j].data.get(at, tmp, 0, w);
-            for (int i = 0; i < w; i++) acc[i] += tmp[i];
+            if (max) {
+                for (int i = 0; i < w; i++) acc[i] = Math.max(acc[i], tmp[i]);
+            } else {
+                for (int i = 0; i < w; i++) acc[i] += tmp[i];
+            }
         }
         call.read((long) segments.length * w);
     }
 
     /**
-     * out[o, o+w) = Σ_j segment j's IN[at, at+w) in rank order, as {@link #sumInRankOrder} but borrowing no scratch, so
+     * out[o, o+w) = Σ_j segment j's IN[at, at+w) in rank order, as {@link #reduceInRankOrder} but borrowing no scratch, so
      * a reduce-scatter adds nothing to COMMUNICATION beyond its caller's buffers (ZeRO stage 3 bounds its peak by
      * two units' buffers): the same additions in the same order, so the same bits.
      */
