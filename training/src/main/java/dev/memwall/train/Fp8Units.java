@@ -22,9 +22,9 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * ZeRO stage 3 under an FP8 per-tensor recipe (delayed or current scaling) or MXFP8: each unit's Linear weights are
- * all-gathered as FP8 codes, quantized by the rank that owns them with the scale one process would use for the whole
- * weight (MXFP8: for each block).
+ * ZeRO stage 3 under an FP8 per-tensor recipe (delayed or current scaling), MXFP8 or 1×128/128×128 block scaling:
+ * each unit's Linear weights are all-gathered as FP8 codes, quantized by the rank that owns them with the scale one
+ * process would use for the whole weight (MXFP8, block scaling: for each block).
  *
  * <p><b>Forward gather of unit u.</b> Each rank takes the amax of its piece of every FP8 weight of the unit (0 where it
  * holds none), and the ranks agree on the maximum, one {@code allReduceMax} of m_u floats (m_u = the unit's FP8
@@ -57,6 +57,10 @@ import java.util.Map;
  * so the backward gather moves the unit in FP32 and {@code Fp8Linear} quantizes it column-wise there, from the same
  * values forward's codes came from (its node saves the weight by reference instead of the column-wise codes).
  * Recomputation reads that FP32 unit and quantizes row-wise itself: the same codes.
+ *
+ * <p><b>Block scaling</b> (128×128 weight blocks, FP32 power-of-two scales rounded down): the same block-by-block
+ * agreement ({@link BlockShards}) in the forward gather. A 128×128 block serves the weight and its transpose alike, so
+ * the backward gather moves codes, encoded with forward's block scales, as for the per-tensor recipes.
  *
  * <p><b>What a GEMM receives.</b> A Linear weight in the model is an FP8 view of the byte buffer (standing for the
  * parameter's leaf); {@code Fp8Linear} asks the state's {@link Fp8State.WeightSource} (this class) for its
