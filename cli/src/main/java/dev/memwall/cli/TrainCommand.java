@@ -159,7 +159,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         int bucketElements = bucketElements(stage);
-        ShardedPrecisionOption.check(stage, precisionOptions, reduceDtype, Backends.worldSize(env, backend), spec.commandLine());
+        ShardedPrecisionOption.check(reduceDtype, Backends.worldSize(env, backend), spec.commandLine());
         try (ProcessGroup group = ProcessGroup.fromEnvironment(env, backend)) {
             int code = train(group, stage, bucketElements);
             group.barrier(); // no rank removes its segment while a peer may still be in a collective

@@ -81,7 +81,6 @@ class ShardedPrecisionCommandTest {
 
     @Test
     void badCombinationsAreRefusedBeforeJoining() throws Exception {
-        assertRefused(new String[] {"--zero", "3", "--precision", "fp8-blockwise"}, "--precision fp8-blockwise is not available with ZeRO stage 3");
         assertRefused(new String[] {"--reduce-dtype", "fp16"}, "--reduce-dtype fp16: expected fp32 or bf16");
         CliRunner.Result single = CliRunner.run(CliRunner.args(RUN, "--reduce-dtype", "bf16"));
         assertThat(single.exit()).isEqualTo(2);

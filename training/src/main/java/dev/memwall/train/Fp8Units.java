@@ -4,6 +4,7 @@ import dev.memwall.autograd.DType;
 import dev.memwall.autograd.Storage;
 import dev.memwall.autograd.Tensor;
 import dev.memwall.memory.Category;
+import dev.memwall.precision.fp8.BlockScaling;
 import dev.memwall.precision.fp8.CurrentScaling;
 import dev.memwall.precision.fp8.DelayedScaling;
 import dev.memwall.precision.fp8.Fp8Format;
@@ -12,6 +13,7 @@ import dev.memwall.precision.fp8.Fp8State;
 import dev.memwall.precision.fp8.Fp8Tensor;
 import dev.memwall.precision.fp8.Mxfp8BlockScaling;
 import dev.memwall.precision.fp8.ScaleMath;
+import dev.memwall.precision.fp8.ScaleRule;
 import dev.memwall.precision.fp8.TensorRole;
 import dev.memwall.sharding.ProcessGroup;
 import dev.memwall.sharding.Work;
@@ -20,9 +22,9 @@ import java.util.Arrays;
 import java.util.Map;
 
 /**
- * ZeRO stage 3 under an FP8 per-tensor recipe (delayed or current scaling) or MXFP8: each unit's Linear weights are
- * all-gathered as FP8 codes, quantized by the rank that owns them with the scale one process would use for the whole
- * weight (MXFP8: for each block).
+ * ZeRO stage 3 under an FP8 per-tensor recipe (delayed or current scaling), MXFP8 or 1×128/128×128 block scaling:
+ * each unit's Linear weights are all-gathered as FP8 codes, quantized by the rank that owns them with the scale one
+ * process would use for the whole weight (MXFP8, block scaling: for each block).
  *
  * <p><b>Forward gather of unit u.</b> Each rank takes the amax of its piece of every FP8 weight of the unit (0 where it
  * holds none), and the ranks agree on the maximum, one {@code allReduceMax} of m_u floats (m_u = the unit's FP8
@@ -56,6 +58,10 @@ import java.util.Map;
  * values forward's codes came from (its node saves the weight by reference instead of the column-wise codes).
  * Recomputation reads that FP32 unit and quantizes row-wise itself: the same codes.
  *
+ * <p><b>Block scaling</b> (128×128 weight blocks, FP32 power-of-two scales rounded down): the same block-by-block
+ * agreement ({@link BlockShards}) in the forward gather. A 128×128 block serves the weight and its transpose alike, so
+ * the backward gather moves codes, encoded with forward's block scales, as for the per-tensor recipes.
+ *
  * <p><b>What a GEMM receives.</b> A Linear weight in the model is an FP8 view of the byte buffer (standing for the
  * parameter's leaf); {@code Fp8Linear} asks the state's {@link Fp8State.WeightSource} (this class) for its
  * quantization and uses the codes as they are. The node saves the codes by (unit, offset) like any gathered parameter,
@@ -68,10 +74,12 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
     private final Tensor[] identities;
     private final Fp8Format format;
     private final boolean delayed;
-    /** MXFP8: per-block E8M0 scales agreed over the ranks; backward gathers FP32 (see the class comment). */
+    /** MXFP8 and block scaling: per-block scales agreed over the ranks. */
     private final boolean blocked;
-    /** MXFP8: the block scales agreed over the ranks (null for the per-tensor recipes). */
-    private final Mxfp8Shards blocks;
+    /** MXFP8: backward gathers FP32 and quantizes the weight column-wise (see the class comment). */
+    private final boolean fp32Backward;
+    /** MXFP8 and block scaling: the block scales agreed over the ranks (null for the per-tensor recipes). */
+    private final BlockShards blocks;
     /** Per unit while gathered: whether its buffer holds FP32 values (MXFP8's backward gather) rather than codes. */
     private final boolean[] fp32Gather;
     private final int n, rank;
@@ -90,8 +98,9 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
 
     Fp8Units(Fp8State state, ProcessGroup group, UnitLayout layout, Tensor[] identities) {
         if (!(state.recipe() instanceof DelayedScaling || state.recipe() instanceof CurrentScaling
-                || state.recipe() instanceof Mxfp8BlockScaling)) {
-            throw new IllegalArgumentException("FP8 gathers at ZeRO stage 3 take a per-tensor recipe or MXFP8, not " + state.recipe().name());
+                || state.recipe() instanceof Mxfp8BlockScaling || state.recipe() instanceof BlockScaling)) {
+            throw new IllegalArgumentException("FP8 gathers at ZeRO stage 3 take a per-tensor recipe, MXFP8 or block scaling, not "
+                    + state.recipe().name());
         }
         this.state = state;
         this.group = group;
@@ -99,7 +108,8 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         this.identities = identities;
         this.format = state.recipe().format().forward();
         this.delayed = state.recipe() instanceof DelayedScaling;
-        this.blocked = state.recipe() instanceof Mxfp8BlockScaling;
+        this.fp32Backward = state.recipe() instanceof Mxfp8BlockScaling;
+        this.blocked = fp32Backward || state.recipe() instanceof BlockScaling;
         this.n = group.worldSize();
         this.rank = group.rank();
         int count = layout.count(), units = layout.units;
@@ -141,7 +151,9 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
                 exactPerRank[u] = Math.max(exactPerRank[u], inside);
             }
         }
-        blocks = blocked ? new Mxfp8Shards(group, layout, format) : null;
+        blocks = fp32Backward ? new BlockShards(group, layout, format, Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP)
+                : blocked ? new BlockShards(group, layout, format, ((BlockScaling) state.recipe()).weight(), ScaleRule.POWER_OF_TWO_DOWN)
+                : null;
         fp32Gather = new boolean[units];
         buffers = new Tensor[units];
         codeWires = new Tensor[units];
@@ -164,7 +176,7 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         }
         if (forward && u == 0) passEnded(); // amaxes of an evaluation since the last backward, before a new forward
         int[] ws = weightsOf[u];
-        fp32Gather[u] = blocked && !forward;
+        fp32Gather[u] = fp32Backward && !forward;
         if (fp32Gather[u]) { // MXFP8 backward: the whole unit in FP32, from which Fp8Linear quantizes column-wise
             Tensor buf = Tensor.empty(DType.FP32, Category.COMMUNICATION, "gathered_unit", n * piece);
             buffers[u] = buf;
@@ -374,13 +386,12 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
         // MXFP8's backward gather is FP32: Fp8Linear quantizes that weight itself (column-wise, and row-wise to recompute)
         if (k < 0 || fp32Gather[layout.unitOfParam[k]]) return null;
         Tensor codes = Tensor.view(weight, 0, weight.shape());
-        return blocked ? Fp8Tensor.mxOf(format, codes, Mxfp8Shards.ROWWISE, blocks.scales(k), 0)
-                : Fp8Tensor.perTensorOf(format, codes, scaleOf[k]);
+        return blocked ? blocks.quantized(k, codes) : Fp8Tensor.perTensorOf(format, codes, scaleOf[k]);
     }
 
     /** MXFP8: every gathered Linear weight, codes or FP32, is saved whole and quantized column-wise in backward. */
     @Override
     public boolean quantizedInBackward(Tensor weight) {
-        return blocked && paramIn(weight) >= 0;
+        return fp32Backward && paramIn(weight) >= 0;
     }
 }

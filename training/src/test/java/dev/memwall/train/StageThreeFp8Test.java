@@ -10,6 +10,7 @@ import dev.memwall.optim.LrSchedule;
 import dev.memwall.precision.GradScaler;
 import dev.memwall.precision.MixedPrecision;
 import dev.memwall.precision.Precision;
+import dev.memwall.precision.fp8.BlockScaling;
 import dev.memwall.precision.fp8.Fp8Format;
 import dev.memwall.precision.fp8.Fp8Linear;
 import dev.memwall.precision.fp8.Fp8Quantizer;
@@ -33,19 +34,24 @@ import static dev.memwall.train.DataParallelTest.ADAM;
 import static dev.memwall.train.DataParallelTest.CONFIG;
 import static dev.memwall.train.DataParallelTest.batches;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 /**
  * The per-tensor FP8 recipes and MXFP8 at ZeRO stage 3 ({@link Fp8Units}) on two ranks: every Linear weight reaches its
  * GEMM as exactly the codes and scales one process quantizes from the whole weight; training follows one FP8 process;
  * delayed scaling's amax histories are bitwise the same on both ranks and follow one process's; the bytes per step are
- * the analytic count; recomputation changes nothing; a run saved and resumed continues bit-identically; 1×128/128×128
- * block scaling stays refused.
+ * the analytic count; recomputation changes nothing; a run saved and resumed continues bit-identically. 1×128/128×128
+ * block scaling follows MXFP8's block-by-block agreement with 128×128 blocks, and gathers codes for backward too.
  */
 @Timeout(300)
 class StageThreeFp8Test {
     static final int STEPS = 6;
+    /**
+     * Block scaling's test model: wide enough that the MLP weights ([192, 48], [48, 192]) have two 128×128 blocks each
+     * and the two ranks' pieces of a layer's unit meet inside the first block of its fc weight (CONFIG's weights are one
+     * block each).
+     */
+    static final dev.memwall.nn.GptConfig WIDE = new dev.memwall.nn.GptConfig(CONFIG.vocab(), CONFIG.context(), 48, CONFIG.heads(), CONFIG.layers(), 0f);
 
     record Run(double[] losses, long[] sent, long[] received, float[] params, Map<String, float[]> histories) {
     }
@@ -59,7 +65,12 @@ class StageThreeFp8Test {
     }
 
     static Run train(ProcessGroup g, Precision p, List<Batch> data, ZeroStage stage, dev.memwall.checkpoint.Policy policy) {
-        Gpt model = new Gpt(CONFIG, new Rng(7));
+        return train(g, p, data, stage, policy, CONFIG);
+    }
+
+    static Run train(ProcessGroup g, Precision p, List<Batch> data, ZeroStage stage, dev.memwall.checkpoint.Policy policy,
+                     dev.memwall.nn.GptConfig config) {
+        Gpt model = new Gpt(config, new Rng(7));
         if (policy != null) dev.memwall.checkpoint.Checkpointing.install(model, policy);
         MixedPrecision mp = MixedPrecision.of(p);
         Trainer t;
@@ -84,28 +95,32 @@ class StageThreeFp8Test {
     }
 
     /**
-     * Current scaling and MXFP8: what each Linear layer's forward GEMM receives on either rank — codes and scales (one
-     * per tensor; one E8M0 byte per block of 32 in a row, agreed block by block) — is bitwise what one process gets
-     * quantizing the whole FP32 weight (the weights are the same before the first update).
+     * Current scaling, MXFP8 and block scaling: what each Linear layer's forward GEMM receives on either rank — codes
+     * and scales (one per tensor; one E8M0 byte per block of 32 in a row; one FP32 power of two per 128×128 block, both
+     * agreed block by block) — is bitwise what one process gets quantizing the whole FP32 weight (the weights are the
+     * same before the first update).
      */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP8_CURRENT", "MXFP8"})
+    @EnumSource(value = Precision.class, names = {"FP8_CURRENT", "MXFP8", "FP8_BLOCKWISE"})
     void everyGemmReadsTheWeightCodesOneProcessQuantizes(Precision p) {
-        Gpt whole = new Gpt(CONFIG, new Rng(7));
+        var config = p == Precision.FP8_BLOCKWISE ? WIDE : CONFIG;
+        Gpt whole = new Gpt(config, new Rng(7));
         List<byte[]> expected = new ArrayList<>();
         List<String> expectedScales = new ArrayList<>();
         for (var e : whole.namedParameters().entrySet()) {
             if (e.getValue().dim() != 2 || e.getKey().startsWith("tok.") || e.getKey().startsWith("pos.")) continue;
-            Fp8Tensor q = p == Precision.MXFP8
-                    ? Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, dev.memwall.precision.fp8.Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP)
-                    : Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, Tiling.PER_TENSOR, ScaleRule.CURRENT);
+            Fp8Tensor q = switch (p) {
+                case MXFP8 -> Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, dev.memwall.precision.fp8.Mxfp8BlockScaling.rowwise(), ScaleRule.E8M0_UP);
+                case FP8_BLOCKWISE -> Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, new BlockScaling().weight(), ScaleRule.POWER_OF_TWO_DOWN);
+                default -> Fp8Quantizer.tiled(e.getValue(), Fp8Format.E4M3, Tiling.PER_TENSOR, ScaleRule.CURRENT);
+            };
             expected.add(bytes(q.codes()));
             expectedScales.add(scales(q));
             q.release();
         }
         Batch b = batches(71, 1).get(0);
         List<List<Object>> seen = Ranks.run(2, g -> {
-            Gpt model = new Gpt(CONFIG, new Rng(7));
+            Gpt model = new Gpt(config, new Rng(7));
             DataParallel dp = DataParallel.of(model, g, ZeroStage.STAGE_3);
             MixedPrecision mp = MixedPrecision.of(p);
             new Trainer(model, dp, new AdamW(dp.params(), dp.shard(), ADAM), LrSchedule.constant(ADAM.lr()), 1.0).mixedPrecision(mp);
@@ -141,16 +156,20 @@ class StageThreeFp8Test {
      * data-parallel ranks), which moves the loss by about 1e-3 from one process's: so its reference is stage 0 on the
      * same two ranks (within 1e-4), and one process is checked within 1e-2. MXFP8 too is checked against stage 0 on
      * two ranks (1e-4; bitwise seen) and one process (1e-2): its codes are one process's (above), but a block's E8M0
-     * scale jumps by 2 when the weight-gradient sums, added in another order, move its amax across a power of two. The ranks end bitwise alike, and delayed scaling's histories are bitwise the same on both ranks, of
-     * the same layers and lengths as one process's, their amaxes within 1e-4 of its.
+     * scale jumps by 2 when the weight-gradient sums, added in another order, move its amax across a power of two. Block
+     * scaling likewise (stage 0 on two ranks; one process within 1e-2): its 1×128 activation tiles are each rank's own
+     * rows, as at stage 0 (on {@link #WIDE}: several blocks per weight), and its losses are bitwise stage 0's. The ranks
+     * end bitwise alike, and delayed scaling's histories are bitwise the same on both
+     * ranks, of the same layers and lengths as one process's, their amaxes within 1e-4 of its.
      */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT", "MXFP8"})
+    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT", "MXFP8", "FP8_BLOCKWISE"})
     void trainsAsOneFp8Process(Precision p) {
         List<Batch> data = batches(73, STEPS);
-        Run single = train(null, p, data);
-        List<Run> ranks = Ranks.run(2, g -> train(g, p, data));
-        Run reference = p == Precision.FP8 ? single : Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_0)).get(0);
+        var config = p == Precision.FP8_BLOCKWISE ? WIDE : CONFIG;
+        Run single = train(null, p, data, ZeroStage.STAGE_3, null, config);
+        List<Run> ranks = Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_3, null, config));
+        Run reference = p == Precision.FP8 ? single : Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_0, null, config)).get(0);
         double worst = 0;
         for (int s = 0; s < STEPS; s++) {
             double rel = Math.abs(ranks.get(0).losses()[s] - reference.losses()[s]) / Math.abs(reference.losses()[s]);
@@ -160,6 +179,7 @@ class StageThreeFp8Test {
             assertThat(ranks.get(1).losses()[s]).isEqualTo(ranks.get(0).losses()[s]);
         }
         assertThat(ranks.get(1).params()).isEqualTo(ranks.get(0).params());
+        if (p == Precision.FP8_BLOCKWISE) assertThat(ranks.get(0).losses()).as("bitwise stage 0's").isEqualTo(reference.losses());
         System.out.printf("stage 3 %s vs its reference: worst relative loss difference %.3g%n", p.label(), worst);
         Map<String, float[]> h0 = ranks.get(0).histories(), h1 = ranks.get(1).histories(), h = single.histories();
         assertThat(h1.keySet()).containsExactlyElementsOf(h0.keySet());
@@ -185,12 +205,14 @@ class StageThreeFp8Test {
      * its two gathers moves 2·⌈p_u/2⌉ bytes of packed codes (none for the embedding unit) and 4·q_u of exact FP32; the
      * forward gather's amax agreement is an all-reduce of m_u floats (4·m_u bytes at N = 2); the reduce-scatter 4·p_u;
      * delayed scaling agrees its activation and gradient amaxes once after forward and once after backward, one float
-     * per Linear layer each; the loss and norm scalars 8. FP32 for comparison: 12·Σp_u + 8.
+     * per Linear layer each; the loss and norm scalars 8. Block scaling: both gathers in FP8, one amax per 128×128 block
+     * (4·Σ⌈rows/128⌉·⌈cols/128⌉ bytes). FP32 for comparison: 12·Σp_u + 8.
      */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT", "MXFP8"})
+    @EnumSource(value = Precision.class, names = {"FP8", "FP8_CURRENT", "MXFP8", "FP8_BLOCKWISE"})
     void bytesPerStepAreTheAnalyticCount(Precision p) {
-        Gpt model = new Gpt(CONFIG, new Rng(7));
+        var config = p == Precision.FP8_BLOCKWISE ? WIDE : CONFIG;
+        Gpt model = new Gpt(config, new Rng(7));
         long gathers = 0, reduce = 0, amaxes = 0, linears = 0, fp32 = 0;
         for (int u = 0; u < model.unitCount(); u++) {
             List<int[]> params = new ArrayList<>(); // {offset in unit, numel, is a Linear weight}
@@ -219,6 +241,13 @@ class StageThreeFp8Test {
                         amaxes += 4L * e.getValue().shape()[0] * ((e.getValue().shape()[1] + 31) / 32);
                     }
                 }
+            } else if (p == Precision.FP8_BLOCKWISE) { // both gathers in FP8, one amax per 128×128 block
+                gathers += 2 * ((m > 0 ? 2L * ((piece + 1) / 2) : 0) + 4L * q);
+                for (var e : model.namedParameters().entrySet()) {
+                    if (model.unitOf(e.getKey()) == u && e.getValue().dim() == 2 && u != 0) {
+                        amaxes += 4L * ((e.getValue().shape()[0] + 127) / 128) * ((e.getValue().shape()[1] + 127) / 128);
+                    }
+                }
             } else {
                 gathers += 2 * ((m > 0 ? 2L * ((piece + 1) / 2) : 0) + 4L * q);
                 amaxes += 4L * m;
@@ -228,7 +257,7 @@ class StageThreeFp8Test {
         }
         long agreedActivations = p == Precision.FP8 ? 2 * 4 * linears : 0;
         long expected = gathers + reduce + amaxes + agreedActivations + 8;
-        List<Run> ranks = Ranks.run(2, g -> train(g, p, batches(83, 2)));
+        List<Run> ranks = Ranks.run(2, g -> train(g, p, batches(83, 2), ZeroStage.STAGE_3, null, config));
         for (Run r : ranks) {
             assertThat(r.sent()).as(p.label() + ": sent per step").containsOnly(expected);
             assertThat(r.received()).as(p.label() + ": received per step").containsOnly(expected);
@@ -277,7 +306,10 @@ class StageThreeFp8Test {
     }
 
     private static String scales(Fp8Tensor q) {
-        return q.isE8m0() ? Arrays.toString(bytes(q.scales())) : Float.toString((float) q.scale());
+        if (q.isE8m0()) return Arrays.toString(bytes(q.scales()));
+        if (q.tiling().perTensor()) return Float.toString((float) q.scale());
+        Tensor t = q.scales();
+        return Arrays.toString(Arrays.copyOfRange(t.data(), t.offset(), t.offset() + t.numel()));
     }
 
     private static byte[] bytes(Tensor codes) {
@@ -324,36 +356,22 @@ class StageThreeFp8Test {
 
     /**
      * Recomputation at stage 3 reads the unit gathered for backward: under current scaling the same codes and scales
-     * (the forward gather's), under MXFP8 the FP32 weight, which Fp8Linear quantizes as forward's codes were. Every
-     * checkpointing policy gives bitwise the losses and parameters of none, and gathers nothing more.
+     * (the forward gather's; block scaling: its agreed block scales), under MXFP8 the FP32 weight, which Fp8Linear
+     * quantizes as forward's codes were. Every checkpointing policy gives bitwise the losses and parameters of none, and
+     * gathers nothing more.
      */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP8_CURRENT", "MXFP8"})
+    @EnumSource(value = Precision.class, names = {"FP8_CURRENT", "MXFP8", "FP8_BLOCKWISE"})
     void recomputationChangesNothing(Precision p) {
         List<Batch> data = batches(101, 3);
-        Run none = Ranks.run(2, g -> train(g, p, data)).get(0);
+        var config = p == Precision.FP8_BLOCKWISE ? WIDE : CONFIG;
+        Run none = Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_3, null, config)).get(0);
         for (var policy : List.of(dev.memwall.checkpoint.Policy.everyLayer(CONFIG.layers()),
                 dev.memwall.checkpoint.Policy.selective(CONFIG.layers()))) {
-            Run r = Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_3, policy)).get(0);
+            Run r = Ranks.run(2, g -> train(g, p, data, ZeroStage.STAGE_3, policy, config)).get(0);
             assertThat(r.losses()).as(policy.describe()).isEqualTo(none.losses());
             assertThat(r.params()).as(policy.describe()).isEqualTo(none.params());
             assertThat(r.sent()).as(policy.describe()).isEqualTo(none.sent());
-        }
-    }
-
-    @Test
-    void blockwiseScalingIsRefusedAtStageThreeAndTheOtherRecipesAccepted() {
-        for (Precision p : Precision.values()) {
-            if (!p.isFp8()) continue;
-            boolean block = p == Precision.FP8_BLOCKWISE;
-            if (block) {
-                assertThatThrownBy(() -> ShardedPrecision.check(ZeroStage.STAGE_3, p))
-                        .hasMessageContaining("--precision " + p.label()).hasMessageContaining("ZeRO stage 3")
-                        .hasMessageContaining("mxfp8");
-            } else {
-                ShardedPrecision.check(ZeroStage.STAGE_3, p);
-            }
-            for (ZeroStage lower : List.of(ZeroStage.STAGE_0, ZeroStage.STAGE_1, ZeroStage.STAGE_2)) ShardedPrecision.check(lower, p);
         }
     }
 

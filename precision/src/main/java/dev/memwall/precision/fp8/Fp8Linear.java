@@ -51,12 +51,8 @@ public final class Fp8Linear {
         Fp8Tensor xf, wf, xSave, wSave;
         Fp8Format fwd = recipe.format().forward();
         // a weight gathered in FP8 (ZeRO stage 3) arrives quantized, its amax agreed over the ranks that hold its shards
+        // (block scaling: its 128×128 blocks, whose scales serve the weight and its transpose, so backward reuses them)
         Fp8Tensor supplied = state.suppliedWeight(w);
-        if (supplied != null && recipe instanceof BlockScaling) {
-            supplied.release();
-            throw new IllegalStateException("fp8 linear: a pre-quantized weight under " + recipe.name() + "; only the per-tensor "
-                    + "recipes and MXFP8 take one");
-        }
         // MXFP8 at ZeRO stage 3: backward quantizes the weight column-wise from the weight it is given then (the unit
         // gathered for backward in FP32), not from FP8 codes; a recomputation, which reads that FP32 unit, does the same
         boolean weightForBackward = false;
@@ -79,7 +75,7 @@ public final class Fp8Linear {
         } else {
             BlockScaling bs = (BlockScaling) recipe;
             xf = Fp8Quantizer.tiled(x, fwd, bs.activationRowwise(), ScaleRule.POWER_OF_TWO_DOWN);
-            wf = Fp8Quantizer.tiled(w, fwd, bs.weight(), ScaleRule.POWER_OF_TWO_DOWN);
+            wf = supplied != null ? supplied : Fp8Quantizer.tiled(w, fwd, bs.weight(), ScaleRule.POWER_OF_TWO_DOWN);
             xSave = wantDw ? Fp8Quantizer.tiled(x, fwd, bs.activationColumnwise(), ScaleRule.POWER_OF_TWO_DOWN) : null;
             wSave = wantDx ? wf : null;
         }

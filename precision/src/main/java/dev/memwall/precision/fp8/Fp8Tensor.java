@@ -80,6 +80,24 @@ public final class Fp8Tensor {
         return new Fp8Tensor(format, codes, scales, true, tiling, rows, cols);
     }
 
+    /**
+     * A block quantization over existing codes (e.g. a view of a unit gathered in FP8 at ZeRO stage 3) with one FP32
+     * multiplier per tile of {@code tiling}, row-major [tilesDown, tilesAcross] from {@code scales[off, ...)}, copied
+     * into a fresh TEMPORARY; {@link #release()} drops both handles.
+     */
+    public static Fp8Tensor blockOf(Fp8Format format, Tensor codes, Tiling tiling, float[] scales, int off) {
+        if (codes.dtype() != format.dtype) {
+            throw new IllegalArgumentException("fp8 tensor: codes of " + codes.dtype() + " are not " + format + " codes");
+        }
+        int[] shape = codes.shape();
+        int cols = shape.length == 0 ? 1 : shape[shape.length - 1];
+        int rows = cols == 0 ? 0 : codes.numel() / cols;
+        int down = Math.max(1, tiling.tilesDown(rows)), across = Math.max(1, tiling.tilesAcross(cols));
+        Tensor s = Tensor.empty(DType.FP32, Category.TEMPORARY, "fp8_scales", down, across);
+        System.arraycopy(scales, off, s.data(), s.offset(), down * across);
+        return new Fp8Tensor(format, codes, s, false, tiling, rows, cols);
+    }
+
     public Fp8Format format() {
         return format;
     }
