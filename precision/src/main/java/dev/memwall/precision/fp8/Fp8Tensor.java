@@ -68,16 +68,10 @@ public final class Fp8Tensor {
      * a fresh TEMPORARY; {@link #release()} drops both handles.
      */
     public static Fp8Tensor mxOf(Fp8Format format, Tensor codes, Tiling tiling, byte[] e8m0, int off) {
-        if (codes.dtype() != format.dtype) {
-            throw new IllegalArgumentException("fp8 tensor: codes of " + codes.dtype() + " are not " + format + " codes");
-        }
-        int[] shape = codes.shape();
-        int cols = shape.length == 0 ? 1 : shape[shape.length - 1];
-        int rows = cols == 0 ? 0 : codes.numel() / cols;
-        int down = Math.max(1, tiling.tilesDown(rows)), across = Math.max(1, tiling.tilesAcross(cols));
-        Tensor scales = Tensor.empty(DType.BOOL, Category.TEMPORARY, "fp8_scales", down, across);
-        System.arraycopy(e8m0, off, scales.byteData(), scales.offset(), down * across);
-        return new Fp8Tensor(format, codes, scales, true, tiling, rows, cols);
+        int[] g = tileGrid(format, codes, tiling); // rows, cols, tiles down, tiles across
+        Tensor scales = Tensor.empty(DType.BOOL, Category.TEMPORARY, "fp8_scales", g[2], g[3]);
+        System.arraycopy(e8m0, off, scales.byteData(), scales.offset(), g[2] * g[3]);
+        return new Fp8Tensor(format, codes, scales, true, tiling, g[0], g[1]);
     }
 
     /**
@@ -86,16 +80,21 @@ public final class Fp8Tensor {
      * into a fresh TEMPORARY; {@link #release()} drops both handles.
      */
     public static Fp8Tensor blockOf(Fp8Format format, Tensor codes, Tiling tiling, float[] scales, int off) {
+        int[] g = tileGrid(format, codes, tiling); // rows, cols, tiles down, tiles across
+        Tensor s = Tensor.empty(DType.FP32, Category.TEMPORARY, "fp8_scales", g[2], g[3]);
+        System.arraycopy(scales, off, s.data(), s.offset(), g[2] * g[3]);
+        return new Fp8Tensor(format, codes, s, false, tiling, g[0], g[1]);
+    }
+
+    /** {rows, cols, tiles down, tiles across} of {@code codes} read as a matrix (last dimension = columns); checks the format. */
+    private static int[] tileGrid(Fp8Format format, Tensor codes, Tiling tiling) {
         if (codes.dtype() != format.dtype) {
             throw new IllegalArgumentException("fp8 tensor: codes of " + codes.dtype() + " are not " + format + " codes");
         }
         int[] shape = codes.shape();
         int cols = shape.length == 0 ? 1 : shape[shape.length - 1];
         int rows = cols == 0 ? 0 : codes.numel() / cols;
-        int down = Math.max(1, tiling.tilesDown(rows)), across = Math.max(1, tiling.tilesAcross(cols));
-        Tensor s = Tensor.empty(DType.FP32, Category.TEMPORARY, "fp8_scales", down, across);
-        System.arraycopy(scales, off, s.data(), s.offset(), down * across);
-        return new Fp8Tensor(format, codes, s, false, tiling, rows, cols);
+        return new int[] {rows, cols, Math.max(1, tiling.tilesDown(rows)), Math.max(1, tiling.tilesAcross(cols))};
     }
 
     public Fp8Format format() {
