@@ -324,12 +324,7 @@ final class Fp8Units implements UnitFormat, Fp8State.WeightSource {
 
     @Override
     public int paramAtDecoded(int u, int offset, int[] params) {
-        int found = -1;
-        for (int k : params) {
-            if (!fp8[k] && decodedOffset[k] <= offset) found = k; // decoded offsets grow in model order
-        }
-        if (found < 0) throw new IllegalArgumentException("offset " + offset + " lies in no decoded parameter of unit " + u);
-        return found;
+        return UnitFormat.decodedParamAt(fp8, decodedOffset, u, offset, params);
     }
 
     @Override

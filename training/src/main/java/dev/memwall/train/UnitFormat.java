@@ -41,4 +41,17 @@ interface UnitFormat {
     /** At the end of a forward (before backward) and of a backward: a collective point every rank reaches alike. */
     default void passEnded() {
     }
+
+    /**
+     * {@link #paramAtDecoded} for a format whose parameter k travels in the gathered buffer when {@code gathered[k]}
+     * and is otherwise decoded at {@code decodedOffset[k]} (offsets growing in model order).
+     */
+    static int decodedParamAt(boolean[] gathered, int[] decodedOffset, int u, int offset, int[] params) {
+        int found = -1;
+        for (int k : params) {
+            if (!gathered[k] && decodedOffset[k] <= offset) found = k;
+        }
+        if (found < 0) throw new IllegalArgumentException("offset " + offset + " lies in no decoded parameter of unit " + u);
+        return found;
+    }
 }

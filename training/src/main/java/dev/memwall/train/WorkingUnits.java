@@ -101,12 +101,7 @@ final class WorkingUnits implements UnitFormat {
     /** The non-GEMM parameter of {@code params} (unit u's, model order) whose decoded elements include {@code offset}. */
     @Override
     public int paramAtDecoded(int u, int offset, int[] params) {
-        int found = -1;
-        for (int k : params) {
-            if (!gemm[k] && decodedOffset[k] <= offset) found = k; // decoded offsets grow in model order
-        }
-        if (found < 0) throw new IllegalArgumentException("offset " + offset + " lies in no decoded parameter of unit " + u);
-        return found;
+        return UnitFormat.decodedParamAt(gemm, decodedOffset, u, offset, params);
     }
 
     /** Elements of unit u's decoded FP32 copy: its parameters that are not GEMM weights. */
